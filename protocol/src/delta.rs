@@ -1,0 +1,182 @@
+//! The state delta: what changed among the entities a client can see.
+//!
+//! ```text
+//! delta  = [2, tick, ack_input, [entry...] entered, [entry...] updated, [id...] left]
+//! entry  = [entity_id, component_id, value, component_id, value, ...]
+//! ```
+//!
+//! An `entered` entry carries every replicated component of the entity; an
+//! `updated` entry carries only the components whose quantized value changed.
+//! Clients apply `left`, then `entered`, then `updated`.
+//!
+//! The server builds deltas from pre-encoded pieces (one entry per changed
+//! entity per tick, shared by every client that sees it), so the writer side
+//! here works on already-encoded entries.
+
+use bytes::Bytes;
+
+use crate::error::DecodeError;
+use crate::limits::MAX_COMPONENTS_PER_ENTITY;
+use crate::msgpack::{Reader, Writer};
+use crate::raw::{RawValue, read_raw};
+use crate::server_msg::tag;
+
+/// One replicated component's quantized value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentValue {
+    pub id: u8,
+    pub value: RawValue,
+}
+
+/// An entity entry: its id and some or all of its replicated components.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EntityState {
+    pub id: u32,
+    pub components: Vec<ComponentValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Delta {
+    /// Server tick this state belongs to.
+    pub tick: u32,
+    /// Sequence number of the last input the server applied for this client.
+    pub ack_input: u32,
+    pub entered: Vec<EntityState>,
+    pub updated: Vec<EntityState>,
+    pub left: Vec<u32>,
+}
+
+/// Writes the head of an entity entry; `component` must follow
+/// `component_count` times.
+pub fn write_entry_head(out: &mut Vec<u8>, entity_id: u32, component_count: usize) {
+    let mut w = Writer::new(out);
+    w.array_len(1 + 2 * component_count as u32);
+    w.uint(entity_id.into());
+}
+
+/// Writes one component of an entity entry: its id and its encoded value.
+pub fn write_entry_component(out: &mut Vec<u8>, component_id: u8, encoded_value: &[u8]) {
+    let mut w = Writer::new(out);
+    w.uint(component_id.into());
+    w.raw(encoded_value);
+}
+
+/// Pre-encoded sections of one client's delta.
+#[derive(Debug, Clone, Copy)]
+pub struct DeltaSections<'a> {
+    pub entered_count: usize,
+    /// `entered_count` complete entries, back to back.
+    pub entered: &'a [u8],
+    pub updated_count: usize,
+    /// `updated_count` complete entries, back to back.
+    pub updated: &'a [u8],
+    pub left: &'a [u32],
+}
+
+/// Appends a complete delta frame assembled from pre-encoded entries.
+pub fn write_delta_frame(out: &mut Vec<u8>, tick: u32, ack_input: u32, s: DeltaSections<'_>) {
+    let mut w = Writer::new(out);
+    w.array_len(6);
+    w.uint(tag::DELTA.into());
+    w.uint(tick.into());
+    w.uint(ack_input.into());
+    w.array_len(s.entered_count as u32);
+    w.raw(s.entered);
+    w.array_len(s.updated_count as u32);
+    w.raw(s.updated);
+    w.array_len(s.left.len() as u32);
+    for id in s.left {
+        w.uint((*id).into());
+    }
+}
+
+impl EntityState {
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        write_entry_head(out, self.id, self.components.len());
+        for c in &self.components {
+            write_entry_component(out, c.id, c.value.as_bytes());
+        }
+    }
+
+    /// The value of component `id`, if this entry carries it.
+    pub fn component(&self, id: u8) -> Option<&RawValue> {
+        self.components
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| &c.value)
+    }
+
+    fn decode(r: &mut Reader<'_>, frame: &Bytes) -> Result<Self, DecodeError> {
+        let at = r.position();
+        let len = r.array_len()?;
+        if len % 2 == 0 || len > 1 + 2 * MAX_COMPONENTS_PER_ENTITY {
+            return Err(DecodeError::WrongArity {
+                expected: 1 + 2 * (len / 2).min(MAX_COMPONENTS_PER_ENTITY),
+                found: len,
+                at,
+            });
+        }
+        let id = r.uint_as("entity id")?;
+        let mut components = Vec::with_capacity(len / 2);
+        for _ in 0..len / 2 {
+            let id = r.uint_as("component id")?;
+            let value = read_raw(r, frame)?;
+            components.push(ComponentValue { id, value });
+        }
+        Ok(Self { id, components })
+    }
+}
+
+impl Delta {
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let encode_all = |entries: &[EntityState]| {
+            let mut buf = Vec::new();
+            for e in entries {
+                e.encode_into(&mut buf);
+            }
+            buf
+        };
+        let entered = encode_all(&self.entered);
+        let updated = encode_all(&self.updated);
+        write_delta_frame(
+            out,
+            self.tick,
+            self.ack_input,
+            DeltaSections {
+                entered_count: self.entered.len(),
+                entered: &entered,
+                updated_count: self.updated.len(),
+                updated: &updated,
+                left: &self.left,
+            },
+        );
+    }
+
+    /// Decodes the fields after the tag; the caller has read the header.
+    pub(crate) fn decode_body(r: &mut Reader<'_>, frame: &Bytes) -> Result<Self, DecodeError> {
+        let tick = r.uint_as("tick")?;
+        let ack_input = r.uint_as("ack_input")?;
+        let mut entries = |r: &mut Reader<'_>| -> Result<Vec<EntityState>, DecodeError> {
+            let n = r.array_len()?;
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                v.push(EntityState::decode(r, frame)?);
+            }
+            Ok(v)
+        };
+        let entered = entries(r)?;
+        let updated = entries(r)?;
+        let n = r.array_len()?;
+        let mut left = Vec::with_capacity(n);
+        for _ in 0..n {
+            left.push(r.uint_as("entity id")?);
+        }
+        Ok(Self {
+            tick,
+            ack_input,
+            entered,
+            updated,
+            left,
+        })
+    }
+}

@@ -1,0 +1,222 @@
+//! Error codes on the wire and the decoder's typed errors.
+
+/// Why the server refused something. Sent in [`crate::ServerMsg::Error`];
+/// the numeric values are part of the protocol and never change meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum ErrorCode {
+    /// The frame was not a valid message (bad MessagePack, wrong shape).
+    Malformed = 1,
+    /// The message tag is not one this server knows.
+    UnknownMessage = 2,
+    /// The frame was larger than the protocol allows.
+    FrameTooLarge = 3,
+    /// The client speaks a protocol version the server does not.
+    UnsupportedVersion = 4,
+    /// A WebSocket text frame, or another frame type the protocol does not use.
+    UnsupportedFrame = 5,
+    /// A message other than `Hello` arrived before the handshake completed.
+    HandshakeRequired = 6,
+    /// The client did not complete the handshake in time.
+    HandshakeTimeout = 7,
+    /// A second `Hello` on a session that already joined.
+    AlreadyJoined = 8,
+    /// The room name is empty, too long, or uses characters outside the set.
+    InvalidRoomName = 9,
+    /// The room has reached its player cap.
+    RoomFull = 10,
+    /// The token was missing, invalid or expired.
+    Unauthorized = 11,
+    /// The client sent messages faster than allowed.
+    RateLimited = 12,
+    /// The game rejected the intent payload.
+    InvalidInput = 13,
+    /// The server is at its connection cap.
+    ServerFull = 14,
+    /// The server is shutting down or draining and takes no new joins.
+    ShuttingDown = 15,
+    /// Something went wrong on the server; not the client's fault.
+    Internal = 16,
+    /// Chat text was empty or over the limit.
+    InvalidChat = 17,
+    /// The game refused the join (for example bad join options).
+    JoinRejected = 18,
+    /// The room is too busy to take the request right now; retry later.
+    RoomBusy = 19,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 19] = [
+        Self::Malformed,
+        Self::UnknownMessage,
+        Self::FrameTooLarge,
+        Self::UnsupportedVersion,
+        Self::UnsupportedFrame,
+        Self::HandshakeRequired,
+        Self::HandshakeTimeout,
+        Self::AlreadyJoined,
+        Self::InvalidRoomName,
+        Self::RoomFull,
+        Self::Unauthorized,
+        Self::RateLimited,
+        Self::InvalidInput,
+        Self::ServerFull,
+        Self::ShuttingDown,
+        Self::Internal,
+        Self::InvalidChat,
+        Self::JoinRejected,
+        Self::RoomBusy,
+    ];
+
+    pub fn from_u16(code: u16) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| *c as u16 == code)
+    }
+
+    /// Short snake_case name, for logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::UnknownMessage => "unknown_message",
+            Self::FrameTooLarge => "frame_too_large",
+            Self::UnsupportedVersion => "unsupported_version",
+            Self::UnsupportedFrame => "unsupported_frame",
+            Self::HandshakeRequired => "handshake_required",
+            Self::HandshakeTimeout => "handshake_timeout",
+            Self::AlreadyJoined => "already_joined",
+            Self::InvalidRoomName => "invalid_room_name",
+            Self::RoomFull => "room_full",
+            Self::Unauthorized => "unauthorized",
+            Self::RateLimited => "rate_limited",
+            Self::InvalidInput => "invalid_input",
+            Self::ServerFull => "server_full",
+            Self::ShuttingDown => "shutting_down",
+            Self::Internal => "internal",
+            Self::InvalidChat => "invalid_chat",
+            Self::JoinRejected => "join_rejected",
+            Self::RoomBusy => "room_busy",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.as_str(), *self as u16)
+    }
+}
+
+/// Why the server ended a session that had joined. Sent in
+/// [`crate::ServerMsg::Kicked`] just before the connection closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum KickReason {
+    /// An operator removed the player.
+    Admin = 1,
+    /// The client did not read its deltas fast enough for too long.
+    TooSlow = 2,
+    /// The server is shutting down.
+    Shutdown = 3,
+    /// The room was closed.
+    RoomClosed = 4,
+    /// The client sent nothing for too long.
+    IdleTimeout = 5,
+    /// A newer connection took over this player.
+    Replaced = 6,
+}
+
+impl KickReason {
+    pub const ALL: [KickReason; 6] = [
+        Self::Admin,
+        Self::TooSlow,
+        Self::Shutdown,
+        Self::RoomClosed,
+        Self::IdleTimeout,
+        Self::Replaced,
+    ];
+
+    pub fn from_u16(code: u16) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| *c as u16 == code)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::TooSlow => "too_slow",
+            Self::Shutdown => "shutdown",
+            Self::RoomClosed => "room_closed",
+            Self::IdleTimeout => "idle_timeout",
+            Self::Replaced => "replaced",
+        }
+    }
+}
+
+impl std::fmt::Display for KickReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.as_str(), *self as u16)
+    }
+}
+
+/// Why a frame could not be decoded. Every byte string decodes to a message
+/// or to one of these; the decoder never panics.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("frame of {len} bytes exceeds the {max}-byte limit")]
+    FrameTooLarge { len: usize, max: usize },
+    #[error("frame is empty")]
+    Empty,
+    #[error("frame ends early at byte {at}")]
+    Truncated { at: usize },
+    #[error("expected {expected} at byte {at}")]
+    UnexpectedType { expected: &'static str, at: usize },
+    #[error("expected an array of {expected} elements at byte {at}, found {found}")]
+    WrongArity {
+        expected: usize,
+        found: usize,
+        at: usize,
+    },
+    #[error("unknown message tag {tag}")]
+    UnknownTag { tag: u64 },
+    #[error("{field} is {len} bytes, more than {max}")]
+    TooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
+    #[error("{field} is not valid UTF-8")]
+    InvalidUtf8 { field: &'static str },
+    #[error("{field} is out of range")]
+    OutOfRange { field: &'static str },
+    #[error("value nests deeper than {max} levels")]
+    TooDeep { max: usize },
+    #[error("{extra} unexpected bytes after the message")]
+    TrailingBytes { extra: usize },
+}
+
+impl DecodeError {
+    /// The code a server sends back for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::FrameTooLarge { .. } => ErrorCode::FrameTooLarge,
+            Self::UnknownTag { .. } => ErrorCode::UnknownMessage,
+            _ => ErrorCode::Malformed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_roundtrip_and_are_unique() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::from_u16(code as u16), Some(code));
+        }
+        let mut numbers: Vec<u16> = ErrorCode::ALL.iter().map(|c| *c as u16).collect();
+        numbers.dedup();
+        assert_eq!(numbers.len(), ErrorCode::ALL.len());
+        for reason in KickReason::ALL {
+            assert_eq!(KickReason::from_u16(reason as u16), Some(reason));
+        }
+        assert_eq!(ErrorCode::from_u16(0), None);
+    }
+}

@@ -1,0 +1,39 @@
+//! Tessera's wire protocol.
+//!
+//! A connection carries binary frames, each one MessagePack array whose first
+//! element is a message tag. `PROTOCOL.md` in this crate documents every
+//! message byte by byte, with test vectors that `tests/vectors.rs` checks.
+//!
+//! - [`ClientMsg`] / [`ServerMsg`]: one enum per direction, encode and decode.
+//! - [`Delta`]: the per-client state delta, and the writers the server uses
+//!   to assemble it from pre-encoded entity entries ([`delta`]).
+//! - [`RawValue`]: game-defined payloads (intents, join options, component
+//!   values), checked for shape here and decoded by the game with serde.
+//! - [`WireComponent`]: the trait a game's replicated component wire types
+//!   implement; [`arena`] is the demo game's schema.
+//! - [`limits`], [`ErrorCode`], [`KickReason`], [`DecodeError`].
+//!
+//! Decoding is total: any byte string gives a message or a [`DecodeError`],
+//! and frames over the size limit are refused before parsing starts.
+
+pub mod arena;
+mod client_msg;
+pub mod delta;
+mod error;
+pub mod limits;
+pub mod msgpack;
+pub mod quantize;
+mod raw;
+mod server_msg;
+mod wire;
+
+pub use client_msg::{ClientMsg, Hello, tag as client_tag};
+pub use delta::{ComponentValue, Delta, EntityState};
+pub use error::{DecodeError, ErrorCode, KickReason};
+pub use raw::{PayloadError, RawValue};
+pub use server_msg::{ServerMsg, Welcome, tag as server_tag, truncate};
+pub use wire::WireComponent;
+
+/// The protocol version this crate speaks. A server refuses a `Hello` with
+/// another version ([`ErrorCode::UnsupportedVersion`]).
+pub const PROTOCOL_VERSION: u16 = 1;

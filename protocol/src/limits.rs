@@ -1,0 +1,53 @@
+//! Size limits that both ends enforce. They are part of the protocol: a
+//! frame over a limit is refused before any decoding starts.
+
+/// Largest frame a client may send, in bytes. Client messages are small
+/// (a handshake, an intent, a chat line); anything bigger is hostile.
+pub const MAX_CLIENT_FRAME: usize = 4 * 1024;
+
+/// Largest frame a server may send, in bytes. A join snapshot in a dense
+/// crowd is the biggest message (a few hundred entities, tens of KiB).
+pub const MAX_SERVER_FRAME: usize = 1024 * 1024;
+
+/// Room names: 1 to 64 bytes of `[A-Za-z0-9_.:-]`.
+pub const MAX_ROOM_NAME: usize = 64;
+
+/// Auth and resume tokens.
+pub const MAX_TOKEN: usize = 1024;
+
+/// Chat text, in bytes of UTF-8.
+pub const MAX_CHAT: usize = 512;
+
+/// Error and kick explanations sent by the server.
+pub const MAX_REASON: usize = 256;
+
+/// A game payload (intent, join options, component value), encoded.
+pub const MAX_GAME_VALUE: usize = 2 * 1024;
+
+/// Deepest nesting of arrays and maps inside a game payload.
+pub const MAX_VALUE_DEPTH: usize = 16;
+
+/// Most components one entity may carry in one delta entry.
+pub const MAX_COMPONENTS_PER_ENTITY: usize = 64;
+
+/// True when `name` is a valid room name.
+pub fn is_valid_room_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_ROOM_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names() {
+        assert!(is_valid_room_name("lobby-1.eu:a_b"));
+        assert!(!is_valid_room_name(""));
+        assert!(!is_valid_room_name("has space"));
+        assert!(!is_valid_room_name(&"x".repeat(MAX_ROOM_NAME + 1)));
+    }
+}

@@ -1,0 +1,294 @@
+//! Messages the server sends to a client.
+
+use bytes::Bytes;
+
+use crate::delta::Delta;
+use crate::error::{DecodeError, ErrorCode, KickReason};
+use crate::limits::{MAX_CHAT, MAX_REASON, MAX_SERVER_FRAME};
+use crate::msgpack::{Reader, Writer};
+
+/// Message tags, server to client.
+pub mod tag {
+    pub const WELCOME: u8 = 1;
+    pub const DELTA: u8 = 2;
+    pub const CHAT: u8 = 3;
+    pub const PONG: u8 = 4;
+    pub const ERROR: u8 = 5;
+    pub const KICKED: u8 = 6;
+}
+
+/// The answer to a successful `Hello`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Welcome {
+    /// Identifies this session on this server (logs, admin API).
+    pub session_id: u64,
+    /// The entity the player controls.
+    pub entity_id: u32,
+    /// Ticks per second of the room.
+    pub tick_rate: u16,
+    /// The room's tick when the player joined.
+    pub tick: u32,
+    /// Interest radius in world units: entities nearer than this are visible.
+    pub aoi_radius: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerMsg {
+    Welcome(Welcome),
+    Delta(Delta),
+    /// Room chat. `from` is the sender's entity id, 0 for the server.
+    Chat {
+        from: u32,
+        text: String,
+    },
+    Pong {
+        nonce: u32,
+        tick: u32,
+    },
+    /// A refused request. After an error the server closes the connection.
+    /// `code` is an [`ErrorCode`] number; unknown numbers are kept as they are
+    /// so that older clients survive newer servers.
+    Error {
+        code: u16,
+        message: String,
+    },
+    /// The session was ended by the server; the connection closes next.
+    /// `reason` is a [`KickReason`] number.
+    Kicked {
+        reason: u16,
+        message: String,
+    },
+}
+
+impl ServerMsg {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Error {
+            code: code as u16,
+            message: truncate(message.into(), MAX_REASON),
+        }
+    }
+
+    pub fn kicked(reason: KickReason, message: impl Into<String>) -> Self {
+        Self::Kicked {
+            reason: reason as u16,
+            message: truncate(message.into(), MAX_REASON),
+        }
+    }
+
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let mut w = Writer::new(out);
+        match self {
+            Self::Welcome(m) => {
+                w.array_len(6);
+                w.uint(tag::WELCOME.into());
+                w.uint(m.session_id);
+                w.uint(m.entity_id.into());
+                w.uint(m.tick_rate.into());
+                w.uint(m.tick.into());
+                w.uint(m.aoi_radius.into());
+            }
+            Self::Delta(d) => d.encode_into(out),
+            Self::Chat { from, text } => {
+                w.array_len(3);
+                w.uint(tag::CHAT.into());
+                w.uint((*from).into());
+                w.str(text);
+            }
+            Self::Pong { nonce, tick } => {
+                w.array_len(3);
+                w.uint(tag::PONG.into());
+                w.uint((*nonce).into());
+                w.uint((*tick).into());
+            }
+            Self::Error { code, message } => {
+                w.array_len(3);
+                w.uint(tag::ERROR.into());
+                w.uint((*code).into());
+                w.str(message);
+            }
+            Self::Kicked { reason, message } => {
+                w.array_len(3);
+                w.uint(tag::KICKED.into());
+                w.uint((*reason).into());
+                w.str(message);
+            }
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Decodes one frame. Game values inside it are zero-copy slices of `frame`.
+    pub fn decode(frame: &Bytes) -> Result<Self, DecodeError> {
+        if frame.len() > MAX_SERVER_FRAME {
+            return Err(DecodeError::FrameTooLarge {
+                len: frame.len(),
+                max: MAX_SERVER_FRAME,
+            });
+        }
+        if frame.is_empty() {
+            return Err(DecodeError::Empty);
+        }
+        let mut r = Reader::new(frame);
+        let len = r.array_len()?;
+        if len == 0 {
+            return Err(DecodeError::WrongArity {
+                expected: 1,
+                found: 0,
+                at: 0,
+            });
+        }
+        let tag = r.uint()?;
+        let arity = |expected: usize| {
+            if len == expected {
+                Ok(())
+            } else {
+                Err(DecodeError::WrongArity {
+                    expected,
+                    found: len,
+                    at: 0,
+                })
+            }
+        };
+        let msg = match u8::try_from(tag).unwrap_or(u8::MAX) {
+            tag::WELCOME => {
+                arity(6)?;
+                Self::Welcome(Welcome {
+                    session_id: r.uint()?,
+                    entity_id: r.uint_as("entity id")?,
+                    tick_rate: r.uint_as("tick rate")?,
+                    tick: r.uint_as("tick")?,
+                    aoi_radius: r.uint_as("aoi radius")?,
+                })
+            }
+            tag::DELTA => {
+                arity(6)?;
+                Self::Delta(Delta::decode_body(&mut r, frame)?)
+            }
+            tag::CHAT => {
+                arity(3)?;
+                Self::Chat {
+                    from: r.uint_as("sender")?,
+                    text: r.str("chat text", MAX_CHAT)?.to_owned(),
+                }
+            }
+            tag::PONG => {
+                arity(3)?;
+                Self::Pong {
+                    nonce: r.uint_as("nonce")?,
+                    tick: r.uint_as("tick")?,
+                }
+            }
+            tag::ERROR => {
+                arity(3)?;
+                Self::Error {
+                    code: r.uint_as("error code")?,
+                    message: r.str("error message", MAX_REASON)?.to_owned(),
+                }
+            }
+            tag::KICKED => {
+                arity(3)?;
+                Self::Kicked {
+                    reason: r.uint_as("kick reason")?,
+                    message: r.str("kick message", MAX_REASON)?.to_owned(),
+                }
+            }
+            _ => return Err(DecodeError::UnknownTag { tag }),
+        };
+        r.finish()?;
+        Ok(msg)
+    }
+
+    /// Short name of the message kind, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Welcome(_) => "welcome",
+            Self::Delta(_) => "delta",
+            Self::Chat { .. } => "chat",
+            Self::Pong { .. } => "pong",
+            Self::Error { .. } => "error",
+            Self::Kicked { .. } => "kicked",
+        }
+    }
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+pub fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delta::{ComponentValue, EntityState};
+    use crate::raw::RawValue;
+
+    fn roundtrip(msg: ServerMsg) {
+        let bytes = Bytes::from(msg.encode());
+        assert_eq!(ServerMsg::decode(&bytes), Ok(msg));
+    }
+
+    #[test]
+    fn every_message_roundtrips() {
+        roundtrip(ServerMsg::Welcome(Welcome {
+            session_id: u64::MAX,
+            entity_id: 7,
+            tick_rate: 10,
+            tick: 123_456,
+            aoi_radius: 200,
+        }));
+        roundtrip(ServerMsg::Delta(Delta {
+            tick: 5,
+            ack_input: 3,
+            entered: vec![EntityState {
+                id: 300,
+                components: vec![ComponentValue {
+                    id: 1,
+                    value: RawValue::encode(&70_000u32).expect("encodes"),
+                }],
+            }],
+            updated: vec![EntityState {
+                id: 2,
+                components: vec![],
+            }],
+            left: vec![9, 100_000],
+        }));
+        roundtrip(ServerMsg::Chat {
+            from: 0,
+            text: "héllo".into(),
+        });
+        roundtrip(ServerMsg::Pong { nonce: 1, tick: 2 });
+        roundtrip(ServerMsg::error(ErrorCode::RoomFull, "full"));
+        roundtrip(ServerMsg::kicked(KickReason::Admin, "bye"));
+    }
+
+    #[test]
+    fn long_reasons_are_cut_on_char_boundaries() {
+        let msg = ServerMsg::error(ErrorCode::Internal, "é".repeat(MAX_REASON));
+        let ServerMsg::Error { message, .. } = msg else {
+            unreachable!()
+        };
+        assert!(message.len() <= MAX_REASON);
+    }
+
+    #[test]
+    fn entity_entry_must_pair_ids_and_values() {
+        // Delta whose single entered entry has an even length (id + one id, no value).
+        let frame =
+            Bytes::from_static(&[0x96, 0x02, 0x01, 0x00, 0x91, 0x92, 0x05, 0x01, 0x90, 0x90]);
+        assert!(matches!(
+            ServerMsg::decode(&frame),
+            Err(DecodeError::WrongArity { .. })
+        ));
+    }
+}
