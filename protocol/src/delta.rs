@@ -61,31 +61,30 @@ pub fn write_entry_component(out: &mut Vec<u8>, component_id: u8, encoded_value:
     w.raw(encoded_value);
 }
 
-/// Pre-encoded sections of one client's delta.
-#[derive(Debug, Clone, Copy)]
-pub struct DeltaSections<'a> {
-    pub entered_count: usize,
-    /// `entered_count` complete entries, back to back.
-    pub entered: &'a [u8],
-    pub updated_count: usize,
-    /// `updated_count` complete entries, back to back.
-    pub updated: &'a [u8],
-    pub left: &'a [u32],
-}
-
-/// Appends a complete delta frame assembled from pre-encoded entries.
-pub fn write_delta_frame(out: &mut Vec<u8>, tick: u32, ack_input: u32, s: DeltaSections<'_>) {
+/// Writes the head of a delta frame, up to and including the header of the
+/// `entered` section. Then follow `entered_count` entries,
+/// [`write_section_head`] with the `updated` count, that many entries, and
+/// finally [`write_left`]. Counts come first because MessagePack arrays are
+/// length-prefixed; the server knows them before it copies any piece.
+pub fn write_delta_head(out: &mut Vec<u8>, tick: u32, ack_input: u32, entered_count: usize) {
     let mut w = Writer::new(out);
     w.array_len(6);
     w.uint(tag::DELTA.into());
     w.uint(tick.into());
     w.uint(ack_input.into());
-    w.array_len(s.entered_count as u32);
-    w.raw(s.entered);
-    w.array_len(s.updated_count as u32);
-    w.raw(s.updated);
-    w.array_len(s.left.len() as u32);
-    for id in s.left {
+    w.array_len(entered_count as u32);
+}
+
+/// Writes the array header of the `updated` section.
+pub fn write_section_head(out: &mut Vec<u8>, count: usize) {
+    Writer::new(out).array_len(count as u32);
+}
+
+/// Writes the `left` section, closing the delta.
+pub fn write_left(out: &mut Vec<u8>, left: &[u32]) {
+    let mut w = Writer::new(out);
+    w.array_len(left.len() as u32);
+    for id in left {
         w.uint((*id).into());
     }
 }
@@ -129,34 +128,22 @@ impl EntityState {
 
 impl Delta {
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        let encode_all = |entries: &[EntityState]| {
-            let mut buf = Vec::new();
-            for e in entries {
-                e.encode_into(&mut buf);
-            }
-            buf
-        };
-        let entered = encode_all(&self.entered);
-        let updated = encode_all(&self.updated);
-        write_delta_frame(
-            out,
-            self.tick,
-            self.ack_input,
-            DeltaSections {
-                entered_count: self.entered.len(),
-                entered: &entered,
-                updated_count: self.updated.len(),
-                updated: &updated,
-                left: &self.left,
-            },
-        );
+        write_delta_head(out, self.tick, self.ack_input, self.entered.len());
+        for e in &self.entered {
+            e.encode_into(out);
+        }
+        write_section_head(out, self.updated.len());
+        for e in &self.updated {
+            e.encode_into(out);
+        }
+        write_left(out, &self.left);
     }
 
     /// Decodes the fields after the tag; the caller has read the header.
     pub(crate) fn decode_body(r: &mut Reader<'_>, frame: &Bytes) -> Result<Self, DecodeError> {
         let tick = r.uint_as("tick")?;
         let ack_input = r.uint_as("ack_input")?;
-        let mut entries = |r: &mut Reader<'_>| -> Result<Vec<EntityState>, DecodeError> {
+        let entries = |r: &mut Reader<'_>| -> Result<Vec<EntityState>, DecodeError> {
             let n = r.array_len()?;
             let mut v = Vec::with_capacity(n);
             for _ in 0..n {

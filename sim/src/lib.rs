@@ -1,1 +1,38 @@
+//! Tessera's room simulation, free of I/O.
+//!
+//! A [`Room`] is a bevy_ecs `World` plus a `Schedule`, stepped one tick at a
+//! time by its host; it never awaits, reads a clock or touches a socket, so
+//! it can be driven and replayed in tests ([`testing`]).
+//!
+//! - [`game`]: the plugin API. A game registers replicated components
+//!   ([`Replicate`]), its spatial component, intent type, systems and join
+//!   hook; [`games::arena`] is the built-in example.
+//! - [`schedule`]: the fixed phases of a tick ([`TickSet`]).
+//! - [`replication`]: change detection on wire values and encode-once pieces.
+//! - [`spatial_grid`]: the incremental uniform grid.
+//! - [`interest`]: per-client visible sets with hysteresis.
+//! - `delta`: per-client frames assembled from the shared pieces.
+//! - [`snapshot`]: save and restore a room's state.
+//! - [`stats`]: counters of the last tick.
 
+mod components;
+mod config;
+mod delta;
+pub mod game;
+pub mod games;
+pub mod interest;
+pub mod replication;
+mod room;
+pub mod schedule;
+pub mod snapshot;
+pub mod spatial_grid;
+pub mod stats;
+pub mod testing;
+
+pub use components::{ClientId, Intent, NetId, Player, Replicated, RoomRng, TickInfo};
+pub use config::{ConfigError, RoomConfig};
+pub use game::{Game, JoinContext, JoinRefused, Replicate, RoomBuilder, SpatialPosition};
+pub use room::{ChatError, FrameKind, InputError, JoinError, Outgoing, Room};
+pub use schedule::TickSet;
+pub use snapshot::SnapshotError;
+pub use stats::TickStats;

@@ -1,0 +1,135 @@
+//! Joins an arena room and walks in a circle, printing what it sees.
+//!
+//! ```text
+//! cargo run -p tessera-client --example walk -- [URL] [ROOM] [NAME]
+//! ```
+//!
+//! Defaults: `ws://127.0.0.1:7700`, room `lobby`, a name from the process id.
+//! Runs for 10 seconds or until Ctrl-C, then closes.
+
+use std::f32::consts::TAU;
+use std::time::Duration;
+
+use anyhow::Context;
+use tessera_client::arena::{JoinOptions, Name, Position, Walk};
+use tessera_client::{Client, Entity, Event, Hello, RawValue};
+
+/// One full circle every 4 seconds, steering 10 times a second.
+const STEPS_PER_CIRCLE: f32 = 40.0;
+const RUN_FOR: Duration = Duration::from_secs(10);
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // RUST_LOG=tessera_client=debug shows the connection's own logs.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let mut args = std::env::args().skip(1);
+    let url = args.next().unwrap_or_else(|| "ws://127.0.0.1:7700".into());
+    let room = args.next().unwrap_or_else(|| "lobby".into());
+    let name = args
+        .next()
+        .unwrap_or_else(|| format!("walker-{}", std::process::id()));
+
+    let mut hello = Hello::new(room.clone());
+    hello.options = RawValue::encode(&JoinOptions { name: name.clone() })?;
+    let mut client = Client::connect(&url, hello)
+        .await
+        .with_context(|| format!("joining {room} at {url}"))?;
+    let welcome = client.welcome().clone();
+    println!(
+        "joined {room} as {name}: entity {}, tick {} at {} Hz, sees {} units around",
+        welcome.entity_id, welcome.tick, welcome.tick_rate, welcome.aoi_radius
+    );
+
+    let mut steer = tokio::time::interval(Duration::from_millis(100));
+    let mut report = tokio::time::interval(Duration::from_secs(1));
+    let deadline = tokio::time::sleep(RUN_FOR);
+    tokio::pin!(deadline);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut step = 0.0_f32;
+
+    loop {
+        tokio::select! {
+            event = client.next_event() => match event {
+                Some(event) => {
+                    if !print_event(&client, &event) {
+                        return Ok(());
+                    }
+                }
+                None => return Ok(()),
+            },
+            _ = steer.tick() => {
+                let angle = step / STEPS_PER_CIRCLE * TAU;
+                step += 1.0;
+                client.send_input(&Walk::from_direction(angle.cos(), angle.sin())).await?;
+            }
+            _ = report.tick() => {
+                let rtt = client.rtt().map_or("-".into(), |r| {
+                    format!("{:.1} ms (smoothed {:.1} ms)", ms(r.latest), ms(r.smoothed))
+                });
+                let me = client.me().map_or("not visible yet".into(), describe);
+                println!("rtt {rtt}; sees {} entities; me: {me}", client.world().len());
+            }
+            _ = &mut deadline => break,
+            _ = &mut ctrl_c => break,
+        }
+    }
+    println!("closing");
+    client.close().await;
+    Ok(())
+}
+
+/// Prints one event; false when the session is over.
+fn print_event(client: &Client, event: &Event) -> bool {
+    match event {
+        Event::EntityEntered { id } => {
+            if let Some(entity) = client.world().get(*id) {
+                println!("+ {}", describe(entity));
+            }
+        }
+        Event::EntityLeft { last, .. } => println!("- {}", describe(last)),
+        Event::Chat { from, text } => println!("[chat] {from}: {text}"),
+        Event::Error { message, .. } => {
+            let code = event
+                .error_code()
+                .map_or("unknown".into(), |c| c.to_string());
+            println!("server error {code}: {message}");
+        }
+        Event::Kicked { message, .. } => {
+            let reason = event
+                .kick_reason()
+                .map_or("unknown".into(), |r| r.to_string());
+            println!("kicked ({reason}): {message}");
+        }
+        Event::Disconnected { reason } => {
+            println!("disconnected: {reason}");
+            return false;
+        }
+        Event::Welcome(_) | Event::EntityUpdated { .. } | Event::Delta { .. } => {}
+    }
+    true
+}
+
+/// `name (id) at (x, y)` from whatever the entity carries.
+fn describe(entity: &Entity) -> String {
+    let name = match entity.get::<Name>() {
+        Some(Ok(Name(name))) => name,
+        Some(Err(_)) => "<bad name>".into(),
+        None => "?".into(),
+    };
+    let at = match entity.get::<Position>() {
+        Some(Ok(position)) => {
+            let (x, y) = position.to_units();
+            format!("({x:.1}, {y:.1})")
+        }
+        Some(Err(_)) => "<bad position>".into(),
+        None => "(?)".into(),
+    };
+    format!("{name} ({}) at {at}", entity.id())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

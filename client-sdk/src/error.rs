@@ -1,0 +1,61 @@
+//! [`ClientError`]: why a [`crate::Client`] call failed.
+
+use std::time::Duration;
+
+use tessera_protocol::ErrorCode;
+
+use crate::connection::{ConnectionError, ProtocolError};
+use crate::event::DisconnectReason;
+
+/// Why a [`crate::Client`] call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The URL's scheme has no transport (yet).
+    #[error("unsupported URL scheme {scheme:?} in {url:?}: this client speaks ws://")]
+    UnsupportedScheme { scheme: String, url: String },
+    /// The URL could not be read at all.
+    #[error("invalid server URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: &'static str },
+    /// The transport could not be opened (DNS, TCP, WebSocket upgrade).
+    #[error("could not connect to {url}")]
+    Connect {
+        url: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The handshake did not complete in time.
+    #[error("no welcome from the server within {0:?}")]
+    Timeout(Duration),
+    /// The server refused the join. `code` is an [`ErrorCode`] number; see
+    /// [`ClientError::error_code`].
+    #[error("server refused the join: {message} (code {code})")]
+    Refused { code: u16, message: String },
+    /// The server broke the protocol during the handshake.
+    #[error("server broke the protocol: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// The connection is over (before the welcome, or before this call).
+    #[error("disconnected: {0}")]
+    Disconnected(DisconnectReason),
+    /// The command was refused locally (encoding, limits, session state).
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
+}
+
+impl ClientError {
+    /// The typed code of a [`ClientError::Refused`], when this client knows it.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Refused { code, .. } => ErrorCode::from_u16(*code),
+            _ => None,
+        }
+    }
+}
+
+impl From<DisconnectReason> for ClientError {
+    fn from(reason: DisconnectReason) -> Self {
+        match reason {
+            DisconnectReason::ProtocolViolation(err) => Self::Protocol(err),
+            other => Self::Disconnected(other),
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Assembling each client's delta from the tick's pre-encoded pieces.
+//!
+//! All frames of a tick are written back to back into one buffer, which
+//! becomes a single `Bytes`; each client's frame is a zero-copy slice of it.
+
+use std::ops::Range;
+
+use bevy_ecs::prelude::*;
+use tessera_protocol::delta::{write_delta_head, write_left, write_section_head};
+
+use crate::components::{ClientId, TickInfo};
+use crate::interest::Clients;
+use crate::replication::ReplicationState;
+use crate::stats::TickStats;
+
+/// The frames one tick produced (a world resource).
+#[derive(Resource, Debug, Default)]
+pub(crate) struct Outbox {
+    pub buffer: Vec<u8>,
+    pub frames: Vec<(ClientId, Range<usize>)>,
+    /// Capacity the buffer needed last tick, to allocate once.
+    pub last_len: usize,
+}
+
+/// Send-side settings (a world resource).
+#[derive(Resource, Debug, Clone, Copy)]
+pub(crate) struct DeltaConfig {
+    pub keepalive_ticks: u32,
+}
+
+/// Writes a delta for every client with something to tell.
+pub(crate) fn build_deltas(
+    mut clients: ResMut<'_, Clients>,
+    mut replication: ResMut<'_, ReplicationState>,
+    mut outbox: ResMut<'_, Outbox>,
+    config: Res<'_, DeltaConfig>,
+    info: Res<'_, TickInfo>,
+    mut stats: ResMut<'_, TickStats>,
+) {
+    let outbox = &mut *outbox;
+    outbox.frames.clear();
+    outbox.buffer = Vec::with_capacity(outbox.last_len + outbox.last_len / 8);
+    let tick = info.tick;
+    for view in &mut clients.list {
+        let has_news = !(view.enters.is_empty() && view.stays.is_empty() && view.left.is_empty());
+        let keepalive_due = tick.wrapping_sub(view.last_sent_tick) >= config.keepalive_ticks;
+        if !has_news && view.sent_ack == view.last_input_seq && !keepalive_due {
+            continue;
+        }
+        let start = outbox.buffer.len();
+        let out = &mut outbox.buffer;
+        write_delta_head(out, tick, view.last_input_seq, view.enters.len());
+        for &slot in &view.enters {
+            out.extend_from_slice(replication.full_piece(slot));
+        }
+        write_section_head(out, view.stays.len());
+        for &slot in &view.stays {
+            if view.resync {
+                out.extend_from_slice(replication.full_piece(slot));
+            } else {
+                out.extend_from_slice(replication.update_piece(slot));
+            }
+        }
+        write_left(out, &view.left);
+        outbox.frames.push((view.id, start..out.len()));
+        view.last_sent_tick = tick;
+        view.sent_ack = view.last_input_seq;
+        view.resync = false;
+        stats.entered += view.enters.len() as u64;
+        stats.updated += view.stays.len() as u64;
+        stats.left += view.left.len() as u64;
+    }
+    outbox.last_len = outbox.buffer.len();
+    stats.delta_frames = outbox.frames.len() as u32;
+    stats.delta_bytes = outbox.buffer.len() as u64;
+}

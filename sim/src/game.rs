@@ -1,0 +1,184 @@
+//! The game plugin API: how a game tells a room what it simulates, what
+//! replicates, and what happens when players join, send input and leave.
+//!
+//! A game implements [`Game`] and registers everything in [`Game::setup`];
+//! the room and the server never name a game's types. `games::arena` is the
+//! model to copy.
+
+use std::sync::Arc;
+
+use bevy_ecs::prelude::*;
+use bevy_ecs::schedule::ScheduleConfigs;
+use bevy_ecs::system::ScheduleSystem;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tessera_protocol::{PayloadError, RawValue, WireComponent};
+
+use crate::components::{ClientId, Intent};
+use crate::replication::{self, ComponentRegistry};
+use crate::schedule::TickSet;
+use crate::snapshot::PersistRegistry;
+use crate::spatial_grid;
+
+/// A game that rooms can host.
+pub trait Game: Send + Sync + 'static {
+    /// Short name, used to pick the game (`tessera serve --game NAME`).
+    fn name(&self) -> &'static str;
+    /// Registers components, systems and hooks for a new room.
+    fn setup(&self, room: &mut RoomBuilder<'_>);
+}
+
+/// A simulation component that clients see, through its wire form.
+pub trait Replicate: Component {
+    type Wire: WireComponent;
+    /// The quantized form sent to clients. Called only for components that
+    /// changed this tick; an unchanged wire value sends nothing.
+    fn to_wire(&self) -> Self::Wire;
+}
+
+/// The component that places an entity in the world for interest management.
+pub trait SpatialPosition: Component {
+    /// World coordinates `[x, y]`.
+    fn position(&self) -> [f32; 2];
+}
+
+/// What a join hook gets to know about the joining client.
+#[derive(Debug, Clone, Copy)]
+pub struct JoinContext<'a> {
+    pub client: ClientId,
+    /// Game-defined join options sent in the handshake (`nil` if none).
+    pub options: &'a RawValue,
+}
+
+/// A join the game refused; the message reaches the client.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct JoinRefused(pub String);
+
+pub(crate) type JoinHook =
+    Arc<dyn Fn(&mut World, JoinContext<'_>) -> Result<Entity, JoinRefused> + Send + Sync>;
+pub(crate) type LeaveHook = Arc<dyn Fn(&mut World, Entity) + Send + Sync>;
+pub(crate) type InputHook =
+    Arc<dyn Fn(&mut World, Entity, &RawValue) -> Result<(), PayloadError> + Send + Sync>;
+
+/// Collects a game's registrations for one room. Handed to [`Game::setup`].
+pub struct RoomBuilder<'a> {
+    pub(crate) world: &'a mut World,
+    pub(crate) schedule: &'a mut Schedule,
+    pub(crate) components: ComponentRegistry,
+    pub(crate) persist: PersistRegistry,
+    pub(crate) join: Option<JoinHook>,
+    pub(crate) leave: Option<LeaveHook>,
+    pub(crate) input: Option<InputHook>,
+    pub(crate) has_spatial: bool,
+}
+
+impl std::fmt::Debug for RoomBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomBuilder")
+            .field("components", &self.components)
+            .field("has_spatial", &self.has_spatial)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> RoomBuilder<'a> {
+    pub(crate) fn new(world: &'a mut World, schedule: &'a mut Schedule) -> Self {
+        Self {
+            world,
+            schedule,
+            components: ComponentRegistry::default(),
+            persist: PersistRegistry::default(),
+            join: None,
+            leave: None,
+            input: None,
+            has_spatial: false,
+        }
+    }
+
+    /// The room's world, to insert resources or spawn the initial entities.
+    pub fn world(&mut self) -> &mut World {
+        self.world
+    }
+
+    /// Adds game systems to a tick phase (usually [`TickSet::Simulate`]).
+    pub fn add_systems<M>(
+        &mut self,
+        set: TickSet,
+        systems: impl IntoScheduleConfigs<ScheduleSystem, M>,
+    ) -> &mut Self {
+        let configs: ScheduleConfigs<ScheduleSystem> = systems.into_configs();
+        self.schedule.add_systems(configs.in_set(set));
+        self
+    }
+
+    /// Replicates component `C` to clients that can see its entity.
+    ///
+    /// # Panics
+    /// If another registered component uses the same wire id: that is a bug
+    /// in the game, found the first time a room is built.
+    pub fn replicate<C: Replicate>(&mut self) -> &mut Self {
+        let index = self
+            .components
+            .register(C::Wire::ID, C::Wire::NAME)
+            .unwrap_or_else(|e| panic!("{e}"));
+        replication::add_collect_system::<C>(self.schedule, index);
+        self
+    }
+
+    /// Uses component `P` as the entity position for interest management.
+    /// Exactly one spatial component per game.
+    pub fn spatial<P: SpatialPosition>(&mut self) -> &mut Self {
+        assert!(!self.has_spatial, "a game registers one spatial component");
+        self.has_spatial = true;
+        spatial_grid::add_sync_system::<P>(self.schedule);
+        self
+    }
+
+    /// Saves component `C` in room snapshots under `key` (unique per game).
+    pub fn persist<C: Component + Serialize + DeserializeOwned + Clone>(
+        &mut self,
+        key: u8,
+    ) -> &mut Self {
+        self.persist
+            .register::<C>(key)
+            .unwrap_or_else(|e| panic!("{e}"));
+        self
+    }
+
+    /// Declares the game's intent type. Each input a client sends is decoded
+    /// as `I` and stored as [`Intent<I>`] on the player's entity (the latest
+    /// one wins), for game systems to act on.
+    pub fn input<I: DeserializeOwned + Send + Sync + 'static>(&mut self) -> &mut Self {
+        self.input = Some(Arc::new(|world, entity, raw| {
+            let intent: I = raw.decode()?;
+            if let Ok(mut e) = world.get_entity_mut(entity) {
+                e.insert(Intent(intent));
+            }
+            Ok(())
+        }));
+        self
+    }
+
+    /// Spawns the player's entity for a joining client. The entity must hold
+    /// the spatial component; the room adds `Replicated` and `Player`.
+    pub fn on_join(
+        &mut self,
+        hook: impl Fn(&mut World, JoinContext<'_>) -> Result<Entity, JoinRefused>
+        + Send
+        + Sync
+        + 'static,
+    ) -> &mut Self {
+        self.join = Some(Arc::new(hook));
+        self
+    }
+
+    /// Runs when a player leaves; the default despawns the player's entity.
+    pub fn on_leave(
+        &mut self,
+        hook: impl Fn(&mut World, Entity) + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.leave = Some(Arc::new(hook));
+        self
+    }
+}

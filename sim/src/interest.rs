@@ -1,0 +1,246 @@
+//! Per-client interest: which entities each client sees, with hysteresis.
+//!
+//! An entity enters a client's view inside `aoi_radius` of the client's
+//! entity and leaves only beyond `aoi_radius + aoi_margin`. Each tick the
+//! view is diffed against what the client already knows, in time linear in
+//! the candidates: known entities are stamped in a per-slot scratch array,
+//! the grid is queried once, and the stamps tell enter, stay and leave apart
+//! without sorting or hashing. A client none of whose nearby cells changed
+//! this tick is skipped outright.
+
+use std::collections::HashMap;
+
+use bevy_ecs::prelude::*;
+
+use crate::components::{ClientId, TickInfo};
+use crate::replication::ReplicationState;
+use crate::spatial_grid::SpatialGrid;
+use crate::stats::TickStats;
+
+/// An entity a client knows: its slot and the net id it had when the client
+/// learnt of it (a reused slot holds another net id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Known {
+    pub slot: u32,
+    pub net_id: u32,
+}
+
+/// What the room keeps per connected client.
+#[derive(Debug)]
+pub struct ClientView {
+    pub id: ClientId,
+    /// The entity whose position is the client's point of view.
+    pub entity: Entity,
+    pub(crate) known: Vec<Known>,
+    /// `known` before this tick, to roll back a delta that was not delivered.
+    pub(crate) prev_known: Vec<Known>,
+    /// This tick's diff: slots that entered, slots that stayed and must be
+    /// sent, net ids that left.
+    pub(crate) enters: Vec<u32>,
+    pub(crate) stays: Vec<u32>,
+    pub(crate) left: Vec<u32>,
+    /// The view was recomputed this tick (else it is unchanged).
+    pub(crate) recomputed: bool,
+    /// The next delta sends full state for every known entity, because an
+    /// earlier delta was not delivered.
+    pub(crate) resync: bool,
+    pub(crate) last_input_seq: u32,
+    pub(crate) sent_ack: u32,
+    pub(crate) last_sent_tick: u32,
+}
+
+impl ClientView {
+    pub(crate) fn new(id: ClientId, entity: Entity) -> Self {
+        Self {
+            id,
+            entity,
+            known: Vec::new(),
+            prev_known: Vec::new(),
+            enters: Vec::new(),
+            stays: Vec::new(),
+            left: Vec::new(),
+            recomputed: false,
+            resync: false,
+            last_input_seq: 0,
+            sent_ack: 0,
+            last_sent_tick: 0,
+        }
+    }
+
+    /// Number of entities the client currently sees.
+    pub fn visible(&self) -> usize {
+        self.known.len()
+    }
+
+    /// Sequence number of the last input applied for this client.
+    pub fn last_input_seq(&self) -> u32 {
+        self.last_input_seq
+    }
+
+    /// Undoes this tick's view change: the client did not get the delta.
+    pub(crate) fn roll_back(&mut self) {
+        if self.recomputed {
+            std::mem::swap(&mut self.known, &mut self.prev_known);
+            self.recomputed = false;
+        }
+        self.resync = true;
+        self.sent_ack = 0;
+    }
+}
+
+/// The clients of a room, in join order (a world resource).
+#[derive(Resource, Debug, Default)]
+pub struct Clients {
+    pub(crate) list: Vec<ClientView>,
+    index: HashMap<ClientId, usize>,
+    /// Per slot stamps for the diff; see the module comment.
+    marks: Vec<u32>,
+    generation: u32,
+}
+
+impl Clients {
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub fn get(&self, id: ClientId) -> Option<&ClientView> {
+        self.index.get(&id).map(|i| &self.list[*i])
+    }
+
+    pub(crate) fn get_mut(&mut self, id: ClientId) -> Option<&mut ClientView> {
+        self.index.get(&id).map(|i| &mut self.list[*i])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &ClientView> {
+        self.list.iter()
+    }
+
+    pub(crate) fn insert(&mut self, view: ClientView) {
+        self.index.insert(view.id, self.list.len());
+        self.list.push(view);
+    }
+
+    pub(crate) fn remove(&mut self, id: ClientId) -> Option<ClientView> {
+        let i = self.index.remove(&id)?;
+        let view = self.list.remove(i);
+        // Keep join order (deterministic output order); rooms are small
+        // enough that shifting the tail is cheaper than it sounds.
+        for j in &mut self.index.values_mut() {
+            if *j > i {
+                *j -= 1;
+            }
+        }
+        Some(view)
+    }
+
+    /// Two fresh stamp values (`g` = known before, `g + 1` = still visible).
+    fn next_generation(&mut self, slots: usize) -> u32 {
+        if self.marks.len() < slots {
+            self.marks.resize(slots, 0);
+        }
+        if self.generation >= u32::MAX - 2 {
+            self.marks.fill(0);
+            self.generation = 0;
+        }
+        self.generation += 2;
+        self.generation
+    }
+}
+
+/// Radii and caps of interest management (a world resource).
+#[derive(Resource, Debug, Clone, Copy)]
+pub(crate) struct InterestConfig {
+    pub radius: f32,
+    pub margin: f32,
+    /// Most entities that may enter one client's view in one tick; the rest
+    /// enter in later ticks. Bounds the join snapshot and any burst.
+    pub max_enters_per_tick: usize,
+}
+
+/// Computes every client's enter / stay / leave lists for this tick.
+pub(crate) fn update_interest(
+    mut clients: ResMut<'_, Clients>,
+    grid: Res<'_, SpatialGrid>,
+    replication: Res<'_, ReplicationState>,
+    config: Res<'_, InterestConfig>,
+    info: Res<'_, TickInfo>,
+    mut stats: ResMut<'_, TickStats>,
+) {
+    let outer = config.radius + config.margin;
+    let inner2 = config.radius * config.radius;
+    let slots = grid_slots(&grid, &replication);
+    let clients = &mut *clients;
+    for i in 0..clients.list.len() {
+        let viewer = clients.list[i].entity;
+        let position = grid
+            .position(viewer.index_u32())
+            .filter(|_| replication.entity(viewer.index_u32()) == Some(viewer));
+        let view = &clients.list[i];
+        if let Some([x, y]) = position
+            && !view.resync
+            && !grid.any_dirty(x, y, outer, info.tick)
+        {
+            let view = &mut clients.list[i];
+            view.enters.clear();
+            view.stays.clear();
+            view.left.clear();
+            view.recomputed = false;
+            stats.skipped_views += 1;
+            continue;
+        }
+        let g = clients.next_generation(slots);
+        let marks = &mut clients.marks;
+        let view = &mut clients.list[i];
+        std::mem::swap(&mut view.known, &mut view.prev_known);
+        view.known.clear();
+        view.enters.clear();
+        view.stays.clear();
+        view.left.clear();
+        view.recomputed = true;
+        for k in &view.prev_known {
+            if replication.net_id(k.slot) == k.net_id {
+                marks[k.slot as usize] = g;
+            }
+        }
+        if let Some([x, y]) = position {
+            let (enters, stays) = (&mut view.enters, &mut view.stays);
+            let resync = view.resync;
+            grid.query(x, y, outer, |slot, d2| {
+                let mark = &mut marks[slot as usize];
+                if *mark == g {
+                    *mark = g + 1;
+                    if resync || replication.changed_now(slot) {
+                        stays.push(slot);
+                    }
+                } else if d2 <= inner2 && enters.len() < config.max_enters_per_tick {
+                    *mark = g + 1;
+                    enters.push(slot);
+                }
+            });
+        }
+        for k in &view.prev_known {
+            if marks[k.slot as usize] == g + 1 && replication.net_id(k.slot) == k.net_id {
+                view.known.push(*k);
+            } else {
+                view.left.push(k.net_id);
+            }
+        }
+        for &slot in &view.enters {
+            view.known.push(Known {
+                slot,
+                net_id: replication.net_id(slot),
+            });
+        }
+        stats.visible_total += view.known.len() as u64;
+        stats.visible_max = stats.visible_max.max(view.known.len() as u32);
+    }
+}
+
+/// Size the stamp array must have: one past the highest slot in use.
+fn grid_slots(grid: &SpatialGrid, replication: &ReplicationState) -> usize {
+    grid.slot_capacity().max(replication.slot_capacity())
+}

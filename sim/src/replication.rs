@@ -1,0 +1,395 @@
+//! The replication registry and per-tick change collection.
+//!
+//! For every registered component the room keeps the last wire value it
+//! encoded per entity. Each tick, components that bevy reports as changed are
+//! re-encoded; only those whose bytes differ count as changed (a move smaller
+//! than the quantum sends nothing). Each changed entity's `updated` entry is
+//! then encoded once into the tick's piece buffer and shared by every client
+//! that sees the entity (encode once, copy many). Full entries for clients
+//! that just started seeing an entity are encoded lazily, at most once per
+//! entity per tick.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use bevy_ecs::prelude::*;
+use tessera_protocol::delta::{write_entry_component, write_entry_head};
+
+use crate::components::{NetId, TickInfo};
+use crate::game::Replicate;
+use crate::schedule::TickSet;
+use crate::spatial_grid::SpatialGrid;
+use crate::stats::TickStats;
+
+/// Most replicated components a game may register.
+pub const MAX_REPLICATED_COMPONENTS: usize = 64;
+
+/// Wire ids and names of the registered components, in registration order.
+#[derive(Debug, Clone, Default)]
+pub struct ComponentRegistry {
+    entries: Vec<(u8, &'static str)>,
+}
+
+impl ComponentRegistry {
+    pub(crate) fn register(&mut self, id: u8, name: &'static str) -> Result<usize, String> {
+        if let Some((_, other)) = self.entries.iter().find(|(i, _)| *i == id) {
+            return Err(format!(
+                "replicated components {other} and {name} share wire id {id}"
+            ));
+        }
+        if self.entries.len() == MAX_REPLICATED_COMPONENTS {
+            return Err(format!(
+                "more than {MAX_REPLICATED_COMPONENTS} replicated components"
+            ));
+        }
+        self.entries.push((id, name));
+        Ok(self.entries.len() - 1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// `(wire id, name)` pairs in registration order.
+    pub fn iter(&self) -> impl Iterator<Item = (u8, &'static str)> + '_ {
+        self.entries.iter().copied()
+    }
+}
+
+/// The per-slot fields every client's interest pass reads, kept apart from
+/// [`Slot`] so that the pass walks a small dense array.
+#[derive(Debug, Clone, Copy, Default)]
+struct HotSlot {
+    net_id: u32,
+    /// Tick whose `updated` entry is at `update_start..update_end`.
+    update_tick: u32,
+    update_start: u32,
+    update_end: u32,
+}
+
+/// What the room knows about one replicated entity, indexed by the entity's
+/// index in the world (its "slot").
+#[derive(Debug, Clone, Default)]
+struct Slot {
+    entity: Option<Entity>,
+    net_id: u32,
+    /// Bit `k` set: component `k` has a value in `values`.
+    present: u64,
+    /// Bit `k` set: component `k` changed in `changed_tick`.
+    changed: u64,
+    changed_tick: u32,
+    /// The full entry, valid when `full_tick` is the current tick.
+    full_tick: u32,
+    full_piece: Range<u32>,
+}
+
+/// Per-room replication state (a world resource).
+#[derive(Resource, Debug)]
+pub struct ReplicationState {
+    registry: ComponentRegistry,
+    slots: Vec<Slot>,
+    hot: Vec<HotSlot>,
+    /// Last encoded wire value per (slot, component): `slot * n + k`.
+    values: Vec<Vec<u8>>,
+    /// Slots with a change this tick, in the order they were first seen.
+    changed_slots: Vec<u32>,
+    /// Encoded entries of this tick.
+    pieces: Vec<u8>,
+    scratch: Vec<u8>,
+    next_net_id: u32,
+    tick: u32,
+    /// Net id to slot, for look-ups by the id clients know.
+    by_net_id: HashMap<u32, u32>,
+}
+
+impl ReplicationState {
+    pub(crate) fn new(registry: ComponentRegistry) -> Self {
+        Self {
+            registry,
+            slots: Vec::new(),
+            hot: Vec::new(),
+            values: Vec::new(),
+            changed_slots: Vec::new(),
+            pieces: Vec::new(),
+            scratch: Vec::new(),
+            next_net_id: 1,
+            tick: 0,
+            by_net_id: HashMap::new(),
+        }
+    }
+
+    pub fn registry(&self) -> &ComponentRegistry {
+        &self.registry
+    }
+
+    pub(crate) fn next_net_id(&self) -> u32 {
+        self.next_net_id
+    }
+
+    pub(crate) fn set_next_net_id(&mut self, next: u32) {
+        self.next_net_id = self.next_net_id.max(next);
+    }
+
+    pub(crate) fn allocate_net_id(&mut self) -> u32 {
+        let id = self.next_net_id;
+        self.next_net_id = self.next_net_id.wrapping_add(1).max(1);
+        id
+    }
+
+    /// Starts a tick: forgets the previous tick's pieces.
+    pub(crate) fn begin_tick(&mut self, tick: u32) {
+        self.tick = tick;
+        self.changed_slots.clear();
+        self.pieces.clear();
+    }
+
+    fn slot_mut(&mut self, slot: u32) -> &mut Slot {
+        let i = slot as usize;
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, Slot::default());
+            self.hot.resize(i + 1, HotSlot::default());
+            self.values
+                .resize_with((i + 1) * self.registry.len(), Vec::new);
+        }
+        &mut self.slots[i]
+    }
+
+    /// Starts tracking `entity` under `net_id`.
+    pub(crate) fn track(&mut self, entity: Entity, net_id: u32) {
+        let n = self.registry.len();
+        let slot = entity.index_u32();
+        self.by_net_id.insert(net_id, slot);
+        let s = self.slot_mut(slot);
+        *s = Slot {
+            entity: Some(entity),
+            net_id,
+            ..Slot::default()
+        };
+        self.hot[slot as usize] = HotSlot {
+            net_id,
+            ..HotSlot::default()
+        };
+        let base = slot as usize * n;
+        for v in &mut self.values[base..base + n] {
+            v.clear();
+        }
+    }
+
+    /// Stops tracking `entity` if it still owns its slot.
+    pub(crate) fn untrack(&mut self, entity: Entity) -> bool {
+        match self.slots.get_mut(entity.index_u32() as usize) {
+            Some(s) if s.entity == Some(entity) => {
+                self.by_net_id.remove(&s.net_id);
+                *s = Slot::default();
+                self.hot[entity.index_u32() as usize] = HotSlot::default();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// One past the highest slot ever tracked.
+    pub fn slot_capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The net id of the entity in `slot`, 0 when the slot is free.
+    pub fn net_id(&self, slot: u32) -> u32 {
+        self.hot.get(slot as usize).map_or(0, |h| h.net_id)
+    }
+
+    /// Number of replicated entities.
+    pub fn len(&self) -> usize {
+        self.by_net_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_net_id.is_empty()
+    }
+
+    /// The slot of the entity clients know as `net_id`.
+    pub fn slot_of(&self, net_id: u32) -> Option<u32> {
+        self.by_net_id.get(&net_id).copied()
+    }
+
+    pub fn entity(&self, slot: u32) -> Option<Entity> {
+        self.slots.get(slot as usize).and_then(|s| s.entity)
+    }
+
+    /// True when the entity in `slot` changed in the current tick.
+    pub fn changed_now(&self, slot: u32) -> bool {
+        self.hot
+            .get(slot as usize)
+            .is_some_and(|h| h.update_tick == self.tick)
+    }
+
+    pub fn changed_slots(&self) -> &[u32] {
+        &self.changed_slots
+    }
+
+    /// Records a freshly encoded value of component `k` for `entity`; returns
+    /// true when it differs from the last one.
+    fn record(&mut self, entity: Entity, k: usize, encoded: &[u8]) -> bool {
+        let slot = entity.index_u32();
+        let tick = self.tick;
+        let n = self.registry.len();
+        let Some(s) = self.slots.get_mut(slot as usize) else {
+            return false;
+        };
+        if s.entity != Some(entity) {
+            return false;
+        }
+        let bit = 1u64 << k;
+        let value = &mut self.values[slot as usize * n + k];
+        if s.present & bit != 0 && value.as_slice() == encoded {
+            return false;
+        }
+        value.clear();
+        value.extend_from_slice(encoded);
+        s.present |= bit;
+        if s.changed_tick != tick {
+            s.changed_tick = tick;
+            s.changed = 0;
+            self.changed_slots.push(slot);
+        }
+        s.changed |= bit;
+        true
+    }
+
+    /// Encodes the `updated` entry of every entity that changed this tick.
+    pub(crate) fn encode_update_pieces(&mut self) {
+        let n = self.registry.len();
+        for &slot in &self.changed_slots {
+            let s = &mut self.slots[slot as usize];
+            let start = self.pieces.len() as u32;
+            write_entry_head(&mut self.pieces, s.net_id, s.changed.count_ones() as usize);
+            let base = slot as usize * n;
+            for (k, (wire_id, _)) in self.registry.entries.iter().enumerate() {
+                if s.changed & (1u64 << k) != 0 {
+                    write_entry_component(&mut self.pieces, *wire_id, &self.values[base + k]);
+                }
+            }
+            self.hot[slot as usize] = HotSlot {
+                net_id: s.net_id,
+                update_tick: self.tick,
+                update_start: start,
+                update_end: self.pieces.len() as u32,
+            };
+        }
+    }
+
+    /// The `updated` entry of `slot` for this tick (valid if it changed).
+    pub fn update_piece(&self, slot: u32) -> &[u8] {
+        let h = &self.hot[slot as usize];
+        &self.pieces[h.update_start as usize..h.update_end as usize]
+    }
+
+    /// The full entry of `slot` (every replicated component), encoded at
+    /// most once per tick.
+    pub fn full_piece(&mut self, slot: u32) -> &[u8] {
+        let tick = self.tick;
+        let n = self.registry.len();
+        let s = &mut self.slots[slot as usize];
+        if s.full_tick != tick || s.full_piece.is_empty() {
+            let start = self.pieces.len() as u32;
+            write_entry_head(&mut self.pieces, s.net_id, s.present.count_ones() as usize);
+            let base = slot as usize * n;
+            for (k, (wire_id, _)) in self.registry.entries.iter().enumerate() {
+                if s.present & (1u64 << k) != 0 {
+                    write_entry_component(&mut self.pieces, *wire_id, &self.values[base + k]);
+                }
+            }
+            s.full_tick = tick;
+            s.full_piece = start..self.pieces.len() as u32;
+        }
+        let r = s.full_piece.clone();
+        &self.pieces[r.start as usize..r.end as usize]
+    }
+
+    /// Every tracked entity's `(net id, [(wire id, value bytes)])`, for tools.
+    pub fn wire_state(&self, slot: u32) -> Option<(u32, Vec<(u8, &[u8])>)> {
+        let s = self.slots.get(slot as usize)?;
+        s.entity?;
+        let n = self.registry.len();
+        let values = self
+            .registry
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| s.present & (1u64 << k) != 0)
+            .map(|(k, (id, _))| (*id, self.values[slot as usize * n + k].as_slice()))
+            .collect();
+        Some((s.net_id, values))
+    }
+}
+
+/// Adds the system that collects changes of `C` (component index `k`).
+pub(crate) fn add_collect_system<C: Replicate>(schedule: &mut Schedule, k: usize) {
+    let collect = move |changed: Query<'_, '_, (Entity, &C), (With<NetId>, Changed<C>)>,
+                        mut state: ResMut<'_, ReplicationState>,
+                        mut stats: ResMut<'_, TickStats>| {
+        for (entity, component) in &changed {
+            let wire = component.to_wire();
+            let mut scratch = std::mem::take(&mut state.scratch);
+            scratch.clear();
+            if rmp_serde::encode::write(&mut scratch, &wire).is_err() {
+                stats.encode_errors += 1;
+            } else {
+                state.record(entity, k, &scratch);
+            }
+            state.scratch = scratch;
+        }
+    };
+    schedule.add_systems(collect.in_set(TickSet::Replicate).before(encode_pieces));
+}
+
+/// Encodes update pieces and marks the grid cells of changed entities, so
+/// clients whose view holds none of them can skip the tick.
+pub(crate) fn encode_pieces(
+    mut state: ResMut<'_, ReplicationState>,
+    mut grid: ResMut<'_, SpatialGrid>,
+    info: Res<'_, TickInfo>,
+    mut stats: ResMut<'_, TickStats>,
+) {
+    state.encode_update_pieces();
+    for &slot in state.changed_slots() {
+        grid.mark_slot_dirty(slot, info.tick);
+    }
+    stats.changed_entities = state.changed_slots().len() as u32;
+}
+
+/// Numbers replicated entities spawned since the last tick (exclusive system).
+pub(crate) fn assign_net_ids(world: &mut World) {
+    let mut fresh = world.query_filtered::<Entity, (With<crate::Replicated>, Without<NetId>)>();
+    let fresh: Vec<Entity> = fresh.iter(world).collect();
+    for entity in fresh {
+        let id = world.resource_mut::<ReplicationState>().allocate_net_id();
+        register_net_id(world, entity, id);
+    }
+}
+
+/// Gives `entity` the net id `id` and starts replicating it.
+pub(crate) fn register_net_id(world: &mut World, entity: Entity, id: u32) {
+    world.resource_mut::<ReplicationState>().track(entity, id);
+    world.entity_mut(entity).insert(NetId(id));
+}
+
+/// `NetId`'s remove hook: a despawned (or un-replicated) entity is forgotten
+/// at once, so its slot can be reused in the same tick and every client that
+/// knew it gets it in `left`.
+pub(crate) fn forget_entity(
+    mut world: bevy_ecs::world::DeferredWorld<'_>,
+    ctx: bevy_ecs::lifecycle::HookContext,
+) {
+    let tick = world.get_resource::<TickInfo>().map_or(0, |t| t.tick);
+    if let Some(mut state) = world.get_resource_mut::<ReplicationState>() {
+        state.untrack(ctx.entity);
+    }
+    if let Some(mut grid) = world.get_resource_mut::<SpatialGrid>() {
+        grid.remove_entity(ctx.entity, tick);
+    }
+}

@@ -1,0 +1,415 @@
+//! A room: one game world stepped one tick at a time.
+//!
+//! The room is sans-IO. The host calls [`Room::join`], [`Room::input`],
+//! [`Room::chat`] and [`Room::leave`] as client messages arrive, then
+//! [`Room::step`] once per tick, and delivers the frames it returns. If a
+//! client's delta cannot be delivered (its queue is full), the host calls
+//! [`Room::delivery_failed`] and the room sends that client a catch-up delta
+//! later instead of assuming it knows what it never got.
+
+use std::sync::Arc;
+
+use bevy_ecs::prelude::*;
+use bytes::Bytes;
+use tessera_protocol::limits::MAX_CHAT;
+use tessera_protocol::{ErrorCode, PayloadError, RawValue, ServerMsg, Welcome};
+
+use crate::components::{ClientId, NetId, Player, Replicated, RoomRng, TickInfo};
+use crate::config::{ConfigError, RoomConfig};
+use crate::delta::{DeltaConfig, Outbox, build_deltas};
+use crate::game::{Game, InputHook, JoinContext, JoinHook, LeaveHook, RoomBuilder};
+use crate::interest::{ClientView, Clients, InterestConfig, update_interest};
+use crate::replication::{self, ReplicationState, assign_net_ids, encode_pieces};
+use crate::schedule::{TickSet, new_schedule};
+use crate::snapshot::PersistRegistry;
+use crate::spatial_grid::SpatialGrid;
+use crate::stats::TickStats;
+
+/// Default cap on entities entering one client's view per tick.
+const MAX_ENTERS_PER_TICK: usize = 1024;
+
+/// A frame for one client.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub client: ClientId,
+    pub frame: Bytes,
+    pub kind: FrameKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// A state delta: report a failed delivery with [`Room::delivery_failed`].
+    Delta,
+    /// A chat line; losing one loses only that line.
+    Chat,
+}
+
+/// Why a join failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JoinError {
+    #[error("the room is full ({0} players)")]
+    RoomFull(usize),
+    #[error("client {0} has already joined")]
+    AlreadyJoined(ClientId),
+    #[error("{0}")]
+    Refused(String),
+    #[error("the game takes no players (it registered no join hook)")]
+    NoJoinHook,
+    #[error("no entity with net id {0}")]
+    NoSuchEntity(u32),
+}
+
+impl JoinError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::RoomFull(_) => ErrorCode::RoomFull,
+            Self::AlreadyJoined(_) => ErrorCode::AlreadyJoined,
+            Self::Refused(_) | Self::NoSuchEntity(_) => ErrorCode::JoinRejected,
+            Self::NoJoinHook => ErrorCode::Internal,
+        }
+    }
+}
+
+/// Why an input was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("client {0} is not in this room")]
+    UnknownClient(ClientId),
+    #[error("the game takes no input")]
+    NoInputType,
+    #[error("invalid intent: {0}")]
+    Invalid(#[from] PayloadError),
+}
+
+/// Why a chat line was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ChatError {
+    #[error("client {0} is not in this room")]
+    UnknownClient(ClientId),
+    #[error("chat text is empty")]
+    Empty,
+    #[error("chat text is over {MAX_CHAT} bytes")]
+    TooLong,
+}
+
+pub struct Room {
+    world: World,
+    schedule: Schedule,
+    config: RoomConfig,
+    game_name: &'static str,
+    join_hook: Option<JoinHook>,
+    leave_hook: Option<LeaveHook>,
+    input_hook: Option<InputHook>,
+    pub(crate) persist: Arc<PersistRegistry>,
+    tick: u32,
+    broadcasts: Vec<Bytes>,
+}
+
+impl std::fmt::Debug for Room {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Room")
+            .field("game", &self.game_name)
+            .field("tick", &self.tick)
+            .field("players", &self.player_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Room {
+    /// A new, empty room of `game`.
+    pub fn new(game: &dyn Game, config: RoomConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let mut world = World::new();
+        let mut schedule = new_schedule();
+        world.insert_resource(TickInfo {
+            tick: 1,
+            dt: config.dt(),
+        });
+        world.insert_resource(RoomRng::from_seed(config.seed));
+        world.insert_resource(TickStats::default());
+        world.insert_resource(Clients::default());
+        world.insert_resource(Outbox::default());
+        world.insert_resource(DeltaConfig {
+            keepalive_ticks: config.keepalive_ticks,
+        });
+        world.insert_resource(InterestConfig {
+            radius: config.aoi_radius,
+            margin: config.aoi_margin,
+            max_enters_per_tick: MAX_ENTERS_PER_TICK,
+        });
+        world.insert_resource(SpatialGrid::new(
+            config.world_size,
+            config.effective_cell_size(),
+        ));
+        let mut builder = RoomBuilder::new(&mut world, &mut schedule);
+        game.setup(&mut builder);
+        let RoomBuilder {
+            components,
+            persist,
+            join,
+            leave,
+            input,
+            ..
+        } = builder;
+        world.insert_resource(ReplicationState::new(components));
+        schedule.add_systems((
+            assign_net_ids.in_set(TickSet::Track),
+            encode_pieces.in_set(TickSet::Replicate),
+            update_interest.in_set(TickSet::Interest),
+            build_deltas.in_set(TickSet::Deltas),
+        ));
+        Ok(Self {
+            world,
+            schedule,
+            config,
+            game_name: game.name(),
+            join_hook: join,
+            leave_hook: leave,
+            input_hook: input,
+            persist: Arc::new(persist),
+            tick: 0,
+            broadcasts: Vec::new(),
+        })
+    }
+
+    /// Adds a player: the game spawns its entity, which gets a net id at
+    /// once. Its first delta (next step) holds everything it can see.
+    pub fn join(&mut self, client: ClientId, options: &RawValue) -> Result<Welcome, JoinError> {
+        self.check_can_join(client)?;
+        let hook = self.join_hook.clone().ok_or(JoinError::NoJoinHook)?;
+        let entity = hook(&mut self.world, JoinContext { client, options })
+            .map_err(|refused| JoinError::Refused(refused.0))?;
+        let id = self.next_net_id();
+        self.world
+            .entity_mut(entity)
+            .insert((Replicated, Player { client }));
+        replication::register_net_id(&mut self.world, entity, id);
+        Ok(self.admit(client, entity, id))
+    }
+
+    /// Puts a client in control of an existing entity (one restored from a
+    /// snapshot, say) instead of spawning a new one.
+    pub fn attach(&mut self, client: ClientId, net_id: u32) -> Result<Welcome, JoinError> {
+        self.check_can_join(client)?;
+        let replication = self.world.resource::<ReplicationState>();
+        let entity = replication
+            .slot_of(net_id)
+            .and_then(|slot| replication.entity(slot))
+            .ok_or(JoinError::NoSuchEntity(net_id))?;
+        self.world.entity_mut(entity).insert(Player { client });
+        Ok(self.admit(client, entity, net_id))
+    }
+
+    fn check_can_join(&self, client: ClientId) -> Result<(), JoinError> {
+        let clients = self.world.resource::<Clients>();
+        if clients.get(client).is_some() {
+            return Err(JoinError::AlreadyJoined(client));
+        }
+        if clients.len() >= self.config.max_players {
+            return Err(JoinError::RoomFull(self.config.max_players));
+        }
+        Ok(())
+    }
+
+    fn next_net_id(&mut self) -> u32 {
+        self.world
+            .resource_mut::<ReplicationState>()
+            .allocate_net_id()
+    }
+
+    fn admit(&mut self, client: ClientId, entity: Entity, net_id: u32) -> Welcome {
+        self.world
+            .resource_mut::<Clients>()
+            .insert(ClientView::new(client, entity));
+        Welcome {
+            session_id: client,
+            entity_id: net_id,
+            tick_rate: self.config.tick_hz,
+            tick: self.tick,
+            aoi_radius: self.config.aoi_radius.round() as u32,
+        }
+    }
+
+    /// Removes a player and lets the game clean up (by default its entity is
+    /// despawned). Returns false if the client was not in the room.
+    pub fn leave(&mut self, client: ClientId) -> bool {
+        let Some(view) = self.world.resource_mut::<Clients>().remove(client) else {
+            return false;
+        };
+        match &self.leave_hook {
+            Some(hook) => hook(&mut self.world, view.entity),
+            None => {
+                self.world.despawn(view.entity);
+            }
+        }
+        true
+    }
+
+    /// Applies a client's intent. The latest intent before a step wins.
+    /// Inputs with a sequence number not above the last one are stale
+    /// (duplicated or reordered) and ignored.
+    pub fn input(
+        &mut self,
+        client: ClientId,
+        seq: u32,
+        intent: &RawValue,
+    ) -> Result<(), InputError> {
+        let view = self
+            .world
+            .resource::<Clients>()
+            .get(client)
+            .ok_or(InputError::UnknownClient(client))?;
+        if seq <= view.last_input_seq && view.last_input_seq != 0 {
+            return Ok(());
+        }
+        let entity = view.entity;
+        let hook = self.input_hook.as_ref().ok_or(InputError::NoInputType)?;
+        hook(&mut self.world, entity, intent)?;
+        if let Some(view) = self.world.resource_mut::<Clients>().get_mut(client) {
+            view.last_input_seq = seq;
+        }
+        Ok(())
+    }
+
+    /// Queues a chat line from `client` for everyone in the room.
+    pub fn chat(&mut self, client: ClientId, text: &str) -> Result<(), ChatError> {
+        let entity = self
+            .world
+            .resource::<Clients>()
+            .get(client)
+            .ok_or(ChatError::UnknownClient(client))?
+            .entity;
+        if text.trim().is_empty() {
+            return Err(ChatError::Empty);
+        }
+        if text.len() > MAX_CHAT {
+            return Err(ChatError::TooLong);
+        }
+        let from = self.world.get::<NetId>(entity).map_or(0, |n| n.0);
+        self.broadcast_chat(from, text);
+        Ok(())
+    }
+
+    /// Queues a chat line for everyone, from net id `from` (0 = the server).
+    pub fn broadcast_chat(&mut self, from: u32, text: &str) {
+        let msg = ServerMsg::Chat {
+            from,
+            text: tessera_protocol::truncate(text.to_owned(), MAX_CHAT),
+        };
+        self.broadcasts.push(Bytes::from(msg.encode()));
+    }
+
+    /// Simulates one tick and appends every frame to send to `out`.
+    pub fn step(&mut self, out: &mut Vec<Outgoing>) {
+        let tick = self.tick.wrapping_add(1);
+        self.world.resource_mut::<TickInfo>().tick = tick;
+        self.world
+            .resource_mut::<ReplicationState>()
+            .begin_tick(tick);
+        *self.world.resource_mut::<TickStats>() = TickStats {
+            tick,
+            clients: self.player_count() as u32,
+            ..TickStats::default()
+        };
+        self.schedule.run(&mut self.world);
+        self.world.clear_trackers();
+        if tick % 1024 == 0 {
+            self.world.check_change_ticks();
+        }
+        self.tick = tick;
+        // Between steps, changes (joins, despawns) belong to the next tick.
+        self.world.resource_mut::<TickInfo>().tick = tick.wrapping_add(1);
+        let entities = self.world.resource::<ReplicationState>().len() as u32;
+        self.world.resource_mut::<TickStats>().entities = entities;
+
+        for frame in self.broadcasts.drain(..) {
+            for view in self.world.resource::<Clients>().iter() {
+                out.push(Outgoing {
+                    client: view.id,
+                    frame: frame.clone(),
+                    kind: FrameKind::Chat,
+                });
+            }
+        }
+        let mut outbox = self.world.resource_mut::<Outbox>();
+        let buffer = Bytes::from(std::mem::take(&mut outbox.buffer));
+        for (client, range) in outbox.frames.drain(..) {
+            out.push(Outgoing {
+                client,
+                frame: buffer.slice(range),
+                kind: FrameKind::Delta,
+            });
+        }
+    }
+
+    /// The last delta for `client` was not delivered: roll its view back so
+    /// the next delta brings it up to date.
+    pub fn delivery_failed(&mut self, client: ClientId) {
+        if let Some(view) = self.world.resource_mut::<Clients>().get_mut(client) {
+            view.roll_back();
+        }
+    }
+
+    /// Number of completed ticks.
+    pub fn tick(&self) -> u32 {
+        self.tick
+    }
+
+    pub fn config(&self) -> &RoomConfig {
+        &self.config
+    }
+
+    pub fn game_name(&self) -> &'static str {
+        self.game_name
+    }
+
+    pub fn player_count(&self) -> usize {
+        self.world.resource::<Clients>().len()
+    }
+
+    /// Replicated entities in the world.
+    pub fn entity_count(&self) -> usize {
+        self.world.resource::<ReplicationState>().len()
+    }
+
+    /// Counters of the last step.
+    pub fn stats(&self) -> &TickStats {
+        self.world.resource::<TickStats>()
+    }
+
+    pub fn clients(&self) -> &Clients {
+        self.world.resource::<Clients>()
+    }
+
+    /// The replicated components of the entity clients know as `net_id`,
+    /// as `(wire id, encoded value)` pairs.
+    pub fn wire_state(&self, net_id: u32) -> Option<Vec<(u8, &[u8])>> {
+        let replication = self.world.resource::<ReplicationState>();
+        let slot = replication.slot_of(net_id)?;
+        replication.wire_state(slot).map(|(_, values)| values)
+    }
+
+    /// Wire ids and names of the replicated components.
+    pub fn replicated_components(&self) -> Vec<(u8, &'static str)> {
+        self.world
+            .resource::<ReplicationState>()
+            .registry()
+            .iter()
+            .collect()
+    }
+
+    /// The world, for games and tests to inspect.
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// The world, for games and tests to change between steps.
+    pub fn world_mut(&mut self) -> &mut World {
+        &mut self.world
+    }
+
+    pub(crate) fn set_tick(&mut self, tick: u32) {
+        self.tick = tick;
+        self.world.resource_mut::<TickInfo>().tick = tick.wrapping_add(1);
+    }
+}

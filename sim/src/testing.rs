@@ -1,0 +1,232 @@
+//! A harness to step a room by hand in tests, for Tessera and for games.
+//!
+//! [`TestRoom`] wraps a [`Room`], numbers inputs, steps ticks, decodes every
+//! frame and keeps, per client, a mirror of what that client was told. Any
+//! frame a real client could not apply (an update for an entity it never
+//! saw, a tick that goes backwards) fails the test with a clear message.
+//!
+//! ```
+//! use tessera_sim::games::arena::{Arena, Position};
+//! use tessera_sim::testing::TestRoom;
+//! use tessera_sim::RoomConfig;
+//!
+//! let mut t = TestRoom::new(&Arena, RoomConfig::default());
+//! let a = t.join(1).entity_id;
+//! let b = t.join(2).entity_id;
+//! t.set(a, Position { x: 100.0, y: 100.0 });
+//! t.set(b, Position { x: 150.0, y: 100.0 });
+//! t.step();
+//! assert!(t.view(1).entities.contains_key(&b));
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+
+use bevy_ecs::prelude::*;
+use bytes::Bytes;
+use serde::Serialize;
+use tessera_protocol::{Delta, RawValue, ServerMsg, Welcome, WireComponent};
+
+use crate::components::ClientId;
+use crate::config::RoomConfig;
+use crate::game::Game;
+use crate::replication::ReplicationState;
+use crate::room::{JoinError, Outgoing, Room};
+
+/// What one client was told: entity id to component id to value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientMirror {
+    pub entities: BTreeMap<u32, BTreeMap<u8, RawValue>>,
+    pub tick: u32,
+    pub ack_input: u32,
+    pub chat: Vec<(u32, String)>,
+}
+
+impl ClientMirror {
+    /// Applies a delta the way a client must; an error names the violation.
+    pub fn apply(&mut self, delta: &Delta) -> Result<(), String> {
+        if delta.tick <= self.tick {
+            return Err(format!("tick went from {} to {}", self.tick, delta.tick));
+        }
+        for id in &delta.left {
+            if self.entities.remove(id).is_none() {
+                return Err(format!("left for unknown entity {id}"));
+            }
+        }
+        for e in &delta.entered {
+            let components = e
+                .components
+                .iter()
+                .map(|c| (c.id, c.value.clone()))
+                .collect();
+            if self.entities.insert(e.id, components).is_some() {
+                return Err(format!("entered for known entity {}", e.id));
+            }
+        }
+        for e in &delta.updated {
+            let known = self
+                .entities
+                .get_mut(&e.id)
+                .ok_or_else(|| format!("update for unknown entity {}", e.id))?;
+            for c in &e.components {
+                known.insert(c.id, c.value.clone());
+            }
+        }
+        self.tick = delta.tick;
+        self.ack_input = delta.ack_input;
+        Ok(())
+    }
+
+    /// Decodes component `C` of entity `id`.
+    pub fn get<C: WireComponent>(&self, id: u32) -> Option<C> {
+        self.entities.get(&id)?.get(&C::ID)?.decode().ok()
+    }
+}
+
+/// A room under test. See the module docs.
+#[derive(Debug)]
+pub struct TestRoom {
+    pub room: Room,
+    seqs: HashMap<ClientId, u32>,
+    last: Vec<Outgoing>,
+    mirrors: HashMap<ClientId, ClientMirror>,
+}
+
+impl TestRoom {
+    /// # Panics
+    /// If `config` is invalid.
+    pub fn new(game: &dyn Game, config: RoomConfig) -> Self {
+        let room = Room::new(game, config).unwrap_or_else(|e| panic!("{e}"));
+        Self::from_room(room)
+    }
+
+    pub fn from_room(room: Room) -> Self {
+        Self {
+            room,
+            seqs: HashMap::new(),
+            last: Vec::new(),
+            mirrors: HashMap::new(),
+        }
+    }
+
+    /// Joins `client` with no join options.
+    ///
+    /// # Panics
+    /// If the room refuses the join.
+    pub fn join(&mut self, client: ClientId) -> Welcome {
+        self.try_join(client, &RawValue::nil())
+            .unwrap_or_else(|e| panic!("join of client {client} failed: {e}"))
+    }
+
+    /// Joins `client` with `options`.
+    pub fn try_join(&mut self, client: ClientId, options: &RawValue) -> Result<Welcome, JoinError> {
+        let welcome = self.room.join(client, options)?;
+        self.mirrors.insert(client, ClientMirror::default());
+        Ok(welcome)
+    }
+
+    /// Gives `client` control of the existing entity `net_id`.
+    pub fn attach(&mut self, client: ClientId, net_id: u32) -> Result<Welcome, JoinError> {
+        let welcome = self.room.attach(client, net_id)?;
+        self.mirrors.insert(client, ClientMirror::default());
+        Ok(welcome)
+    }
+
+    pub fn leave(&mut self, client: ClientId) {
+        self.room.leave(client);
+        self.mirrors.remove(&client);
+    }
+
+    /// Sends `intent` from `client` with the next sequence number.
+    ///
+    /// # Panics
+    /// If the room refuses the input.
+    pub fn input<T: Serialize>(&mut self, client: ClientId, intent: &T) {
+        let seq = self.seqs.entry(client).or_insert(0);
+        *seq += 1;
+        let raw = RawValue::encode(intent).unwrap_or_else(|e| panic!("intent: {e}"));
+        self.room
+            .input(client, *seq, &raw)
+            .unwrap_or_else(|e| panic!("input from client {client} refused: {e}"));
+    }
+
+    /// Steps one tick and applies every frame to the clients' mirrors.
+    ///
+    /// # Panics
+    /// If a frame does not decode or a client could not apply it.
+    pub fn step(&mut self) -> &[Outgoing] {
+        self.last.clear();
+        self.room.step(&mut self.last);
+        for out in &self.last {
+            let msg = ServerMsg::decode(&out.frame)
+                .unwrap_or_else(|e| panic!("frame for client {} does not decode: {e}", out.client));
+            let Some(mirror) = self.mirrors.get_mut(&out.client) else {
+                continue;
+            };
+            match msg {
+                ServerMsg::Delta(delta) => mirror
+                    .apply(&delta)
+                    .unwrap_or_else(|e| panic!("client {}: {e}", out.client)),
+                ServerMsg::Chat { from, text } => mirror.chat.push((from, text)),
+                other => panic!("unexpected {} frame in a tick", other.kind()),
+            }
+        }
+        &self.last
+    }
+
+    pub fn step_n(&mut self, n: usize) {
+        for _ in 0..n {
+            self.step();
+        }
+    }
+
+    /// Frames of the last step for `client`, in order.
+    pub fn frames(&self, client: ClientId) -> Vec<Bytes> {
+        self.last
+            .iter()
+            .filter(|o| o.client == client)
+            .map(|o| o.frame.clone())
+            .collect()
+    }
+
+    /// The delta `client` got in the last step, if any.
+    pub fn delta(&self, client: ClientId) -> Option<Delta> {
+        self.frames(client)
+            .iter()
+            .find_map(|f| match ServerMsg::decode(f) {
+                Ok(ServerMsg::Delta(d)) => Some(d),
+                _ => None,
+            })
+    }
+
+    /// What `client` has been told so far.
+    ///
+    /// # Panics
+    /// If `client` has not joined.
+    pub fn view(&self, client: ClientId) -> &ClientMirror {
+        self.mirrors
+            .get(&client)
+            .unwrap_or_else(|| panic!("client {client} has not joined"))
+    }
+
+    /// The entity clients know as `net_id`.
+    pub fn entity(&self, net_id: u32) -> Option<Entity> {
+        let replication = self.room.world().resource::<ReplicationState>();
+        replication.entity(replication.slot_of(net_id)?)
+    }
+
+    /// Inserts (or replaces) a component on entity `net_id`.
+    ///
+    /// # Panics
+    /// If there is no such entity.
+    pub fn set<C: Component>(&mut self, net_id: u32, component: C) {
+        let entity = self
+            .entity(net_id)
+            .unwrap_or_else(|| panic!("no entity with net id {net_id}"));
+        self.room.world_mut().entity_mut(entity).insert(component);
+    }
+
+    /// A copy of a component of entity `net_id`.
+    pub fn get<C: Component + Clone>(&self, net_id: u32) -> Option<C> {
+        self.room.world().get::<C>(self.entity(net_id)?).cloned()
+    }
+}
