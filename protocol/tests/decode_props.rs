@@ -1,0 +1,429 @@
+//! Property tests of the frame codec.
+//!
+//! - Decoding is total: arbitrary bytes, and valid frames with bytes
+//!   flipped, inserted or deleted, give a message or an error, never a panic.
+//! - Every message within the limits survives encode → decode unchanged.
+//! - Whatever the decoder accepts re-encodes to a frame no longer than the
+//!   input that decodes to the same message (the canonical form).
+
+use bytes::Bytes;
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::Index;
+use serde::{Serialize, Serializer};
+use tessera_protocol::arena::{JoinOptions, Name, Position, Walk};
+use tessera_protocol::limits::{
+    MAX_CHAT, MAX_CLIENT_FRAME, MAX_COMPONENTS_PER_ENTITY, MAX_REASON, MAX_ROOM_NAME, MAX_TOKEN,
+};
+use tessera_protocol::{
+    ClientMsg, ComponentValue, Delta, EntityState, ErrorCode, Hello, RawValue, ServerMsg, Welcome,
+    truncate,
+};
+
+// ---------------------------------------------------------------------------
+// Game payloads: arbitrary small serde values, encoded the way games do.
+
+/// A MessagePack-shaped serde value, so payloads cover every type a game
+/// could send (including maps, floats, bin and non-string map keys).
+#[derive(Debug, Clone)]
+enum Val {
+    Nil,
+    Bool(bool),
+    UInt(u64),
+    Int(i64),
+    F32(f32),
+    F64(f64),
+    Str(String),
+    Bin(Vec<u8>),
+    Array(Vec<Val>),
+    Map(Vec<(Val, Val)>),
+}
+
+impl Serialize for Val {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Nil => s.serialize_unit(),
+            Self::Bool(b) => s.serialize_bool(*b),
+            Self::UInt(n) => s.serialize_u64(*n),
+            Self::Int(n) => s.serialize_i64(*n),
+            Self::F32(f) => s.serialize_f32(*f),
+            Self::F64(f) => s.serialize_f64(*f),
+            Self::Str(t) => s.serialize_str(t),
+            Self::Bin(b) => s.serialize_bytes(b),
+            Self::Array(items) => s.collect_seq(items),
+            Self::Map(pairs) => s.collect_map(pairs.iter().map(|(k, v)| (k, v))),
+        }
+    }
+}
+
+fn val() -> impl Strategy<Value = Val> {
+    let leaf = prop_oneof![
+        Just(Val::Nil),
+        any::<bool>().prop_map(Val::Bool),
+        any::<u64>().prop_map(Val::UInt),
+        any::<i64>().prop_map(Val::Int),
+        any::<f32>().prop_map(Val::F32),
+        any::<f64>().prop_map(Val::F64),
+        "\\PC{0,24}".prop_map(Val::Str),
+        vec(any::<u8>(), 0..24).prop_map(Val::Bin),
+    ];
+    // Depth 4 stays well inside MAX_VALUE_DEPTH (16).
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            vec(inner.clone(), 0..6).prop_map(Val::Array),
+            vec((inner.clone(), inner), 0..4).prop_map(Val::Map),
+        ]
+    })
+}
+
+fn encoded<T: Serialize>(value: &T) -> RawValue {
+    RawValue::encode(value).expect("small values fit MAX_GAME_VALUE")
+}
+
+/// A game payload within the limits: nil, one of the arena's types, or an
+/// arbitrary value.
+fn raw_value() -> impl Strategy<Value = RawValue> {
+    prop_oneof![
+        Just(RawValue::nil()),
+        any::<(i8, i8)>().prop_map(|(dx, dy)| encoded(&Walk { dx, dy })),
+        any::<(u16, u16)>().prop_map(|(x, y)| encoded(&Position { x, y })),
+        "\\PC{0,32}".prop_map(|name| encoded(&Name(name))),
+        "\\PC{0,32}".prop_map(|name| encoded(&JoinOptions { name })),
+        val().prop_filter_map("payload over MAX_GAME_VALUE", |v| RawValue::encode(&v).ok()),
+    ]
+}
+
+/// A string of at most `max_bytes` bytes of UTF-8: usually short, sometimes
+/// exactly at the limit.
+fn text(max_bytes: usize) -> impl Strategy<Value = String> {
+    let max_chars = max_bytes.min(64);
+    prop_oneof![
+        4 => proptest::string::string_regex(&format!("\\PC{{0,{max_chars}}}"))
+            .expect("valid regex")
+            .prop_map(move |s| truncate(s, max_bytes)),
+        1 => Just("é".repeat(max_bytes / 2)),
+        1 => Just("x".repeat(max_bytes)),
+    ]
+}
+
+fn room() -> impl Strategy<Value = String> {
+    prop_oneof![
+        proptest::string::string_regex(&format!("[A-Za-z0-9_.:-]{{1,{MAX_ROOM_NAME}}}"))
+            .expect("valid regex"),
+        // The decoder checks the length only; the server checks the characters.
+        text(MAX_ROOM_NAME),
+    ]
+}
+
+// ---------------------------------------------------------------------------
+// Messages.
+
+fn hello() -> impl Strategy<Value = ClientMsg> {
+    (
+        any::<u16>(),
+        room(),
+        proptest::option::of(text(MAX_TOKEN)),
+        proptest::option::of(text(MAX_TOKEN)),
+        raw_value(),
+    )
+        .prop_map(|(version, room, token, resume, options)| {
+            ClientMsg::Hello(Hello {
+                version,
+                room,
+                token,
+                resume,
+                options,
+            })
+        })
+}
+
+/// Any client message whose frame fits `MAX_CLIENT_FRAME`. (Every field can
+/// be at its own limit while the whole `Hello` is over the frame limit.)
+fn client_msg() -> impl Strategy<Value = ClientMsg> {
+    prop_oneof![
+        hello(),
+        (any::<u32>(), raw_value()).prop_map(|(seq, intent)| ClientMsg::Input { seq, intent }),
+        text(MAX_CHAT).prop_map(|text| ClientMsg::Chat { text }),
+        any::<u32>().prop_map(|nonce| ClientMsg::Ping { nonce }),
+    ]
+    .prop_filter("frame over MAX_CLIENT_FRAME", |m| {
+        m.encode().len() <= MAX_CLIENT_FRAME
+    })
+}
+
+fn entity_state() -> impl Strategy<Value = EntityState> {
+    (
+        any::<u32>(),
+        vec(
+            (any::<u8>(), raw_value()).prop_map(|(id, value)| ComponentValue { id, value }),
+            0..6,
+        ),
+    )
+        .prop_map(|(id, components)| EntityState { id, components })
+}
+
+fn delta() -> impl Strategy<Value = Delta> {
+    (
+        any::<u32>(),
+        any::<u32>(),
+        vec(entity_state(), 0..6),
+        vec(entity_state(), 0..6),
+        vec(any::<u32>(), 0..20),
+    )
+        .prop_map(|(tick, ack_input, entered, updated, left)| Delta {
+            tick,
+            ack_input,
+            entered,
+            updated,
+            left,
+        })
+}
+
+fn server_msg() -> impl Strategy<Value = ServerMsg> {
+    prop_oneof![
+        any::<(u64, u32, u16, u32, u32)>().prop_map(
+            |(session_id, entity_id, tick_rate, tick, aoi_radius)| {
+                ServerMsg::Welcome(Welcome {
+                    session_id,
+                    entity_id,
+                    tick_rate,
+                    tick,
+                    aoi_radius,
+                })
+            }
+        ),
+        delta().prop_map(ServerMsg::Delta),
+        (any::<u32>(), text(MAX_CHAT)).prop_map(|(from, text)| ServerMsg::Chat { from, text }),
+        any::<(u32, u32)>().prop_map(|(nonce, tick)| ServerMsg::Pong { nonce, tick }),
+        (any::<u16>(), text(MAX_REASON))
+            .prop_map(|(code, message)| ServerMsg::Error { code, message }),
+        (any::<u16>(), text(MAX_REASON))
+            .prop_map(|(reason, message)| ServerMsg::Kicked { reason, message }),
+    ]
+}
+
+// ---------------------------------------------------------------------------
+// Mutations of valid frames.
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    /// XOR a byte with a non-zero mask.
+    Flip(Index, u8),
+    Insert(Index, u8),
+    Delete(Index),
+    /// Cut the frame short.
+    Truncate(Index),
+    /// Overwrite a byte with an interesting MessagePack marker.
+    Marker(Index, u8),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let markers = prop::sample::select(vec![
+        0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc4, 0xc9, 0xcc, 0xcd, 0xce,
+        0xcf, 0xd0, 0xd3, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0xe0, 0xff,
+    ]);
+    prop_oneof![
+        (any::<Index>(), 1..=u8::MAX).prop_map(|(i, m)| Mutation::Flip(i, m)),
+        (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Mutation::Insert(i, b)),
+        any::<Index>().prop_map(Mutation::Delete),
+        any::<Index>().prop_map(Mutation::Truncate),
+        (any::<Index>(), markers).prop_map(|(i, b)| Mutation::Marker(i, b)),
+    ]
+}
+
+fn mutate(frame: &mut Vec<u8>, mutations: &[Mutation]) {
+    for m in mutations {
+        let len = frame.len();
+        match m {
+            Mutation::Insert(i, b) => frame.insert(i.index(len + 1), *b),
+            _ if len == 0 => {}
+            Mutation::Flip(i, mask) => frame[i.index(len)] ^= mask,
+            Mutation::Delete(i) => {
+                frame.remove(i.index(len));
+            }
+            Mutation::Truncate(i) => frame.truncate(i.index(len)),
+            Mutation::Marker(i, b) => frame[i.index(len)] = *b,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Checks shared by the properties.
+
+/// Decodes `frame` as a client message; if it is accepted, its re-encoding
+/// must be no longer and must decode to the same message.
+fn check_client_frame(frame: Vec<u8>) -> Result<(), TestCaseError> {
+    let len = frame.len();
+    match ClientMsg::decode(&Bytes::from(frame)) {
+        Ok(msg) => {
+            let again = msg.encode();
+            prop_assert!(again.len() <= len, "canonical form is longer");
+            prop_assert_eq!(ClientMsg::decode(&Bytes::from(again)), Ok(msg));
+        }
+        Err(e) => {
+            prop_assert_eq!(
+                e.code() == ErrorCode::FrameTooLarge,
+                len > MAX_CLIENT_FRAME,
+                "{}",
+                e
+            );
+        }
+    }
+    Ok(())
+}
+
+fn check_server_frame(frame: Vec<u8>) -> Result<(), TestCaseError> {
+    let len = frame.len();
+    match ServerMsg::decode(&Bytes::from(frame)) {
+        Ok(msg) => {
+            let again = msg.encode();
+            prop_assert!(again.len() <= len, "canonical form is longer");
+            prop_assert_eq!(ServerMsg::decode(&Bytes::from(again)), Ok(msg));
+        }
+        Err(e) => prop_assert_ne!(e.code(), ErrorCode::FrameTooLarge, "{}", e),
+    }
+    Ok(())
+}
+
+/// A frame that starts like a message (array header, known-ish tag) so that
+/// random bytes reach the field decoders instead of failing at byte 0.
+fn plausible_frame() -> impl Strategy<Value = Vec<u8>> {
+    (0u8..=7, 0u8..=7, vec(any::<u8>(), 0..256)).prop_map(|(arity, tag, rest)| {
+        let mut frame = vec![0x90 | arity, tag];
+        frame.extend(rest);
+        frame
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    // (a) Decoding never panics.
+
+    #[test]
+    fn arbitrary_bytes_never_panic(frame in vec(any::<u8>(), 0..5000)) {
+        check_client_frame(frame.clone())?;
+        check_server_frame(frame)?;
+    }
+
+    #[test]
+    fn plausible_frames_never_panic(frame in plausible_frame()) {
+        check_client_frame(frame.clone())?;
+        check_server_frame(frame)?;
+    }
+
+    #[test]
+    fn mutated_client_frames_never_panic(
+        msg in client_msg(),
+        mutations in vec(mutation(), 1..5),
+    ) {
+        let mut frame = msg.encode();
+        mutate(&mut frame, &mutations);
+        check_client_frame(frame.clone())?;
+        check_server_frame(frame)?;
+    }
+
+    #[test]
+    fn mutated_server_frames_never_panic(
+        msg in server_msg(),
+        mutations in vec(mutation(), 1..5),
+    ) {
+        let mut frame = msg.encode();
+        mutate(&mut frame, &mutations);
+        check_server_frame(frame.clone())?;
+        check_client_frame(frame)?;
+    }
+
+    // (b) Encode then decode gives the message back.
+
+    #[test]
+    fn client_messages_roundtrip(msg in client_msg()) {
+        let frame = Bytes::from(msg.encode());
+        prop_assert_eq!(ClientMsg::decode(&frame), Ok(msg));
+    }
+
+    #[test]
+    fn server_messages_roundtrip(msg in server_msg()) {
+        let frame = Bytes::from(msg.encode());
+        prop_assert_eq!(ServerMsg::decode(&frame), Ok(msg));
+    }
+
+    // (c) Whatever decodes re-encodes to a frame that decodes to the same
+    // message: checked by `check_*_frame` on every input above, and here on
+    // frames re-encoded twice, which must reach a fixed point.
+
+    #[test]
+    fn canonical_form_is_a_fixed_point(
+        msg in client_msg(),
+        mutations in vec(mutation(), 0..4),
+    ) {
+        let mut frame = msg.encode();
+        mutate(&mut frame, &mutations);
+        if let Ok(decoded) = ClientMsg::decode(&Bytes::from(frame)) {
+            let once = decoded.encode();
+            let twice = ClientMsg::decode(&Bytes::from(once.clone()))
+                .map(|m| m.encode());
+            prop_assert_eq!(twice, Ok(once));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Boundaries the generators above rarely reach.
+
+fn entity_with(components: usize) -> ServerMsg {
+    ServerMsg::Delta(Delta {
+        updated: vec![EntityState {
+            id: 1,
+            components: (0..components)
+                .map(|i| ComponentValue {
+                    id: i as u8,
+                    value: RawValue::nil(),
+                })
+                .collect(),
+        }],
+        ..Delta::default()
+    })
+}
+
+#[test]
+fn an_entry_holds_at_most_max_components() {
+    let at_limit = entity_with(MAX_COMPONENTS_PER_ENTITY);
+    assert_eq!(
+        ServerMsg::decode(&Bytes::from(at_limit.encode())),
+        Ok(at_limit)
+    );
+    let over = entity_with(MAX_COMPONENTS_PER_ENTITY + 1);
+    let err = ServerMsg::decode(&Bytes::from(over.encode())).expect_err("65 components");
+    assert_eq!(err.code(), ErrorCode::Malformed);
+}
+
+/// A `Hello` with every string at its limit and a `bin` payload of
+/// `options_len` bytes.
+fn big_hello(options_len: usize) -> ClientMsg {
+    let mut options = vec![0xc5];
+    options.extend_from_slice(&u16::try_from(options_len).expect("fits").to_be_bytes());
+    options.resize(3 + options_len, 0xab);
+    ClientMsg::Hello(Hello {
+        version: 1,
+        room: "r".repeat(MAX_ROOM_NAME),
+        token: Some("t".repeat(MAX_TOKEN)),
+        resume: Some("s".repeat(MAX_TOKEN)),
+        options: RawValue::from_bytes(Bytes::from(options)).expect("one value within limits"),
+    })
+}
+
+#[test]
+fn client_frame_limit_is_inclusive() {
+    // 3 (header, tag, version) + 66 (room) + 2 × 1027 (tokens) + 3 + 1970
+    // (options) = 4096 bytes.
+    let at_limit = big_hello(1970);
+    let frame = at_limit.encode();
+    assert_eq!(frame.len(), MAX_CLIENT_FRAME);
+    assert_eq!(ClientMsg::decode(&Bytes::from(frame)), Ok(at_limit));
+
+    let over = big_hello(1971).encode();
+    assert_eq!(over.len(), MAX_CLIENT_FRAME + 1);
+    let err = ClientMsg::decode(&Bytes::from(over)).expect_err("one byte over");
+    assert_eq!(err.code(), ErrorCode::FrameTooLarge);
+}
