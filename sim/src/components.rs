@@ -50,3 +50,7 @@ impl RoomRng {
         Self(rand_pcg::Pcg64Mcg::new(state))
     }
 }
+
+/// Replicated entities whose `C` changed since the system last ran.
+pub(crate) type ChangedReplicated<'w, 's, C> =
+    Query<'w, 's, (Entity, &'static C), (With<NetId>, Changed<C>)>;

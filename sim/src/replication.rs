@@ -15,11 +15,14 @@ use std::ops::Range;
 use bevy_ecs::prelude::*;
 use tessera_protocol::delta::{write_entry_component, write_entry_head};
 
-use crate::components::{NetId, TickInfo};
+use crate::components::{ChangedReplicated, NetId, TickInfo};
 use crate::game::Replicate;
 use crate::schedule::TickSet;
 use crate::spatial_grid::SpatialGrid;
 use crate::stats::TickStats;
+
+/// `(wire id, encoded value)` pairs of one entity.
+pub type WireValues<'a> = Vec<(u8, &'a [u8])>;
 
 /// Most replicated components a game may register.
 pub const MAX_REPLICATED_COMPONENTS: usize = 64;
@@ -311,7 +314,7 @@ impl ReplicationState {
     }
 
     /// Every tracked entity's `(net id, [(wire id, value bytes)])`, for tools.
-    pub fn wire_state(&self, slot: u32) -> Option<(u32, Vec<(u8, &[u8])>)> {
+    pub fn wire_state(&self, slot: u32) -> Option<(u32, WireValues<'_>)> {
         let s = self.slots.get(slot as usize)?;
         s.entity?;
         let n = self.registry.len();
@@ -329,7 +332,7 @@ impl ReplicationState {
 
 /// Adds the system that collects changes of `C` (component index `k`).
 pub(crate) fn add_collect_system<C: Replicate>(schedule: &mut Schedule, k: usize) {
-    let collect = move |changed: Query<'_, '_, (Entity, &C), (With<NetId>, Changed<C>)>,
+    let collect = move |changed: ChangedReplicated<'_, '_, C>,
                         mut state: ResMut<'_, ReplicationState>,
                         mut stats: ResMut<'_, TickStats>| {
         for (entity, component) in &changed {

@@ -313,7 +313,7 @@ impl Room {
         };
         self.schedule.run(&mut self.world);
         self.world.clear_trackers();
-        if tick % 1024 == 0 {
+        if tick.is_multiple_of(1024) {
             self.world.check_change_ticks();
         }
         self.tick = tick;
@@ -383,7 +383,7 @@ impl Room {
 
     /// The replicated components of the entity clients know as `net_id`,
     /// as `(wire id, encoded value)` pairs.
-    pub fn wire_state(&self, net_id: u32) -> Option<Vec<(u8, &[u8])>> {
+    pub fn wire_state(&self, net_id: u32) -> Option<crate::replication::WireValues<'_>> {
         let replication = self.world.resource::<ReplicationState>();
         let slot = replication.slot_of(net_id)?;
         replication.wire_state(slot).map(|(_, values)| values)

@@ -9,7 +9,7 @@
 
 use bevy_ecs::prelude::*;
 
-use crate::components::{NetId, TickInfo};
+use crate::components::{ChangedReplicated, TickInfo};
 use crate::game::SpatialPosition;
 use crate::schedule::TickSet;
 
@@ -210,16 +210,14 @@ impl SpatialGrid {
         let (x0, x1, y0, y1) = self.cell_span(x, y, r);
         (y0..=y1).any(|cy| {
             let row = (cy * self.cols) as usize;
-            self.dirty_tick[row + x0 as usize..=row + x1 as usize]
-                .iter()
-                .any(|t| *t == tick)
+            self.dirty_tick[row + x0 as usize..=row + x1 as usize].contains(&tick)
         })
     }
 }
 
 /// Adds the system that keeps the grid in step with component `P`.
 pub(crate) fn add_sync_system<P: SpatialPosition>(schedule: &mut Schedule) {
-    let sync = |moved: Query<'_, '_, (Entity, &P), (With<NetId>, Changed<P>)>,
+    let sync = |moved: ChangedReplicated<'_, '_, P>,
                 mut removed: RemovedComponents<'_, '_, P>,
                 mut grid: ResMut<'_, SpatialGrid>,
                 info: Res<'_, TickInfo>| {

@@ -1,0 +1,305 @@
+//! Server configuration: typed, with documented defaults, loaded once.
+//!
+//! Sources, lowest precedence first: built-in defaults, the config file
+//! (`tessera.toml`), `TESSERA_*` environment variables (one per field, e.g.
+//! `TESSERA_TICK_HZ=20`), then command-line flags. A file or variable that
+//! does not parse is a fatal error naming the problem, never a silent default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, coloured when the output is a terminal.
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Everything `tessera serve` can be told. Field docs give the defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// WebSocket listener for game clients. Default `0.0.0.0:7700`.
+    pub ws_addr: SocketAddr,
+    /// HTTP listener for health, metrics and the admin API. Default
+    /// `127.0.0.1:7780`: loopback only, put a proxy in front to expose it.
+    pub admin_addr: SocketAddr,
+    /// Where the server keeps its files. Default `./tessera-data`.
+    pub data_dir: PathBuf,
+    /// The game rooms run. Default `arena` (the built-in demo game).
+    pub game: String,
+    /// Room ticks per second. Default 10.
+    pub tick_hz: u16,
+    /// Threads that tick rooms. Default 0 = half the cores (at least one),
+    /// leaving the rest to network I/O.
+    pub tick_threads: usize,
+    /// Interest radius in world units. Default 200.
+    pub aoi_radius: f32,
+    /// Hysteresis beyond the radius before an entity leaves view. Default 20.
+    pub aoi_margin: f32,
+    /// Players per room. Default 10,000.
+    pub max_players_per_room: usize,
+    /// Rooms per node; a join that would open one more is refused.
+    /// Default 10,000.
+    pub max_rooms: usize,
+    /// Concurrent connections; more are refused with `server_full`.
+    /// Default 20,000.
+    pub max_connections: usize,
+    /// Time a new connection has to send its `Hello`. Default 5,000 ms.
+    pub handshake_timeout_ms: u64,
+    /// A joined client that sends nothing (not even a ping) for this long is
+    /// disconnected. Default 30,000 ms.
+    pub idle_timeout_ms: u64,
+    /// Frames queued per client before it counts as lagging. Default 64
+    /// (6.4 s of deltas at 10 Hz; chat and pongs share it).
+    pub outbound_queue: usize,
+    /// Kernel send buffer per client socket, in bytes. Bounds what a client
+    /// that stops reading can pin in kernel memory (the OS default grows to
+    /// 4 MiB per socket) and how long it takes to notice. 0 leaves the OS
+    /// default. Default 262,144.
+    pub socket_send_buffer: usize,
+    /// A client that keeps its queue full this long is disconnected
+    /// (`too_slow`). Default 5,000 ms.
+    pub max_lag_ms: u64,
+    /// Commands (inputs, joins, chat) queued per room between two ticks;
+    /// beyond it inputs are dropped and joins refused with `room_busy`.
+    /// Default 65,536.
+    pub room_queue: usize,
+    /// Messages per second a client may send, sustained. Default 40 (input
+    /// at 10 Hz, pings and chat fit comfortably).
+    pub messages_per_second: u32,
+    /// Burst above the sustained rate. Default 80.
+    pub message_burst: u32,
+    /// Chat lines per second per client, sustained. Default 2, burst 5.
+    pub chat_per_second: u32,
+    /// How long shutdown waits for clients to receive their goodbye.
+    /// Default 5,000 ms.
+    pub shutdown_grace_ms: u64,
+    /// Log format. Default `pretty`.
+    pub log_format: LogFormat,
+    /// Log filter in `tracing` syntax. Default `info`; `RUST_LOG` wins.
+    pub log_filter: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            ws_addr: ([0, 0, 0, 0], 7700).into(),
+            admin_addr: ([127, 0, 0, 1], 7780).into(),
+            data_dir: PathBuf::from("./tessera-data"),
+            game: "arena".to_owned(),
+            tick_hz: 10,
+            tick_threads: 0,
+            aoi_radius: 200.0,
+            aoi_margin: 20.0,
+            max_players_per_room: 10_000,
+            max_rooms: 10_000,
+            max_connections: 20_000,
+            handshake_timeout_ms: 5_000,
+            idle_timeout_ms: 30_000,
+            outbound_queue: 64,
+            socket_send_buffer: 256 * 1024,
+            max_lag_ms: 5_000,
+            room_queue: 65_536,
+            messages_per_second: 40,
+            message_burst: 80,
+            chat_per_second: 2,
+            shutdown_grace_ms: 5_000,
+            log_format: LogFormat::Pretty,
+            log_filter: "info".to_owned(),
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl ServerConfig {
+    /// Layers the file (if any), then `env` (`TESSERA_*` pairs), then `flags`
+    /// (fields set on the command line) over the defaults, and validates.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: toml::Table,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => read_file(path)?,
+            None => toml::Table::new(),
+        };
+        let known = field_names();
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("TESSERA_") else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            if known.contains(&key) {
+                table.insert(key, env_value(&value));
+            }
+        }
+        table.extend(flags);
+        let config: Self = table
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_owned()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if self.outbound_queue < 2 {
+            return fail("outbound_queue must be at least 2");
+        }
+        if self.room_queue == 0 || self.max_connections == 0 || self.max_rooms == 0 {
+            return fail("room_queue, max_connections and max_rooms must be at least 1");
+        }
+        if self.messages_per_second == 0 || self.chat_per_second == 0 {
+            return fail("messages_per_second and chat_per_second must be at least 1");
+        }
+        if self.handshake_timeout_ms == 0 || self.idle_timeout_ms == 0 {
+            return fail("timeouts must be above zero");
+        }
+        self.room_config(0)
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.0))
+    }
+
+    /// The configuration of a new room, with its random seed.
+    pub fn room_config(&self, seed: u64) -> tessera_sim::RoomConfig {
+        tessera_sim::RoomConfig {
+            tick_hz: self.tick_hz,
+            aoi_radius: self.aoi_radius,
+            aoi_margin: self.aoi_margin,
+            max_players: self.max_players_per_room,
+            seed,
+            keepalive_ticks: u32::from(self.tick_hz),
+            ..tessera_sim::RoomConfig::default()
+        }
+    }
+
+    pub fn tick_period(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / f64::from(self.tick_hz))
+    }
+
+    pub fn tick_thread_count(&self) -> usize {
+        match self.tick_threads {
+            0 => std::thread::available_parallelism()
+                .map_or(1, |n| n.get() / 2)
+                .max(1),
+            n => n,
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    text.parse::<toml::Table>().map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Every config key, from the serialized defaults.
+fn field_names() -> Vec<String> {
+    toml::Table::try_from(ServerConfig::default())
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Environment values are untyped: numbers and booleans become numbers and
+/// booleans, everything else a string, and serde checks the type.
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        toml::Value::Integer(i)
+    } else if let Ok(f) = raw.parse::<f64>() {
+        toml::Value::Float(f)
+    } else if let Ok(b) = raw.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else {
+        toml::Value::String(raw.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(pairs: &[(&str, toml::Value)]) -> toml::Table {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let c = ServerConfig::load(None, [], toml::Table::new()).expect("loads");
+        assert_eq!(c, ServerConfig::default());
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = std::env::temp_dir().join(format!("tessera-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("tessera.toml");
+        std::fs::write(
+            &path,
+            "tick_hz = 20\naoi_radius = 300.0\ngame = \"arena\"\n",
+        )
+        .expect("write");
+        let env = [
+            ("TESSERA_AOI_RADIUS".to_owned(), "250".to_owned()),
+            ("TESSERA_ADMIN_URL".to_owned(), "ignored".to_owned()),
+            ("OTHER".to_owned(), "x".to_owned()),
+        ];
+        let c =
+            ServerConfig::load(Some(&path), env, flags(&[("tick_hz", 30.into())])).expect("loads");
+        assert_eq!((c.tick_hz, c.aoi_radius), (30, 250.0));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn bad_values_are_fatal_and_named() {
+        let err = ServerConfig::load(
+            None,
+            [("TESSERA_TICK_HZ".to_owned(), "fast".to_owned())],
+            toml::Table::new(),
+        )
+        .expect_err("refused");
+        assert!(err.to_string().contains("tick_hz"), "{err}");
+        let err =
+            ServerConfig::load(None, [], flags(&[("tick_hz", 0.into())])).expect_err("refused");
+        assert!(err.to_string().contains("tick_hz"), "{err}");
+        let dir = std::env::temp_dir().join(format!("tessera-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("tessera.toml");
+        std::fs::write(&path, "tick_hz = 10\nunknown_key = 1\n").expect("write");
+        let err = ServerConfig::load(Some(&path), [], toml::Table::new()).expect_err("refused");
+        assert!(err.to_string().contains("unknown_key"), "{err}");
+        std::fs::write(&path, "tick_hz = [").expect("write");
+        let err = ServerConfig::load(Some(&path), [], toml::Table::new()).expect_err("refused");
+        assert!(err.to_string().contains("line 1"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

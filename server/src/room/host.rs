@@ -1,0 +1,307 @@
+//! Tick threads: each owns some rooms and steps each at its own fixed rate.
+//!
+//! A room ticks on a plain OS thread, never on the async runtime, so a slow
+//! tick cannot stall network I/O and the tick never awaits anything. Rooms
+//! are spread over the threads round-robin; each room keeps its own phase
+//! (its first tick is when it opened), so rooms do not all tick at once.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tessera_protocol::{ErrorCode, KickReason, ServerMsg};
+use tessera_sim::{ClientId, FrameKind, InputError, Outgoing, Room};
+use tokio::sync::mpsc::error::TrySendError;
+
+use super::registry::RoomRegistry;
+use super::{Refusal, RoomCommand, RoomHandle, SessionLink};
+use crate::config::ServerConfig;
+use crate::session::CloseRequest;
+
+enum WorkerMsg {
+    Add(Box<HostedRoom>),
+    Stop,
+}
+
+/// The pool of tick threads.
+pub(super) struct TickWorkers {
+    senders: Mutex<Vec<Sender<WorkerMsg>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    next: AtomicUsize,
+}
+
+impl TickWorkers {
+    pub(super) fn start(
+        count: usize,
+        registry: Weak<RoomRegistry>,
+        config: Arc<ServerConfig>,
+    ) -> Self {
+        let mut senders = Vec::with_capacity(count);
+        let mut threads = Vec::with_capacity(count);
+        for i in 0..count {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let registry = registry.clone();
+            let period = config.tick_period();
+            let spawned = std::thread::Builder::new()
+                .name(format!("tessera-tick-{i}"))
+                .spawn(move || worker_loop(&rx, &registry, period));
+            match spawned {
+                Ok(handle) => {
+                    senders.push(tx);
+                    threads.push(handle);
+                }
+                Err(e) => tracing::error!(error = %e, "cannot start tick thread"),
+            }
+        }
+        Self {
+            senders: Mutex::new(senders),
+            threads: Mutex::new(threads),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// Hands a room to the next tick thread. Fails after `stop`.
+    pub(super) fn add(&self, room: HostedRoom) -> Result<(), ()> {
+        let senders = self.senders.lock().unwrap_or_else(|p| p.into_inner());
+        if senders.is_empty() {
+            return Err(());
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % senders.len();
+        senders[i]
+            .send(WorkerMsg::Add(Box::new(room)))
+            .map_err(|_| ())
+    }
+
+    /// Stops every tick thread and waits for them.
+    pub(super) fn stop(&self) {
+        let senders = std::mem::take(&mut *self.senders.lock().unwrap_or_else(|p| p.into_inner()));
+        for tx in &senders {
+            let _ = tx.send(WorkerMsg::Stop);
+        }
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in threads {
+            if t.join().is_err() {
+                tracing::error!("a tick thread panicked");
+            }
+        }
+    }
+}
+
+fn worker_loop(inbox: &Receiver<WorkerMsg>, registry: &Weak<RoomRegistry>, period: Duration) {
+    let mut rooms: Vec<Box<HostedRoom>> = Vec::new();
+    loop {
+        let now = Instant::now();
+        let wait = rooms
+            .iter()
+            .map(|r| r.next_tick.saturating_duration_since(now))
+            .min()
+            .unwrap_or(Duration::from_secs(1));
+        match inbox.recv_timeout(wait) {
+            Ok(WorkerMsg::Add(room)) => rooms.push(room),
+            Ok(WorkerMsg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        let Some(registry) = registry.upgrade() else {
+            return;
+        };
+        let now = Instant::now();
+        for room in rooms.iter_mut().filter(|r| r.next_tick <= now) {
+            room.tick(now, period);
+            if room.is_empty() && registry.try_close(&room.handle) {
+                room.closed = true;
+            }
+        }
+        rooms.retain(|r| !r.closed);
+    }
+}
+
+struct HostedSession {
+    link: SessionLink,
+    /// Since when its outbound queue has been full.
+    lagging_since: Option<Instant>,
+}
+
+/// A room together with everything its tick thread needs.
+pub(crate) struct HostedRoom {
+    handle: Arc<RoomHandle>,
+    room: Room,
+    inbox: Receiver<RoomCommand>,
+    sessions: HashMap<ClientId, HostedSession>,
+    next_tick: Instant,
+    out: Vec<Outgoing>,
+    max_commands_per_tick: usize,
+    max_lag: Duration,
+    closed: bool,
+}
+
+impl HostedRoom {
+    pub(super) fn new(
+        handle: Arc<RoomHandle>,
+        room: Room,
+        inbox: Receiver<RoomCommand>,
+        config: &ServerConfig,
+    ) -> Self {
+        Self {
+            handle,
+            room,
+            inbox,
+            sessions: HashMap::new(),
+            next_tick: Instant::now(),
+            out: Vec::new(),
+            max_commands_per_tick: config.room_queue,
+            max_lag: Duration::from_millis(config.max_lag_ms),
+            closed: false,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.sessions.is_empty() && self.room.player_count() == 0
+    }
+
+    fn tick(&mut self, now: Instant, period: Duration) {
+        let span =
+            tracing::debug_span!("room", room = %self.handle.name, tick = self.room.tick() + 1);
+        let _entered = span.enter();
+        self.apply_commands();
+        self.out.clear();
+        self.room.step(&mut self.out);
+        self.deliver(now);
+        self.drop_laggards(now);
+        self.handle.tick.store(self.room.tick(), Ordering::Relaxed);
+        self.handle
+            .players
+            .store(self.room.player_count(), Ordering::Relaxed);
+        self.next_tick += period;
+        if self.next_tick < now {
+            // Overran by a whole period: skip the missed ticks rather than
+            // bursting to catch up.
+            tracing::warn!(room = %self.handle.name, behind_ms = (now - self.next_tick).as_millis() as u64, "tick overrun");
+            self.next_tick = now + period;
+        }
+    }
+
+    fn apply_commands(&mut self) {
+        for _ in 0..self.max_commands_per_tick {
+            match self.inbox.try_recv() {
+                Ok(command) => self.apply(command),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
+            }
+        }
+    }
+
+    fn apply(&mut self, command: RoomCommand) {
+        match command {
+            RoomCommand::Join {
+                link,
+                options,
+                reply,
+            } => {
+                let result = self.room.join(link.id, &options);
+                match result {
+                    Ok(welcome) => {
+                        let frame = Bytes::from(ServerMsg::Welcome(welcome.clone()).encode());
+                        // The queue is new and empty: this cannot be full.
+                        let _ = link.outbound.try_send(frame);
+                        let id = link.id;
+                        if reply.send(Ok(welcome)).is_err() {
+                            // The session gave up waiting; undo the join.
+                            self.room.leave(id);
+                            return;
+                        }
+                        self.sessions.insert(
+                            id,
+                            HostedSession {
+                                link,
+                                lagging_since: None,
+                            },
+                        );
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(Refusal::new(e.code(), e.to_string())));
+                    }
+                }
+            }
+            RoomCommand::Input {
+                client,
+                seq,
+                intent,
+            } => match self.room.input(client, seq, &intent) {
+                Ok(()) | Err(InputError::UnknownClient(_)) => {}
+                Err(e) => self.reject(client, ErrorCode::InvalidInput, &e.to_string()),
+            },
+            RoomCommand::Chat { client, text } => {
+                if let Err(e) = self.room.chat(client, &text) {
+                    self.reject(client, ErrorCode::InvalidChat, &e.to_string());
+                }
+            }
+            RoomCommand::Leave { client } => {
+                self.room.leave(client);
+                self.sessions.remove(&client);
+            }
+        }
+    }
+
+    /// Removes a client that sent something the game refuses, telling it why.
+    fn reject(&mut self, client: ClientId, code: ErrorCode, message: &str) {
+        self.room.leave(client);
+        if let Some(s) = self.sessions.remove(&client) {
+            tracing::info!(
+                session = client,
+                code = code.as_str(),
+                message,
+                "client input refused"
+            );
+            s.link.control.close(CloseRequest::error(code, message));
+        }
+    }
+
+    fn deliver(&mut self, now: Instant) {
+        for out in self.out.drain(..) {
+            let Some(session) = self.sessions.get_mut(&out.client) else {
+                continue;
+            };
+            match session.link.outbound.try_send(out.frame) {
+                Ok(()) => {
+                    if out.kind == FrameKind::Delta {
+                        session.lagging_since = None;
+                    }
+                }
+                Err(TrySendError::Full(_)) => {
+                    if out.kind == FrameKind::Delta {
+                        self.room.delivery_failed(out.client);
+                    }
+                    session.lagging_since.get_or_insert(now);
+                }
+                // The session is ending; its Leave is on the way.
+                Err(TrySendError::Closed(_)) => {}
+            }
+        }
+    }
+
+    fn drop_laggards(&mut self, now: Instant) {
+        let max_lag = self.max_lag;
+        let laggards: Vec<ClientId> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.lagging_since.is_some_and(|t| now - t >= max_lag))
+            .map(|(id, _)| *id)
+            .collect();
+        for client in laggards {
+            self.room.leave(client);
+            if let Some(s) = self.sessions.remove(&client) {
+                tracing::info!(
+                    session = client,
+                    "client too slow to read its deltas, disconnecting"
+                );
+                s.link.control.close(CloseRequest::kicked(
+                    KickReason::TooSlow,
+                    "too slow reading state updates",
+                ));
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Finds a room by name, opening it on first join; closes it when empty.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tessera_protocol::ErrorCode;
+use tessera_sim::{Game, Room};
+
+use super::host::{HostedRoom, TickWorkers};
+use super::{Refusal, RoomHandle};
+use crate::config::ServerConfig;
+
+/// All rooms of this node.
+///
+/// Membership and closing share one lock, so a room can never close while
+/// a session is on its way in: `reserve` counts the session under the lock,
+/// and the tick thread closes a room only under the lock with no members.
+pub struct RoomRegistry {
+    rooms: Mutex<HashMap<String, Arc<RoomHandle>>>,
+    game: Arc<dyn Game>,
+    config: Arc<ServerConfig>,
+    workers: TickWorkers,
+    next_id: AtomicU64,
+    accepting: AtomicBool,
+}
+
+impl std::fmt::Debug for RoomRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomRegistry")
+            .field("game", &self.game.name())
+            .field("rooms", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RoomRegistry {
+    pub fn new(game: Arc<dyn Game>, config: Arc<ServerConfig>) -> Arc<Self> {
+        Arc::new_cyclic(|weak| Self {
+            rooms: Mutex::new(HashMap::new()),
+            workers: TickWorkers::start(
+                config.tick_thread_count(),
+                weak.clone(),
+                Arc::clone(&config),
+            ),
+            game,
+            config,
+            next_id: AtomicU64::new(1),
+            accepting: AtomicBool::new(true),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<RoomHandle>>> {
+        // A panic while holding this lock cannot leave the map half-updated
+        // (every critical section is a single insert, remove or lookup).
+        self.rooms
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Counts a session in to room `name`, opening the room if needed.
+    /// Pair every success with [`RoomRegistry::release`].
+    pub fn reserve(&self, name: &str) -> Result<Arc<RoomHandle>, Refusal> {
+        if !self.accepting.load(Ordering::Acquire) {
+            return Err(Refusal::new(
+                ErrorCode::ShuttingDown,
+                "the server is shutting down",
+            ));
+        }
+        let mut rooms = self.lock();
+        if let Some(handle) = rooms.get(name) {
+            handle.members.fetch_add(1, Ordering::AcqRel);
+            return Ok(Arc::clone(handle));
+        }
+        if rooms.len() >= self.config.max_rooms {
+            return Err(Refusal::new(
+                ErrorCode::ServerFull,
+                format!(
+                    "this node hosts its maximum of {} rooms",
+                    self.config.max_rooms
+                ),
+            ));
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let seed = std::collections::hash_map::RandomState::new().hash_one((id, name));
+        let room = Room::new(self.game.as_ref(), self.config.room_config(seed))
+            .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
+        let (commands, inbox) = std::sync::mpsc::sync_channel(self.config.room_queue);
+        let handle = Arc::new(RoomHandle {
+            id,
+            name: name.to_owned(),
+            commands,
+            members: AtomicUsize::new(1),
+            tick: AtomicU32::new(0),
+            players: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        });
+        self.workers
+            .add(HostedRoom::new(
+                Arc::clone(&handle),
+                room,
+                inbox,
+                &self.config,
+            ))
+            .map_err(|()| Refusal::new(ErrorCode::ShuttingDown, "room threads have stopped"))?;
+        rooms.insert(name.to_owned(), Arc::clone(&handle));
+        tracing::info!(room = name, room_id = id, "room opened");
+        Ok(handle)
+    }
+
+    /// Counts a session out of a room it reserved.
+    pub fn release(&self, handle: &RoomHandle) {
+        handle.members.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Closes the room if nobody is in it or on the way in. Called by the
+    /// room's tick thread.
+    pub(crate) fn try_close(&self, handle: &RoomHandle) -> bool {
+        let mut rooms = self.lock();
+        if handle.members.load(Ordering::Acquire) != 0 {
+            return false;
+        }
+        if rooms.get(&handle.name).is_some_and(|h| h.id == handle.id) {
+            rooms.remove(&handle.name);
+        }
+        handle.closed.store(true, Ordering::Release);
+        tracing::info!(room = %handle.name, room_id = handle.id, "room closed");
+        true
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<RoomHandle>> {
+        self.lock().get(name).cloned()
+    }
+
+    pub fn rooms(&self) -> Vec<Arc<RoomHandle>> {
+        self.lock().values().cloned().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn game_name(&self) -> &'static str {
+        self.game.name()
+    }
+
+    /// Refuses new joins from now on (shutdown).
+    pub fn stop_accepting(&self) {
+        self.accepting.store(false, Ordering::Release);
+    }
+
+    /// Stops the tick threads after the rooms' last tick.
+    pub fn stop(&self) {
+        self.stop_accepting();
+        self.workers.stop();
+    }
+}

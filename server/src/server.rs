@@ -1,0 +1,192 @@
+//! Starting and stopping a node: binds the listeners, starts the tick
+//! threads, and shuts everything down in order.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tessera_sim::Game;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::ServerConfig;
+use crate::room::RoomRegistry;
+use crate::{admin, transport};
+
+/// What every task of a node shares.
+#[derive(Debug)]
+pub struct ServerState {
+    pub config: Arc<ServerConfig>,
+    pub registry: Arc<RoomRegistry>,
+    /// Cancelled when the node starts shutting down.
+    pub shutdown: CancellationToken,
+    /// Connection tasks, waited for on shutdown.
+    pub tasks: TaskTracker,
+    /// One permit per open client connection.
+    pub connections: Arc<Semaphore>,
+    pub started: Instant,
+    next_session: AtomicU64,
+    dropped_inputs: AtomicU64,
+}
+
+impl ServerState {
+    pub fn next_session_id(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.handshake_timeout_ms)
+    }
+
+    /// Client connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.config.max_connections - self.connections.available_permits()
+    }
+
+    pub fn count_dropped_input(&self) {
+        self.dropped_inputs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn dropped_inputs(&self) -> u64 {
+        self.dropped_inputs.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("unknown game {0:?} (built in: {1})")]
+    UnknownGame(String, String),
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot create data dir {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct Server {
+    state: Arc<ServerState>,
+    ws_addr: SocketAddr,
+    admin_addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts a node running the built-in game named in `config.game`.
+    pub async fn start(config: ServerConfig) -> Result<Self, StartError> {
+        Self::start_with_games(config, tessera_sim::games::builtin()).await
+    }
+
+    /// Starts a node that can run any of `games` (the one named in
+    /// `config.game` is used). This is how a studio ships its own game.
+    pub async fn start_with_games(
+        config: ServerConfig,
+        games: Vec<Arc<dyn Game>>,
+    ) -> Result<Self, StartError> {
+        let game = games
+            .iter()
+            .find(|g| g.name() == config.game)
+            .cloned()
+            .ok_or_else(|| {
+                let names: Vec<&str> = games.iter().map(|g| g.name()).collect();
+                StartError::UnknownGame(config.game.clone(), names.join(", "))
+            })?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let bind = |what, addr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { what, addr, source })
+        };
+        let ws = bind("websocket", config.ws_addr).await?;
+        let admin = bind("admin http", config.admin_addr).await?;
+        let local = |l: &TcpListener, what, addr| {
+            l.local_addr()
+                .map_err(|source| StartError::Bind { what, addr, source })
+        };
+        let ws_addr = local(&ws, "websocket", config.ws_addr)?;
+        let admin_addr = local(&admin, "admin http", config.admin_addr)?;
+
+        let config = Arc::new(config);
+        let state = Arc::new(ServerState {
+            registry: RoomRegistry::new(game, Arc::clone(&config)),
+            connections: Arc::new(Semaphore::new(config.max_connections)),
+            config,
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            started: Instant::now(),
+            next_session: AtomicU64::new(1),
+            dropped_inputs: AtomicU64::new(0),
+        });
+        state
+            .tasks
+            .spawn(transport::ws::serve(ws, Arc::clone(&state)));
+        state.tasks.spawn(admin::serve(admin, Arc::clone(&state)));
+        tracing::info!(
+            game = state.registry.game_name(),
+            ws = %ws_addr,
+            admin = %admin_addr,
+            tick_hz = state.config.tick_hz,
+            tick_threads = state.config.tick_thread_count(),
+            "tessera is listening"
+        );
+        Ok(Self {
+            state,
+            ws_addr,
+            admin_addr,
+        })
+    }
+
+    /// The address game clients connect to (`ws://{ws_addr}`).
+    pub fn ws_addr(&self) -> SocketAddr {
+        self.ws_addr
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    pub fn state(&self) -> &Arc<ServerState> {
+        &self.state
+    }
+
+    /// Runs until `signal` completes, then shuts down gracefully.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) {
+        signal.await;
+        self.shutdown().await;
+    }
+
+    /// Stops accepting, says goodbye to every client (`Kicked: shutdown`),
+    /// waits up to the grace period, then stops the tick threads.
+    pub async fn shutdown(self) {
+        tracing::info!("shutting down");
+        self.state.registry.stop_accepting();
+        self.state.shutdown.cancel();
+        self.state.tasks.close();
+        let grace = Duration::from_millis(self.state.config.shutdown_grace_ms);
+        if tokio::time::timeout(grace, self.state.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = self.state.open_connections(),
+                "grace period over; dropping the remaining connections"
+            );
+        }
+        let registry = Arc::clone(&self.state.registry);
+        let _ = tokio::task::spawn_blocking(move || registry.stop()).await;
+        tracing::info!("shutdown complete");
+    }
+}

@@ -1,0 +1,448 @@
+//! One client connection, whatever its transport: the handshake, the read
+//! loop that turns frames into room commands, and the writer that drains the
+//! session's bounded outbound queue in batches.
+//!
+//! A misbehaving client gets an `Error` frame with a code and its connection
+//! is closed; nothing it sends can reach the room unchecked, and nothing it
+//! fails to read can hold up the room (the room only ever `try_send`s).
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tessera_protocol::{
+    ClientMsg, DecodeError, ErrorCode, Hello, KickReason, PROTOCOL_VERSION, ServerMsg,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::room::{Refusal, RoomCommand, RoomHandle, SessionLink};
+use crate::server::ServerState;
+use crate::transport::{FrameSink, FrameSource, Inbound, close_code};
+
+/// Frames the writer sends per flush at most.
+const WRITE_BATCH: usize = 64;
+/// How long the goodbye (final frame and close) may take.
+const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How a session is to end: the last frame to send and the close code.
+#[derive(Debug, Clone)]
+pub struct CloseRequest {
+    pub frame: Option<Bytes>,
+    pub code: u16,
+    pub reason: String,
+}
+
+impl CloseRequest {
+    pub fn error(code: ErrorCode, message: &str) -> Self {
+        let close = match code {
+            ErrorCode::FrameTooLarge => close_code::TOO_BIG,
+            ErrorCode::UnsupportedFrame => close_code::UNSUPPORTED_DATA,
+            ErrorCode::Internal => close_code::INTERNAL,
+            ErrorCode::ServerFull | ErrorCode::RoomBusy | ErrorCode::ShuttingDown => {
+                close_code::TRY_AGAIN_LATER
+            }
+            _ => close_code::POLICY,
+        };
+        Self {
+            frame: Some(Bytes::from(ServerMsg::error(code, message).encode())),
+            code: close,
+            reason: code.as_str().to_owned(),
+        }
+    }
+
+    pub fn kicked(reason: KickReason, message: &str) -> Self {
+        let close = match reason {
+            KickReason::Shutdown => close_code::GOING_AWAY,
+            _ => close_code::POLICY,
+        };
+        Self {
+            frame: Some(Bytes::from(ServerMsg::kicked(reason, message).encode())),
+            code: close,
+            reason: reason.as_str().to_owned(),
+        }
+    }
+
+    fn normal() -> Self {
+        Self {
+            frame: None,
+            code: close_code::NORMAL,
+            reason: String::new(),
+        }
+    }
+}
+
+/// Lets the room (or anyone) end a session: the first request wins.
+#[derive(Debug, Default)]
+pub struct SessionControl {
+    token: CancellationToken,
+    request: Mutex<Option<CloseRequest>>,
+}
+
+impl SessionControl {
+    pub fn close(&self, request: CloseRequest) {
+        let mut slot = self.request.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(request);
+        }
+        drop(slot);
+        self.token.cancel();
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    async fn closing(&self) {
+        self.token.cancelled().await;
+    }
+
+    fn take(&self) -> Option<CloseRequest> {
+        self.request
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+}
+
+/// Runs a session to its end. Never fails: every ending is logged.
+pub async fn run(
+    source: impl FrameSource,
+    sink: impl FrameSink,
+    peer: SocketAddr,
+    transport: &'static str,
+    state: Arc<ServerState>,
+) {
+    let id = state.next_session_id();
+    let span = tracing::info_span!("session", id, %peer, transport, room = tracing::field::Empty);
+    let Ok(_permit) = Arc::clone(&state.connections).try_acquire_owned() else {
+        let mut sink = sink;
+        let refusal = CloseRequest::error(
+            ErrorCode::ServerFull,
+            "the server is at its connection limit",
+        );
+        goodbye(&mut sink, refusal).await;
+        return;
+    };
+    let control = Arc::new(SessionControl::default());
+    let (outbound, queue) = mpsc::channel(state.config.outbound_queue);
+    let writer =
+        tokio::spawn(write_loop(sink, queue, Arc::clone(&control)).instrument(span.clone()));
+    let mut session = Session {
+        id,
+        source,
+        state: Arc::clone(&state),
+        link: SessionLink {
+            id,
+            outbound,
+            control: Arc::clone(&control),
+        },
+        room: None,
+        limiter: limiter(state.config.messages_per_second, state.config.message_burst),
+        chat_limiter: limiter(
+            state.config.chat_per_second,
+            state.config.chat_per_second.saturating_mul(2).max(5),
+        ),
+    };
+    let end = session.run().instrument(span.clone()).await;
+    if let Some(room) = session.room.take() {
+        let _ = room.send(RoomCommand::Leave { client: id });
+        state.registry.release(&room);
+    }
+    let _entered = span.enter();
+    match &end {
+        End::ClientClosed => tracing::debug!("client closed the connection"),
+        End::Refused(code, msg) => {
+            tracing::info!(code = code.as_str(), reason = %msg, "client refused")
+        }
+        End::Transport(e) => tracing::info!(error = %e, "connection failed"),
+        other => tracing::info!(end = ?other, "session ended"),
+    }
+    control.close(match end {
+        End::Refused(code, msg) => CloseRequest::error(code, &msg),
+        End::IdleTimeout => {
+            CloseRequest::kicked(KickReason::IdleTimeout, "no message for too long")
+        }
+        End::Shutdown => CloseRequest::kicked(KickReason::Shutdown, "the server is shutting down"),
+        _ => CloseRequest::normal(),
+    });
+    drop(session);
+    let mut writer = writer;
+    if tokio::time::timeout(GOODBYE_TIMEOUT * 2, &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
+}
+
+fn limiter(per_second: u32, burst: u32) -> DefaultDirectRateLimiter {
+    let rate = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(burst).unwrap_or(rate);
+    RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
+}
+
+/// Why a session ended.
+#[derive(Debug)]
+enum End {
+    ClientClosed,
+    Transport(String),
+    /// The client broke a rule; it gets this error and a close.
+    Refused(ErrorCode, String),
+    IdleTimeout,
+    Shutdown,
+    /// The room or the writer ended it (kick, lag, failed write).
+    ClosedByServer,
+}
+
+struct Session<S> {
+    id: u64,
+    source: S,
+    state: Arc<ServerState>,
+    link: SessionLink,
+    room: Option<Arc<RoomHandle>>,
+    limiter: DefaultDirectRateLimiter,
+    chat_limiter: DefaultDirectRateLimiter,
+}
+
+impl<S: FrameSource> Session<S> {
+    async fn run(&mut self) -> End {
+        let hello = match self.read_hello().await {
+            Ok(hello) => hello,
+            Err(end) => return end,
+        };
+        if let Err(end) = self.join(hello).await {
+            return end;
+        }
+        self.read_loop().await
+    }
+
+    /// Waits for the first frame, which must be a valid `Hello`.
+    async fn read_hello(&mut self) -> Result<Hello, End> {
+        let first = tokio::select! {
+            () = self.state.shutdown.cancelled() => return Err(End::Shutdown),
+            read = tokio::time::timeout(self.state.handshake_timeout(), self.source.next()) => read,
+        };
+        let frame = match first {
+            Err(_) => {
+                return Err(End::Refused(
+                    ErrorCode::HandshakeTimeout,
+                    "no Hello within the handshake timeout".into(),
+                ));
+            }
+            Ok(inbound) => frame_of(inbound)?,
+        };
+        match decode(&frame)? {
+            ClientMsg::Hello(hello) => {
+                if hello.version != PROTOCOL_VERSION {
+                    return Err(End::Refused(
+                        ErrorCode::UnsupportedVersion,
+                        format!(
+                            "protocol version {} is not supported; this server speaks {PROTOCOL_VERSION}",
+                            hello.version
+                        ),
+                    ));
+                }
+                if !hello.has_valid_room() {
+                    return Err(End::Refused(
+                        ErrorCode::InvalidRoomName,
+                        "room names are 1 to 64 characters of A-Z a-z 0-9 _ . : -".into(),
+                    ));
+                }
+                Ok(hello)
+            }
+            other => Err(End::Refused(
+                ErrorCode::HandshakeRequired,
+                format!("expected Hello, got {}", other.kind()),
+            )),
+        }
+    }
+
+    async fn join(&mut self, hello: Hello) -> Result<(), End> {
+        let refused = |r: Refusal| End::Refused(r.code, r.message);
+        let room = self.state.registry.reserve(&hello.room).map_err(refused)?;
+        tracing::Span::current().record("room", room.name.as_str());
+        let (reply, answer) = oneshot::channel();
+        let command = RoomCommand::Join {
+            link: self.link.clone(),
+            options: hello.options,
+            reply,
+        };
+        if room.send(command).is_err() {
+            self.state.registry.release(&room);
+            return Err(End::Refused(
+                ErrorCode::RoomBusy,
+                "the room is too busy; try again".into(),
+            ));
+        }
+        // From here on the room may hold us: leave it whatever happens.
+        self.room = Some(Arc::clone(&room));
+        let answer = tokio::select! {
+            () = self.state.shutdown.cancelled() => return Err(End::Shutdown),
+            answer = tokio::time::timeout(self.state.handshake_timeout(), answer) => answer,
+        };
+        match answer {
+            Ok(Ok(Ok(welcome))) => {
+                tracing::info!(entity = welcome.entity_id, "joined");
+                Ok(())
+            }
+            Ok(Ok(Err(refusal))) => Err(refused(refusal)),
+            Ok(Err(_)) | Err(_) => Err(End::Refused(
+                ErrorCode::RoomBusy,
+                "the room did not answer in time; try again".into(),
+            )),
+        }
+    }
+
+    async fn read_loop(&mut self) -> End {
+        let idle = Duration::from_millis(self.state.config.idle_timeout_ms);
+        let control = Arc::clone(&self.link.control);
+        loop {
+            let inbound = tokio::select! {
+                biased;
+                () = control.closing() => return End::ClosedByServer,
+                () = self.state.shutdown.cancelled() => return End::Shutdown,
+                read = tokio::time::timeout(idle, self.source.next()) => match read {
+                    Ok(inbound) => inbound,
+                    Err(_) => return End::IdleTimeout,
+                },
+            };
+            let frame = match frame_of(inbound) {
+                Ok(frame) => frame,
+                Err(end) => return end,
+            };
+            if self.limiter.check().is_err() {
+                return End::Refused(ErrorCode::RateLimited, "too many messages".into());
+            }
+            let msg = match decode(&frame) {
+                Ok(msg) => msg,
+                Err(end) => return end,
+            };
+            if let Err(end) = self.dispatch(msg) {
+                return end;
+            }
+        }
+    }
+
+    fn dispatch(&mut self, msg: ClientMsg) -> Result<(), End> {
+        let Some(room) = &self.room else {
+            return Err(End::ClosedByServer);
+        };
+        match msg {
+            ClientMsg::Hello(_) => {
+                return Err(End::Refused(
+                    ErrorCode::AlreadyJoined,
+                    "this session has already joined".into(),
+                ));
+            }
+            ClientMsg::Input { seq, intent } => {
+                // A full room queue drops the input: the client's next one
+                // supersedes it, and the ack tells the client what landed.
+                if room
+                    .send(RoomCommand::Input {
+                        client: self.id,
+                        seq,
+                        intent,
+                    })
+                    .is_err()
+                {
+                    self.state.count_dropped_input();
+                }
+            }
+            ClientMsg::Chat { text } => {
+                if self.chat_limiter.check().is_err() {
+                    return Err(End::Refused(
+                        ErrorCode::RateLimited,
+                        "too many chat messages".into(),
+                    ));
+                }
+                if text.trim().is_empty() {
+                    return Err(End::Refused(
+                        ErrorCode::InvalidChat,
+                        "chat text is empty".into(),
+                    ));
+                }
+                let _ = room.send(RoomCommand::Chat {
+                    client: self.id,
+                    text,
+                });
+            }
+            ClientMsg::Ping { nonce } => {
+                let pong = ServerMsg::Pong {
+                    nonce,
+                    tick: room.tick(),
+                };
+                let _ = self.link.outbound.try_send(Bytes::from(pong.encode()));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn frame_of(inbound: Inbound) -> Result<Bytes, End> {
+    match inbound {
+        Inbound::Frame(frame) => Ok(frame),
+        Inbound::Unsupported(what) => Err(End::Refused(
+            ErrorCode::UnsupportedFrame,
+            format!("{what}s are not part of the protocol; send binary frames"),
+        )),
+        Inbound::TooLarge => Err(End::Refused(
+            ErrorCode::FrameTooLarge,
+            "frame exceeds the transport limit".into(),
+        )),
+        Inbound::Closed => Err(End::ClientClosed),
+        Inbound::Failed(e) => Err(End::Transport(e)),
+    }
+}
+
+fn decode(frame: &Bytes) -> Result<ClientMsg, End> {
+    ClientMsg::decode(frame).map_err(|e: DecodeError| End::Refused(e.code(), e.to_string()))
+}
+
+/// Sends queued frames in batches until the session closes, then the
+/// goodbye (if any) and the close.
+async fn write_loop(
+    mut sink: impl FrameSink,
+    mut queue: mpsc::Receiver<Bytes>,
+    control: Arc<SessionControl>,
+) {
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    loop {
+        tokio::select! {
+            biased;
+            () = control.closing() => break,
+            n = queue.recv_many(&mut batch, WRITE_BATCH) => {
+                if n == 0 {
+                    break;
+                }
+                let written = tokio::select! {
+                    biased;
+                    () = control.closing() => break,
+                    written = sink.send_batch(&batch) => written,
+                };
+                batch.clear();
+                if let Err(e) = written {
+                    tracing::debug!(error = %e, "write failed");
+                    control.close(CloseRequest::normal());
+                    return;
+                }
+            }
+        }
+    }
+    let request = control.take().unwrap_or_else(CloseRequest::normal);
+    goodbye(&mut sink, request).await;
+}
+
+async fn goodbye(sink: &mut impl FrameSink, request: CloseRequest) {
+    let send = async {
+        if let Some(frame) = request.frame {
+            let _ = sink.send_batch(std::slice::from_ref(&frame)).await;
+        }
+        sink.close(request.code, &request.reason).await;
+    };
+    let _ = tokio::time::timeout(GOODBYE_TIMEOUT, send).await;
+}

@@ -1,0 +1,47 @@
+//! Transports carry frames between a client and its session. A transport
+//! splits a connection into a [`FrameSource`] and a [`FrameSink`]; the
+//! session logic (`crate::session`) is the same for all of them.
+
+pub mod ws;
+
+use bytes::Bytes;
+
+/// Close codes (WebSocket numbering; other transports map them).
+pub mod close_code {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+    pub const INTERNAL: u16 = 1011;
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+/// What a transport read from the client.
+#[derive(Debug)]
+pub enum Inbound {
+    /// One binary frame: one protocol message.
+    Frame(Bytes),
+    /// A frame kind the protocol does not use (a WebSocket text frame).
+    Unsupported(&'static str),
+    /// A frame over the transport's hard size limit, refused unread.
+    TooLarge,
+    /// The client closed the connection.
+    Closed,
+    /// The connection failed.
+    Failed(String),
+}
+
+/// The reading half of a connection.
+pub trait FrameSource: Send + 'static {
+    fn next(&mut self) -> impl Future<Output = Inbound> + Send;
+}
+
+/// The writing half of a connection.
+pub trait FrameSink: Send + 'static {
+    /// Writes every frame of `batch` and flushes once.
+    fn send_batch(&mut self, batch: &[Bytes]) -> impl Future<Output = std::io::Result<()>> + Send;
+    /// Closes the connection with a code and a short reason.
+    fn close(&mut self, code: u16, reason: &str) -> impl Future<Output = ()> + Send;
+}

@@ -1,0 +1,118 @@
+//! WebSocket transport (tokio-tungstenite): one protocol message per binary
+//! frame.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use super::{FrameSink, FrameSource, Inbound};
+use crate::server::ServerState;
+use crate::session;
+
+/// Frames larger than this are refused by the WebSocket layer before they
+/// are read. Protocol frames are far smaller (`MAX_CLIENT_FRAME`); frames
+/// between the two limits are read and refused by the session with a
+/// `frame_too_large` error, so a client learns what it did wrong.
+const WS_HARD_LIMIT: usize = 64 * 1024;
+
+/// Accepts connections until shutdown.
+pub async fn serve(listener: TcpListener, state: Arc<ServerState>) {
+    let shutdown = state.shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let state = Arc::clone(&state);
+                state.tasks.spawn(connection(stream, peer, state.clone()));
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off briefly.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn connection(stream: TcpStream, peer: SocketAddr, state: Arc<ServerState>) {
+    // Deltas are small and latency-bound: never wait to coalesce them.
+    let _ = stream.set_nodelay(true);
+    let send_buffer = state.config.socket_send_buffer;
+    if send_buffer > 0
+        && let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(send_buffer)
+    {
+        tracing::debug!(%peer, error = %e, "cannot set the socket send buffer");
+    }
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(WS_HARD_LIMIT))
+        .max_frame_size(Some(WS_HARD_LIMIT));
+    let upgrade = tokio_tungstenite::accept_async_with_config(stream, Some(config));
+    let ws = match tokio::time::timeout(state.handshake_timeout(), upgrade).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "websocket upgrade failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "websocket upgrade timed out");
+            return;
+        }
+    };
+    let (sink, source) = ws.split();
+    session::run(WsSource(source), WsSink(sink), peer, "ws", state).await;
+}
+
+#[derive(Debug)]
+pub struct WsSource(SplitStream<WebSocketStream<TcpStream>>);
+
+impl FrameSource for WsSource {
+    async fn next(&mut self) -> Inbound {
+        loop {
+            return match self.0.next().await {
+                Some(Ok(Message::Binary(bytes))) => Inbound::Frame(bytes),
+                Some(Ok(Message::Text(_))) => Inbound::Unsupported("text frame"),
+                Some(Ok(Message::Close(_))) | None => Inbound::Closed,
+                // Pings are answered by tungstenite; pongs and raw frames carry nothing.
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                Some(Err(WsError::Capacity(_))) => Inbound::TooLarge,
+                Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => Inbound::Closed,
+                Some(Err(e)) => Inbound::Failed(e.to_string()),
+            };
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct WsSink(SplitSink<WebSocketStream<TcpStream>, Message>);
+
+impl FrameSink for WsSink {
+    async fn send_batch(&mut self, batch: &[Bytes]) -> std::io::Result<()> {
+        for frame in batch {
+            self.0
+                .feed(Message::Binary(frame.clone()))
+                .await
+                .map_err(std::io::Error::other)?;
+        }
+        self.0.flush().await.map_err(std::io::Error::other)
+    }
+
+    async fn close(&mut self, code: u16, reason: &str) {
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: tessera_protocol::truncate(reason.to_owned(), 120).into(),
+        };
+        let _ = self.0.send(Message::Close(Some(frame))).await;
+        let _ = self.0.close().await;
+    }
+}

@@ -1,0 +1,267 @@
+//! Bad input gets an error with a code and a close, and nobody else notices:
+//! the room keeps ticking and a well-behaved client keeps getting a delta
+//! every tick.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use tessera_client::protocol::arena::Walk;
+use tessera_client::{ErrorCode, RawValue};
+use tessera_protocol::{ClientMsg, Hello, ServerMsg};
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(url: &str) -> Ws {
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("ws connects")
+        .0
+}
+
+/// Connects and joins far from everyone, returning once welcomed.
+async fn joined(url: &str) -> Ws {
+    let mut ws = connect(url).await;
+    let hello = ClientMsg::Hello(hello("abuse", "bad", 3500.0, 3500.0)).encode();
+    ws.send(Message::Binary(hello.into())).await.expect("send");
+    loop {
+        match next_server_msg(&mut ws).await {
+            Some(ServerMsg::Welcome(_)) => return ws,
+            Some(_) => {}
+            None => panic!("closed before the welcome"),
+        }
+    }
+}
+
+async fn next_server_msg(ws: &mut Ws) -> Option<ServerMsg> {
+    loop {
+        match tokio::time::timeout(5 * SECOND, ws.next())
+            .await
+            .expect("server answers")
+        {
+            Some(Ok(Message::Binary(b))) => {
+                return Some(ServerMsg::decode(&b).expect("server frames decode"));
+            }
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+/// Sends `message`, then expects an error with `code` and the close.
+async fn expect_refusal(mut ws: Ws, message: Message, code: ErrorCode) {
+    ws.send(message).await.expect("send");
+    loop {
+        match next_server_msg(&mut ws).await {
+            Some(ServerMsg::Error { code: got, message }) => {
+                assert_eq!(ErrorCode::from_u16(got), Some(code), "{message}");
+                assert!(!message.is_empty());
+                break;
+            }
+            Some(ServerMsg::Delta(_) | ServerMsg::Pong { .. }) => {}
+            Some(other) => panic!("expected an error, got {other:?}"),
+            None => panic!("closed without an error (expected {code})"),
+        }
+    }
+    assert!(
+        next_server_msg(&mut ws).await.is_none(),
+        "the connection closes after the error"
+    );
+}
+
+fn binary(bytes: impl Into<Bytes>) -> Message {
+    Message::Binary(bytes.into())
+}
+
+#[tokio::test]
+async fn every_kind_of_bad_input_is_refused_and_the_room_carries_on() {
+    let server = start(PlacedArena::default(), |_| {}).await;
+    let url = url(&server);
+    let mut victim = join(&server, "abuse", "victim", 1000.0, 1000.0).await;
+    victim
+        .send_input(&Walk::from_direction(1.0, 0.0))
+        .await
+        .expect("input");
+    until(&mut victim, 2 * SECOND, |_, e| {
+        matches!(e, tessera_client::Event::Delta { .. })
+    })
+    .await;
+
+    let abuse = tokio::spawn(async move {
+        let hello_bytes = ClientMsg::Hello(Hello::new("abuse")).encode();
+        let mut old = Hello::new("abuse");
+        old.version = 99;
+        let bad_intent = ClientMsg::Input {
+            seq: 1,
+            intent: RawValue::encode(&"not a walk").expect("encodes"),
+        }
+        .encode();
+        // Before the handshake.
+        expect_refusal(
+            connect(&url).await,
+            binary(vec![0xc1, 0xff, 0x00]),
+            ErrorCode::Malformed,
+        )
+        .await;
+        expect_refusal(
+            connect(&url).await,
+            binary(hello_bytes[..hello_bytes.len() - 3].to_vec()),
+            ErrorCode::Malformed,
+        )
+        .await;
+        expect_refusal(
+            connect(&url).await,
+            binary(vec![0x90; 8 * 1024]),
+            ErrorCode::FrameTooLarge,
+        )
+        .await;
+        expect_refusal(
+            connect(&url).await,
+            binary(vec![0x90; 200 * 1024]),
+            ErrorCode::FrameTooLarge,
+        )
+        .await;
+        expect_refusal(
+            connect(&url).await,
+            binary(ClientMsg::Hello(old).encode()),
+            ErrorCode::UnsupportedVersion,
+        )
+        .await;
+        expect_refusal(
+            connect(&url).await,
+            Message::Text("{\"hello\":1}".into()),
+            ErrorCode::UnsupportedFrame,
+        )
+        .await;
+        expect_refusal(
+            connect(&url).await,
+            binary(ClientMsg::Ping { nonce: 1 }.encode()),
+            ErrorCode::HandshakeRequired,
+        )
+        .await;
+        expect_refusal(
+            connect(&url).await,
+            binary(ClientMsg::Hello(Hello::new("no spaces")).encode()),
+            ErrorCode::InvalidRoomName,
+        )
+        .await;
+        expect_refusal(
+            connect(&url).await,
+            binary(vec![0x91, 0x63]),
+            ErrorCode::UnknownMessage,
+        )
+        .await;
+        // After joining.
+        expect_refusal(
+            joined(&url).await,
+            binary(vec![0xde, 0xad, 0xbe, 0xef]),
+            ErrorCode::Malformed,
+        )
+        .await;
+        expect_refusal(
+            joined(&url).await,
+            binary(vec![0x92, 0x02]),
+            ErrorCode::Malformed,
+        )
+        .await;
+        expect_refusal(
+            joined(&url).await,
+            binary(vec![0x90; 8 * 1024]),
+            ErrorCode::FrameTooLarge,
+        )
+        .await;
+        expect_refusal(
+            joined(&url).await,
+            Message::Text("hi".into()),
+            ErrorCode::UnsupportedFrame,
+        )
+        .await;
+        expect_refusal(
+            joined(&url).await,
+            binary(hello_bytes),
+            ErrorCode::AlreadyJoined,
+        )
+        .await;
+        expect_refusal(
+            joined(&url).await,
+            binary(bad_intent),
+            ErrorCode::InvalidInput,
+        )
+        .await;
+    });
+    let events = tokio::select! {
+        events = collect(&mut victim, 30 * SECOND) => events,
+        done = abuse => {
+            done.expect("every refusal as expected");
+            collect(&mut victim, SECOND / 2).await
+        }
+    };
+    // The victim walked the whole time: it got a delta for every tick.
+    let ticks = delta_ticks(&events);
+    assert!(ticks.len() >= 5, "deltas kept coming: {ticks:?}");
+    assert!(
+        ticks.windows(2).all(|w| w[1] == w[0] + 1),
+        "no tick was skipped or delayed: {ticks:?}"
+    );
+    // The refused clients are gone from the room.
+    let room = server.state().registry.get("abuse").expect("room open");
+    let deadline = tokio::time::Instant::now() + 3 * SECOND;
+    while room.players() != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} players left",
+            room.players()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_silent_connection_times_out_with_an_error() {
+    let server = start(PlacedArena::default(), |c| c.handshake_timeout_ms = 300).await;
+    let mut ws = connect(&url(&server)).await;
+    match next_server_msg(&mut ws).await {
+        Some(ServerMsg::Error { code, .. }) => {
+            assert_eq!(ErrorCode::from_u16(code), Some(ErrorCode::HandshakeTimeout))
+        }
+        other => panic!("expected a handshake timeout, got {other:?}"),
+    }
+    assert!(next_server_msg(&mut ws).await.is_none());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_flood_is_cut_off() {
+    let server = start(PlacedArena::default(), |c| {
+        c.messages_per_second = 5;
+        c.message_burst = 5;
+    })
+    .await;
+    let mut ws = joined(&url(&server)).await;
+    for nonce in 0..50 {
+        if ws
+            .send(binary(ClientMsg::Ping { nonce }.encode()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    loop {
+        match next_server_msg(&mut ws).await {
+            Some(ServerMsg::Error { code, .. }) => {
+                assert_eq!(ErrorCode::from_u16(code), Some(ErrorCode::RateLimited));
+                break;
+            }
+            Some(_) => {}
+            None => panic!("closed without rate_limited"),
+        }
+    }
+    server.shutdown().await;
+}

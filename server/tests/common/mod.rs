@@ -1,0 +1,173 @@
+//! Shared test support: a server on loopback ports, a test game with
+//! controlled spawn points, and client helpers.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bevy_ecs::prelude::*;
+use serde::{Deserialize, Serialize};
+use tessera_client::protocol::arena::Walk;
+use tessera_client::{Client, ClientConfig, Event, Hello, RawValue};
+use tessera_server::{Server, ServerConfig};
+use tessera_sim::games::arena::{Arena, Name, Position};
+use tessera_sim::{Game, Intent, JoinRefused, Replicated, RoomBuilder, TickSet};
+
+/// Join options of [`PlacedArena`]: a name and a spawn point.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Placed {
+    pub name: String,
+    pub x: f32,
+    pub y: f32,
+}
+
+/// Marks the test game's non-player walkers.
+#[derive(Component)]
+struct Jitter;
+
+/// The arena, except that players spawn where their join options say, and
+/// `jitterers` non-player entities step back and forth around a point every
+/// tick (to make a lot of update traffic on demand). Registered like any
+/// other game: the server is not changed for it.
+#[derive(Debug, Clone, Default)]
+pub struct PlacedArena {
+    pub jitterers: usize,
+    pub jitter_at: (f32, f32),
+}
+
+impl Game for PlacedArena {
+    fn name(&self) -> &'static str {
+        "placed-arena"
+    }
+
+    fn setup(&self, room: &mut RoomBuilder<'_>) {
+        Arena.setup(room);
+        room.on_join(|world, ctx| {
+            let placed: Placed = ctx
+                .options
+                .decode()
+                .map_err(|e| JoinRefused(format!("options: {e}")))?;
+            Ok(world
+                .spawn((
+                    Position {
+                        x: placed.x,
+                        y: placed.y,
+                    },
+                    Name(placed.name),
+                ))
+                .id())
+        });
+        room.add_systems(TickSet::ApplyInputs, flip_jitterers);
+        let (cx, cy) = self.jitter_at;
+        for i in 0..self.jitterers {
+            let x = cx + (i % 20) as f32 * 5.0;
+            let y = cy + (i / 20) as f32 * 5.0;
+            room.world().spawn((
+                Position { x, y },
+                Name(format!("npc-{i}")),
+                Intent(Walk { dx: 127, dy: 0 }),
+                Jitter,
+                Replicated,
+            ));
+        }
+    }
+}
+
+fn flip_jitterers(mut walkers: Query<'_, '_, &mut Intent<Walk>, With<Jitter>>) {
+    for mut w in &mut walkers {
+        w.0.dx = -w.0.dx;
+    }
+}
+
+/// Starts a server on loopback ports chosen by the OS, hosting
+/// [`PlacedArena`], after `tweak` adjusts the config.
+pub async fn start(game: PlacedArena, tweak: impl FnOnce(&mut ServerConfig)) -> Server {
+    let data_dir = std::env::temp_dir().join(format!(
+        "tessera-test-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    let mut config = ServerConfig {
+        ws_addr: "127.0.0.1:0".parse().expect("addr"),
+        admin_addr: "127.0.0.1:0".parse().expect("addr"),
+        data_dir,
+        game: "placed-arena".into(),
+        tick_threads: 1,
+        shutdown_grace_ms: 2_000,
+        ..ServerConfig::default()
+    };
+    tweak(&mut config);
+    let games: Vec<Arc<dyn Game>> = vec![Arc::new(game)];
+    Server::start_with_games(config, games)
+        .await
+        .expect("server starts")
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+pub fn url(server: &Server) -> String {
+    format!("ws://{}", server.ws_addr())
+}
+
+pub fn hello(room: &str, name: &str, x: f32, y: f32) -> Hello {
+    let mut hello = Hello::new(room);
+    hello.options = RawValue::encode(&Placed {
+        name: name.into(),
+        x,
+        y,
+    })
+    .expect("options encode");
+    hello
+}
+
+/// Joins `room` as `name` at `(x, y)`.
+pub async fn join(server: &Server, room: &str, name: &str, x: f32, y: f32) -> Client {
+    let config = ClientConfig::default().ping_interval(Duration::from_millis(200));
+    Client::connect_with(&url(server), hello(room, name, x, y), config)
+        .await
+        .expect("client joins")
+}
+
+/// Reads events until `want` returns true for one, failing after `limit`.
+pub async fn until(
+    client: &mut Client,
+    limit: Duration,
+    mut want: impl FnMut(&Client, &Event) -> bool,
+) -> Event {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let event = tokio::time::timeout_at(deadline, client.next_event())
+            .await
+            .expect("the expected event arrives in time")
+            .expect("the session is still open");
+        if want(client, &event) {
+            return event;
+        }
+    }
+}
+
+/// Reads events for `duration`, returning them all.
+pub async fn collect(client: &mut Client, duration: Duration) -> Vec<Event> {
+    let deadline = tokio::time::Instant::now() + duration;
+    let mut events = Vec::new();
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, client.next_event()).await {
+        events.push(event);
+    }
+    events
+}
+
+/// Tick numbers of the deltas among `events`.
+pub fn delta_ticks(events: &[Event]) -> Vec<u32> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Delta { tick, .. } => Some(*tick),
+            _ => None,
+        })
+        .collect()
+}
+
+pub const SECOND: Duration = Duration::from_secs(1);

@@ -1,0 +1,178 @@
+//! The core path over real sockets: join, interest, movement, chat, RTT.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tessera_client::Event;
+use tessera_client::protocol::arena::{self as wire, Walk};
+
+#[tokio::test]
+async fn near_players_see_each_other_far_ones_do_not_and_leaving_the_radius_is_seen() {
+    let server = start(PlacedArena::default(), |_| {}).await;
+    let mut a = join(&server, "core", "a", 1000.0, 1000.0).await;
+    let mut b = join(&server, "core", "b", 1100.0, 1000.0).await;
+    let mut c = join(&server, "core", "c", 3000.0, 3000.0).await;
+    let (a_id, b_id, c_id) = (
+        a.welcome().entity_id,
+        b.welcome().entity_id,
+        c.welcome().entity_id,
+    );
+
+    until(&mut a, 2 * SECOND, |a, _| a.world().contains(b_id)).await;
+    until(&mut b, 2 * SECOND, |b, _| b.world().contains(a_id)).await;
+    let name = a
+        .world()
+        .get(b_id)
+        .and_then(|e| e.get::<wire::Name>())
+        .expect("name")
+        .expect("decodes");
+    assert_eq!(name.0, "b");
+
+    // b walks east (away from a): a sees updates, then b leaves a's view
+    // once it is past radius + margin (220 units: 12 ticks of 10 units).
+    b.send_input(&Walk::from_direction(1.0, 0.0))
+        .await
+        .expect("input");
+    until(
+        &mut a,
+        2 * SECOND,
+        |_, e| matches!(e, Event::EntityUpdated { id } if *id == b_id),
+    )
+    .await;
+    let left = until(&mut a, 4 * SECOND, |_, e| {
+        matches!(e, Event::EntityLeft { .. })
+    })
+    .await;
+    let Event::EntityLeft { id, last } = left else {
+        unreachable!()
+    };
+    assert_eq!(id, b_id);
+    let (x, _) = last
+        .get::<wire::Position>()
+        .expect("position")
+        .expect("decodes")
+        .to_units();
+    assert!(x - 1000.0 > 200.0, "b left at x = {x}, inside the radius");
+    assert!(!a.world().contains(b_id));
+
+    // c, far away, never saw either of them.
+    let events = collect(&mut c, SECOND / 2).await;
+    assert!(!c.world().contains(a_id) && !c.world().contains(b_id));
+    assert!(c.world().contains(c_id), "a player sees itself");
+    assert!(
+        events
+            .iter()
+            .all(|e| !matches!(e, Event::EntityEntered { id } if *id != c_id))
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_idle_entity_produces_no_updates() {
+    let server = start(PlacedArena::default(), |_| {}).await;
+    let mut walker = join(&server, "idle", "walker", 500.0, 500.0).await;
+    let mut idle = join(&server, "idle", "idle", 550.0, 500.0).await;
+    let idle_id = idle.welcome().entity_id;
+    let walker_id = walker.welcome().entity_id;
+    until(&mut walker, 2 * SECOND, |w, _| w.world().contains(idle_id)).await;
+    walker
+        .send_input(&Walk::from_direction(0.0, 1.0))
+        .await
+        .expect("input");
+    let events = collect(&mut walker, SECOND).await;
+    let updates_of = |id| {
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::EntityUpdated { id: u } if *u == id))
+            .count()
+    };
+    assert!(updates_of(walker_id) >= 5, "the walker's own moves arrive");
+    assert_eq!(updates_of(idle_id), 0, "the idle player sends nothing");
+    // The idle client sees the walker's moves but nothing about itself.
+    let seen = collect(&mut idle, SECOND / 2).await;
+    assert!(
+        seen.iter()
+            .all(|e| !matches!(e, Event::EntityUpdated { id } if *id == idle_id))
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn inputs_are_acknowledged_chat_is_broadcast_and_rtt_is_measured() {
+    let server = start(PlacedArena::default(), |_| {}).await;
+    let mut a = join(&server, "chat", "a", 100.0, 100.0).await;
+    let mut b = join(&server, "chat", "b", 4000.0, 4000.0).await;
+    let seq = a
+        .send_input(&Walk::from_direction(1.0, 1.0))
+        .await
+        .expect("input");
+    until(
+        &mut a,
+        2 * SECOND,
+        |_, e| matches!(e, Event::Delta { ack_input, .. } if *ack_input == seq),
+    )
+    .await;
+    a.send_chat("hello room").await.expect("chat");
+    let from_a = a.welcome().entity_id;
+    let got = until(&mut b, 2 * SECOND, |_, e| matches!(e, Event::Chat { .. })).await;
+    assert_eq!(
+        got,
+        Event::Chat {
+            from: from_a,
+            text: "hello room".into()
+        }
+    );
+    until(&mut a, 2 * SECOND, |a, _| a.rtt().is_some()).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_room_opens_on_first_join_and_closes_when_empty() {
+    let server = start(PlacedArena::default(), |_| {}).await;
+    let registry = std::sync::Arc::clone(&server.state().registry);
+    assert!(registry.get("solo").is_none());
+    let client = join(&server, "solo", "x", 10.0, 10.0).await;
+    assert_eq!(
+        registry.get("solo").map(|r| r.name.clone()),
+        Some("solo".into())
+    );
+    client.close().await;
+    let deadline = tokio::time::Instant::now() + 3 * SECOND;
+    while registry.get("solo").is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "room still open");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_tells_every_client_and_health_answers_until_then() {
+    let server = start(PlacedArena::default(), |_| {}).await;
+    let health = format!("http://{}/health", server.admin_addr());
+    let body = http_get(&health).await;
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+    let mut a = join(&server, "bye", "a", 10.0, 10.0).await;
+    until(&mut a, 2 * SECOND, |_, e| matches!(e, Event::Delta { .. })).await;
+    let stopping = tokio::spawn(server.shutdown());
+    let kicked = until(&mut a, 3 * SECOND, |_, e| matches!(e, Event::Kicked { .. })).await;
+    assert_eq!(
+        kicked.kick_reason(),
+        Some(tessera_client::KickReason::Shutdown)
+    );
+    stopping.await.expect("shutdown completes");
+}
+
+/// A minimal HTTP/1.1 GET over a raw socket (the tests need nothing more).
+async fn http_get(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (host, path) = rest.split_once('/').expect("path");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let request = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    response
+}
