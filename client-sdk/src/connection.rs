@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use serde::Serialize;
-use tessera_protocol::limits::{MAX_CHAT, MAX_CLIENT_FRAME, MAX_TOKEN};
+use tessera_protocol::limits::{MAX_CHAT, MAX_CLIENT_FRAME, MAX_RESUME_TOKEN, MAX_TOKEN};
 use tessera_protocol::{
     ClientMsg, DecodeError, Delta, Hello, PayloadError, RawValue, ServerMsg, Welcome,
 };
@@ -154,14 +154,13 @@ impl Connection {
         if !hello.has_valid_room() {
             return Err(ConnectionError::InvalidRoomName(hello.room.clone()));
         }
-        for (field, value) in [("token", &hello.token), ("resume token", &hello.resume)] {
+        for (field, value, max) in [
+            ("token", &hello.token, MAX_TOKEN),
+            ("resume token", &hello.resume, MAX_RESUME_TOKEN),
+        ] {
             let len = value.as_deref().map_or(0, str::len);
-            if len > MAX_TOKEN {
-                return Err(ConnectionError::TooLong {
-                    field,
-                    len,
-                    max: MAX_TOKEN,
-                });
+            if len > max {
+                return Err(ConnectionError::TooLong { field, len, max });
             }
         }
         let frame = encode("hello frame", &ClientMsg::Hello(hello.clone()))?;

@@ -1,13 +1,18 @@
 //! Messages a client sends to the server.
 //!
 //! Every message is a MessagePack array whose first element is a tag (see
-//! `PROTOCOL.md`). Fields are positional and append-only.
+//! `PROTOCOL.md`). Fields are positional and append-only: a receiver skips
+//! elements after the ones it knows ([`crate::frame`]).
 
 use bytes::Bytes;
 
+use crate::PROTOCOL_VERSION;
 use crate::error::DecodeError;
-use crate::limits::{MAX_CHAT, MAX_CLIENT_FRAME, MAX_ROOM_NAME, MAX_TOKEN, is_valid_room_name};
-use crate::msgpack::{Reader, Writer};
+use crate::frame;
+use crate::limits::{
+    MAX_CHAT, MAX_CLIENT_FRAME, MAX_RESUME_TOKEN, MAX_ROOM_NAME, MAX_TOKEN, is_valid_room_name,
+};
+use crate::msgpack::Writer;
 use crate::raw::{RawValue, read_raw};
 
 /// Message tags, client to server.
@@ -18,16 +23,25 @@ pub mod tag {
     pub const PING: u8 = 4;
 }
 
+/// Elements each message has in this version, the tag included. Senders
+/// write exactly this many; receivers accept more.
+const HELLO_LEN: usize = 6;
+const INPUT_LEN: usize = 3;
+const CHAT_LEN: usize = 2;
+const PING_LEN: usize = 2;
+
 /// The handshake: the first message on every connection.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hello {
-    /// [`crate::PROTOCOL_VERSION`] of the client.
+    /// [`crate::PROTOCOL_VERSION`] of the client. [`ClientMsg::decode`]
+    /// refuses any other version, so a decoded `Hello` always has this one.
     pub version: u16,
     /// Room to join; created on first join. See [`is_valid_room_name`].
     pub room: String,
     /// Auth token, when the server requires one.
     pub token: Option<String>,
-    /// Resume token from an earlier session, to take the same player back.
+    /// Resume token from an earlier session, to take the same player back
+    /// (at most [`MAX_RESUME_TOKEN`] bytes).
     pub resume: Option<String>,
     /// Game-defined join options (`nil` when the game needs none).
     pub options: RawValue,
@@ -58,7 +72,7 @@ impl ClientMsg {
         let mut w = Writer::new(out);
         match self {
             Self::Hello(h) => {
-                w.array_len(6);
+                w.array_len(HELLO_LEN as u32);
                 w.uint(tag::HELLO.into());
                 w.uint(h.version.into());
                 w.str(&h.room);
@@ -67,18 +81,18 @@ impl ClientMsg {
                 w.raw(h.options.as_bytes());
             }
             Self::Input { seq, intent } => {
-                w.array_len(3);
+                w.array_len(INPUT_LEN as u32);
                 w.uint(tag::INPUT.into());
                 w.uint((*seq).into());
                 w.raw(intent.as_bytes());
             }
             Self::Chat { text } => {
-                w.array_len(2);
+                w.array_len(CHAT_LEN as u32);
                 w.uint(tag::CHAT.into());
                 w.str(text);
             }
             Self::Ping { nonce } => {
-                w.array_len(2);
+                w.array_len(PING_LEN as u32);
                 w.uint(tag::PING.into());
                 w.uint((*nonce).into());
             }
@@ -92,74 +106,52 @@ impl ClientMsg {
     }
 
     /// Decodes one frame. The size limit is checked before anything else.
+    ///
+    /// A `Hello` is checked for its version right after the tag, before the
+    /// rest of its layout: a `Hello` of another version fails with
+    /// [`DecodeError::UnsupportedVersion`] whatever its other elements are.
     pub fn decode(frame: &Bytes) -> Result<Self, DecodeError> {
-        if frame.len() > MAX_CLIENT_FRAME {
-            return Err(DecodeError::FrameTooLarge {
-                len: frame.len(),
-                max: MAX_CLIENT_FRAME,
-            });
-        }
-        if frame.is_empty() {
-            return Err(DecodeError::Empty);
-        }
-        let mut r = Reader::new(frame);
-        let len = r.array_len()?;
-        if len == 0 {
-            return Err(DecodeError::WrongArity {
-                expected: 1,
-                found: 0,
-                at: 0,
-            });
-        }
-        let tag = r.uint()?;
-        let arity = |expected: usize| {
-            if len == expected {
-                Ok(())
-            } else {
-                Err(DecodeError::WrongArity {
-                    expected,
-                    found: len,
-                    at: 0,
-                })
-            }
-        };
-        let msg = match u8::try_from(tag).unwrap_or(u8::MAX) {
+        let (mut r, head) = frame::open(frame, MAX_CLIENT_FRAME)?;
+        let (msg, known) = match u8::try_from(head.tag).unwrap_or(u8::MAX) {
             tag::HELLO => {
-                arity(6)?;
+                head.require(2)?;
                 let version = r.uint_as("version")?;
+                if version != PROTOCOL_VERSION {
+                    return Err(DecodeError::UnsupportedVersion { found: version });
+                }
+                head.require(HELLO_LEN)?;
                 let room = r.str("room", MAX_ROOM_NAME)?.to_owned();
                 let token = r.opt_str("token", MAX_TOKEN)?.map(str::to_owned);
-                let resume = r.opt_str("resume", MAX_TOKEN)?.map(str::to_owned);
+                let resume = r.opt_str("resume", MAX_RESUME_TOKEN)?.map(str::to_owned);
                 let options = read_raw(&mut r, frame)?;
-                Self::Hello(Hello {
+                let hello = Hello {
                     version,
                     room,
                     token,
                     resume,
                     options,
-                })
+                };
+                (Self::Hello(hello), HELLO_LEN)
             }
             tag::INPUT => {
-                arity(3)?;
+                head.require(INPUT_LEN)?;
                 let seq = r.uint_as("seq")?;
                 let intent = read_raw(&mut r, frame)?;
-                Self::Input { seq, intent }
+                (Self::Input { seq, intent }, INPUT_LEN)
             }
             tag::CHAT => {
-                arity(2)?;
-                Self::Chat {
-                    text: r.str("chat text", MAX_CHAT)?.to_owned(),
-                }
+                head.require(CHAT_LEN)?;
+                let text = r.str("chat text", MAX_CHAT)?.to_owned();
+                (Self::Chat { text }, CHAT_LEN)
             }
             tag::PING => {
-                arity(2)?;
-                Self::Ping {
-                    nonce: r.uint_as("nonce")?,
-                }
+                head.require(PING_LEN)?;
+                let nonce = r.uint_as("nonce")?;
+                (Self::Ping { nonce }, PING_LEN)
             }
-            _ => return Err(DecodeError::UnknownTag { tag }),
+            _ => return Err(DecodeError::UnknownTag { tag: head.tag }),
         };
-        r.finish()?;
+        head.finish(&mut r, known)?;
         Ok(msg)
     }
 
@@ -229,7 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_tag_and_wrong_arity() {
+    fn unknown_tag_and_missing_elements() {
         let unknown = Bytes::from_static(&[0x91, 0x63]);
         assert_eq!(
             ClientMsg::decode(&unknown),
@@ -239,6 +231,64 @@ mod tests {
         assert!(matches!(
             ClientMsg::decode(&short_ping),
             Err(DecodeError::WrongArity { .. })
+        ));
+    }
+
+    #[test]
+    fn extra_trailing_elements_are_skipped() {
+        // Ping [4, 9] with two appended values: nil and [1, {}].
+        let frame = Bytes::from_static(&[0x94, 0x04, 0x09, 0xc0, 0x92, 0x01, 0x80]);
+        assert_eq!(ClientMsg::decode(&frame), Ok(ClientMsg::Ping { nonce: 9 }));
+        // An appended value must still be one well-formed value.
+        let truncated = Bytes::from_static(&[0x93, 0x04, 0x09, 0x92, 0x01]);
+        assert!(ClientMsg::decode(&truncated).is_err());
+    }
+
+    #[test]
+    fn hello_version_is_checked_before_the_layout() {
+        // [1, 2]: a version-2 Hello whose layout this version cannot know.
+        let v2 = Bytes::from_static(&[0x92, 0x01, 0x02]);
+        assert_eq!(
+            ClientMsg::decode(&v2),
+            Err(DecodeError::UnsupportedVersion { found: 2 })
+        );
+        assert_eq!(
+            ClientMsg::decode(&v2).map_err(|e| e.code()),
+            Err(crate::ErrorCode::UnsupportedVersion)
+        );
+        // [1, 1]: version 1, whose layout needs six elements.
+        let short = Bytes::from_static(&[0x92, 0x01, 0x01]);
+        assert!(matches!(
+            ClientMsg::decode(&short),
+            Err(DecodeError::WrongArity { expected: 6, .. })
+        ));
+        // [1]: no version at all.
+        let bare = Bytes::from_static(&[0x91, 0x01]);
+        assert!(matches!(
+            ClientMsg::decode(&bare),
+            Err(DecodeError::WrongArity { expected: 2, .. })
+        ));
+        // A version too large for u16 is malformed, not another version.
+        let wide = Bytes::from_static(&[0x92, 0x01, 0xce, 0x00, 0x01, 0x00, 0x01]);
+        assert!(matches!(
+            ClientMsg::decode(&wide),
+            Err(DecodeError::OutOfRange { field: "version" })
+        ));
+    }
+
+    #[test]
+    fn resume_token_has_its_own_limit() {
+        let mut hello = Hello::new("r");
+        hello.resume = Some("s".repeat(MAX_RESUME_TOKEN));
+        roundtrip(ClientMsg::Hello(hello.clone()));
+        hello.resume = Some("s".repeat(MAX_RESUME_TOKEN + 1));
+        let frame = Bytes::from(ClientMsg::Hello(hello).encode());
+        assert!(matches!(
+            ClientMsg::decode(&frame),
+            Err(DecodeError::TooLong {
+                field: "resume",
+                ..
+            })
         ));
     }
 }

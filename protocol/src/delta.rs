@@ -5,6 +5,10 @@
 //! entry  = [entity_id, component_id, value, component_id, value, ...]
 //! ```
 //!
+//! Like every message, a delta may carry elements after `left` that a later
+//! version appended; the decoder skips them. An entry is a list of pairs, not
+//! a fixed layout, so it has no such extension point.
+//!
 //! An `entered` entry carries every replicated component of the entity; an
 //! `updated` entry carries only the components whose quantized value changed.
 //! Clients apply `left`, then `entered`, then `updated`.
@@ -19,7 +23,13 @@ use crate::error::DecodeError;
 use crate::limits::MAX_COMPONENTS_PER_ENTITY;
 use crate::msgpack::{Reader, Writer};
 use crate::raw::{RawValue, read_raw};
-use crate::server_msg::tag;
+use crate::server_msg::{DELTA_LEN, tag};
+
+/// Most elements the decoder reserves room for up front. A count is checked
+/// against the bytes left (one byte per element at least), but in a 1 MiB
+/// frame that still allows a lying count to reserve tens of MiB before the
+/// decoder fails; beyond this bound vectors grow as elements actually decode.
+const PREALLOCATE_MAX: usize = 1024;
 
 /// One replicated component's quantized value.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +78,7 @@ pub fn write_entry_component(out: &mut Vec<u8>, component_id: u8, encoded_value:
 /// length-prefixed; the server knows them before it copies any piece.
 pub fn write_delta_head(out: &mut Vec<u8>, tick: u32, ack_input: u32, entered_count: usize) {
     let mut w = Writer::new(out);
-    w.array_len(6);
+    w.array_len(DELTA_LEN as u32);
     w.uint(tag::DELTA.into());
     w.uint(tick.into());
     w.uint(ack_input.into());
@@ -139,13 +149,14 @@ impl Delta {
         write_left(out, &self.left);
     }
 
-    /// Decodes the fields after the tag; the caller has read the header.
+    /// Decodes the fields after the tag; the caller has read the header and
+    /// skips any elements after `left`.
     pub(crate) fn decode_body(r: &mut Reader<'_>, frame: &Bytes) -> Result<Self, DecodeError> {
         let tick = r.uint_as("tick")?;
         let ack_input = r.uint_as("ack_input")?;
         let entries = |r: &mut Reader<'_>| -> Result<Vec<EntityState>, DecodeError> {
             let n = r.array_len()?;
-            let mut v = Vec::with_capacity(n);
+            let mut v = Vec::with_capacity(n.min(PREALLOCATE_MAX));
             for _ in 0..n {
                 v.push(EntityState::decode(r, frame)?);
             }
@@ -154,7 +165,7 @@ impl Delta {
         let entered = entries(r)?;
         let updated = entries(r)?;
         let n = r.array_len()?;
-        let mut left = Vec::with_capacity(n);
+        let mut left = Vec::with_capacity(n.min(PREALLOCATE_MAX));
         for _ in 0..n {
             left.push(r.uint_as("entity id")?);
         }
@@ -165,5 +176,40 @@ impl Delta {
             updated,
             left,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ServerMsg;
+
+    #[test]
+    fn lying_entry_count_fails_on_the_first_missing_entry() {
+        // A delta whose `entered` claims 1,000,000 entries in a frame that
+        // has room for them (one byte each), but whose first "entry" is not
+        // an array.
+        let mut frame = Vec::new();
+        write_delta_head(&mut frame, 1, 0, 1_000_000);
+        frame.resize(frame.len() + 1_000_000, 0xc0);
+        let err = ServerMsg::decode(&Bytes::from(frame)).expect_err("nil is not an entry");
+        assert!(matches!(err, DecodeError::UnexpectedType { .. }), "{err}");
+    }
+
+    #[test]
+    fn more_entries_than_preallocated_still_decode() {
+        let delta = Delta {
+            tick: 3,
+            updated: (0..PREALLOCATE_MAX as u32 + 5)
+                .map(|id| EntityState {
+                    id,
+                    components: Vec::new(),
+                })
+                .collect(),
+            left: (0..PREALLOCATE_MAX as u32 * 2).collect(),
+            ..Delta::default()
+        };
+        let frame = Bytes::from(ServerMsg::Delta(delta.clone()).encode());
+        assert_eq!(ServerMsg::decode(&frame), Ok(ServerMsg::Delta(delta)));
     }
 }

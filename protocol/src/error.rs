@@ -175,6 +175,13 @@ pub enum DecodeError {
     },
     #[error("unknown message tag {tag}")]
     UnknownTag { tag: u64 },
+    /// A `Hello` of another protocol version. Checked right after the tag,
+    /// before the rest of the `Hello`, whose layout may differ by version.
+    #[error(
+        "protocol version {found} is not supported; this side speaks {}",
+        crate::PROTOCOL_VERSION
+    )]
+    UnsupportedVersion { found: u16 },
     #[error("{field} is {len} bytes, more than {max}")]
     TooLong {
         field: &'static str,
@@ -197,6 +204,7 @@ impl DecodeError {
         match self {
             Self::FrameTooLarge { .. } => ErrorCode::FrameTooLarge,
             Self::UnknownTag { .. } => ErrorCode::UnknownMessage,
+            Self::UnsupportedVersion { .. } => ErrorCode::UnsupportedVersion,
             _ => ErrorCode::Malformed,
         }
     }

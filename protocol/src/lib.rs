@@ -15,11 +15,15 @@
 //!
 //! Decoding is total: any byte string gives a message or a [`DecodeError`],
 //! and frames over the size limit are refused before parsing starts.
+//! Receivers skip elements appended after the ones this version knows, so
+//! fields can be added without breaking older peers; a `Hello` of another
+//! version is refused before its layout is looked at.
 
 pub mod arena;
 mod client_msg;
 pub mod delta;
 mod error;
+mod frame;
 pub mod limits;
 pub mod msgpack;
 pub mod quantize;
@@ -34,6 +38,7 @@ pub use raw::{PayloadError, RawValue};
 pub use server_msg::{ServerMsg, Welcome, tag as server_tag, truncate};
 pub use wire::WireComponent;
 
-/// The protocol version this crate speaks. A server refuses a `Hello` with
-/// another version ([`ErrorCode::UnsupportedVersion`]).
+/// The protocol version this crate speaks. [`ClientMsg::decode`] refuses a
+/// `Hello` with another version ([`DecodeError::UnsupportedVersion`], sent
+/// back as [`ErrorCode::UnsupportedVersion`]).
 pub const PROTOCOL_VERSION: u16 = 1;

@@ -12,8 +12,13 @@ pub const MAX_SERVER_FRAME: usize = 1024 * 1024;
 /// Room names: 1 to 64 bytes of `[A-Za-z0-9_.:-]`.
 pub const MAX_ROOM_NAME: usize = 64;
 
-/// Auth and resume tokens.
+/// Auth tokens (`Hello.token`).
 pub const MAX_TOKEN: usize = 1024;
+
+/// Resume tokens (`Hello.resume`). They are short signed strings the server
+/// issued; the bound keeps a `Hello` with every field at its limit inside
+/// [`MAX_CLIENT_FRAME`].
+pub const MAX_RESUME_TOKEN: usize = 256;
 
 /// Chat text, in bytes of UTF-8.
 pub const MAX_CHAT: usize = 512;

@@ -285,15 +285,15 @@ impl<'a> Reader<'a> {
             Marker::U64 | Marker::I64 | Marker::F64 => skip(self, 8),
             Marker::FixStr(n) => skip(self, usize::from(n)),
             Marker::Str8 | Marker::Bin8 => {
-                let n = self.be(1)? as usize;
+                let n = self.length(1)?;
                 skip(self, n)
             }
             Marker::Str16 | Marker::Bin16 => {
-                let n = self.be(2)? as usize;
+                let n = self.length(2)?;
                 skip(self, n)
             }
             Marker::Str32 | Marker::Bin32 => {
-                let n = self.be(4)? as usize;
+                let n = self.length(4)?;
                 skip(self, n)
             }
             Marker::FixExt1 => skip(self, 2),
@@ -301,17 +301,18 @@ impl<'a> Reader<'a> {
             Marker::FixExt4 => skip(self, 5),
             Marker::FixExt8 => skip(self, 9),
             Marker::FixExt16 => skip(self, 17),
+            // The type byte follows the length, then the data.
             Marker::Ext8 => {
-                let n = self.be(1)? as usize;
-                skip(self, n + 1)
+                let n = self.ext_length(1)?;
+                skip(self, n)
             }
             Marker::Ext16 => {
-                let n = self.be(2)? as usize;
-                skip(self, n + 1)
+                let n = self.ext_length(2)?;
+                skip(self, n)
             }
             Marker::Ext32 => {
-                let n = self.be(4)? as usize;
-                skip(self, n + 1)
+                let n = self.ext_length(4)?;
+                skip(self, n)
             }
             Marker::FixArray(n) => Ok(u64::from(n)),
             Marker::Array16 => self.children(2, 1),
@@ -320,6 +321,21 @@ impl<'a> Reader<'a> {
             Marker::Map16 => self.children(2, 2),
             Marker::Map32 => self.children(4, 2),
         }
+    }
+
+    /// Reads a `width`-byte length. A length that does not fit `usize` (a
+    /// 32-bit length on a 16-bit target) cannot fit the input either.
+    fn length(&mut self, width: usize) -> Result<usize, DecodeError> {
+        let n = self.be(width)?;
+        usize::try_from(n).map_err(|_| DecodeError::Truncated { at: self.pos })
+    }
+
+    /// An ext header's length plus its type byte, without overflow on
+    /// targets where `usize` is 32 bits wide (`u32::MAX + 1`).
+    fn ext_length(&mut self, width: usize) -> Result<usize, DecodeError> {
+        let n = self.length(width)?;
+        n.checked_add(1)
+            .ok_or(DecodeError::Truncated { at: self.pos })
     }
 
     fn children(&mut self, width: usize, per_entry: u64) -> Result<u64, DecodeError> {
@@ -412,5 +428,28 @@ mod tests {
             Reader::new(&deep).value_span(),
             Err(DecodeError::TooDeep { .. })
         ));
+    }
+
+    #[test]
+    fn ext_lengths_at_the_maximum_are_truncated() {
+        // ext8, ext16 and ext32 headers with the largest length, then a type
+        // byte and one data byte.
+        for frame in [
+            &[0xc7, 0xff, 0x01, 0x00][..],
+            &[0xc8, 0xff, 0xff, 0x01, 0x00],
+            &[0xc9, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00],
+        ] {
+            assert!(
+                matches!(
+                    Reader::new(frame).value_span(),
+                    Err(DecodeError::Truncated { .. })
+                ),
+                "{frame:02x?}"
+            );
+        }
+        // The type byte counts: ext8 of 1 data byte is 3 bytes after the marker.
+        let mut r = Reader::new(&[0xc7, 0x01, 0x05, 0xaa, 0x07]);
+        assert_eq!(r.value_span(), Ok(0..4));
+        assert_eq!(r.uint(), Ok(7));
     }
 }

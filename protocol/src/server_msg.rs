@@ -4,8 +4,9 @@ use bytes::Bytes;
 
 use crate::delta::Delta;
 use crate::error::{DecodeError, ErrorCode, KickReason};
+use crate::frame;
 use crate::limits::{MAX_CHAT, MAX_REASON, MAX_SERVER_FRAME};
-use crate::msgpack::{Reader, Writer};
+use crate::msgpack::Writer;
 
 /// Message tags, server to client.
 pub mod tag {
@@ -16,6 +17,15 @@ pub mod tag {
     pub const ERROR: u8 = 5;
     pub const KICKED: u8 = 6;
 }
+
+/// Elements each message has in this version, the tag included. Senders
+/// write exactly this many; receivers accept more.
+const WELCOME_LEN: usize = 6;
+pub(crate) const DELTA_LEN: usize = 6;
+const CHAT_LEN: usize = 3;
+const PONG_LEN: usize = 3;
+const ERROR_LEN: usize = 3;
+const KICKED_LEN: usize = 3;
 
 /// The answer to a successful `Hello`.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,7 +89,7 @@ impl ServerMsg {
         let mut w = Writer::new(out);
         match self {
             Self::Welcome(m) => {
-                w.array_len(6);
+                w.array_len(WELCOME_LEN as u32);
                 w.uint(tag::WELCOME.into());
                 w.uint(m.session_id);
                 w.uint(m.entity_id.into());
@@ -89,25 +99,25 @@ impl ServerMsg {
             }
             Self::Delta(d) => d.encode_into(out),
             Self::Chat { from, text } => {
-                w.array_len(3);
+                w.array_len(CHAT_LEN as u32);
                 w.uint(tag::CHAT.into());
                 w.uint((*from).into());
                 w.str(text);
             }
             Self::Pong { nonce, tick } => {
-                w.array_len(3);
+                w.array_len(PONG_LEN as u32);
                 w.uint(tag::PONG.into());
                 w.uint((*nonce).into());
                 w.uint((*tick).into());
             }
             Self::Error { code, message } => {
-                w.array_len(3);
+                w.array_len(ERROR_LEN as u32);
                 w.uint(tag::ERROR.into());
                 w.uint((*code).into());
                 w.str(message);
             }
             Self::Kicked { reason, message } => {
-                w.array_len(3);
+                w.array_len(KICKED_LEN as u32);
                 w.uint(tag::KICKED.into());
                 w.uint((*reason).into());
                 w.str(message);
@@ -123,82 +133,50 @@ impl ServerMsg {
 
     /// Decodes one frame. Game values inside it are zero-copy slices of `frame`.
     pub fn decode(frame: &Bytes) -> Result<Self, DecodeError> {
-        if frame.len() > MAX_SERVER_FRAME {
-            return Err(DecodeError::FrameTooLarge {
-                len: frame.len(),
-                max: MAX_SERVER_FRAME,
-            });
-        }
-        if frame.is_empty() {
-            return Err(DecodeError::Empty);
-        }
-        let mut r = Reader::new(frame);
-        let len = r.array_len()?;
-        if len == 0 {
-            return Err(DecodeError::WrongArity {
-                expected: 1,
-                found: 0,
-                at: 0,
-            });
-        }
-        let tag = r.uint()?;
-        let arity = |expected: usize| {
-            if len == expected {
-                Ok(())
-            } else {
-                Err(DecodeError::WrongArity {
-                    expected,
-                    found: len,
-                    at: 0,
-                })
-            }
-        };
-        let msg = match u8::try_from(tag).unwrap_or(u8::MAX) {
+        let (mut r, head) = frame::open(frame, MAX_SERVER_FRAME)?;
+        let (msg, known) = match u8::try_from(head.tag).unwrap_or(u8::MAX) {
             tag::WELCOME => {
-                arity(6)?;
-                Self::Welcome(Welcome {
+                head.require(WELCOME_LEN)?;
+                let welcome = Welcome {
                     session_id: r.uint()?,
                     entity_id: r.uint_as("entity id")?,
                     tick_rate: r.uint_as("tick rate")?,
                     tick: r.uint_as("tick")?,
                     aoi_radius: r.uint_as("aoi radius")?,
-                })
+                };
+                (Self::Welcome(welcome), WELCOME_LEN)
             }
             tag::DELTA => {
-                arity(6)?;
-                Self::Delta(Delta::decode_body(&mut r, frame)?)
+                head.require(DELTA_LEN)?;
+                (Self::Delta(Delta::decode_body(&mut r, frame)?), DELTA_LEN)
             }
             tag::CHAT => {
-                arity(3)?;
-                Self::Chat {
-                    from: r.uint_as("sender")?,
-                    text: r.str("chat text", MAX_CHAT)?.to_owned(),
-                }
+                head.require(CHAT_LEN)?;
+                let from = r.uint_as("sender")?;
+                let text = r.str("chat text", MAX_CHAT)?.to_owned();
+                (Self::Chat { from, text }, CHAT_LEN)
             }
             tag::PONG => {
-                arity(3)?;
-                Self::Pong {
-                    nonce: r.uint_as("nonce")?,
-                    tick: r.uint_as("tick")?,
-                }
+                head.require(PONG_LEN)?;
+                let nonce = r.uint_as("nonce")?;
+                let tick = r.uint_as("tick")?;
+                (Self::Pong { nonce, tick }, PONG_LEN)
             }
             tag::ERROR => {
-                arity(3)?;
-                Self::Error {
-                    code: r.uint_as("error code")?,
-                    message: r.str("error message", MAX_REASON)?.to_owned(),
-                }
+                head.require(ERROR_LEN)?;
+                let code = r.uint_as("error code")?;
+                let message = r.str("error message", MAX_REASON)?.to_owned();
+                (Self::Error { code, message }, ERROR_LEN)
             }
             tag::KICKED => {
-                arity(3)?;
-                Self::Kicked {
-                    reason: r.uint_as("kick reason")?,
-                    message: r.str("kick message", MAX_REASON)?.to_owned(),
-                }
+                head.require(KICKED_LEN)?;
+                let reason = r.uint_as("kick reason")?;
+                let message = r.str("kick message", MAX_REASON)?.to_owned();
+                (Self::Kicked { reason, message }, KICKED_LEN)
             }
-            _ => return Err(DecodeError::UnknownTag { tag }),
+            _ => return Err(DecodeError::UnknownTag { tag: head.tag }),
         };
-        r.finish()?;
+        head.finish(&mut r, known)?;
         Ok(msg)
     }
 
@@ -289,6 +267,32 @@ mod tests {
         assert!(matches!(
             ServerMsg::decode(&frame),
             Err(DecodeError::WrongArity { .. })
+        ));
+    }
+
+    #[test]
+    fn extra_trailing_elements_are_skipped() {
+        // Pong [4, 1, 2] with an appended string, and an empty delta with an
+        // appended map {0: nil}.
+        let pong = Bytes::from_static(&[0x94, 0x04, 0x01, 0x02, 0xa1, b'x']);
+        assert_eq!(
+            ServerMsg::decode(&pong),
+            Ok(ServerMsg::Pong { nonce: 1, tick: 2 })
+        );
+        let delta =
+            Bytes::from_static(&[0x97, 0x02, 0x01, 0x00, 0x90, 0x90, 0x90, 0x81, 0x00, 0xc0]);
+        assert_eq!(
+            ServerMsg::decode(&delta),
+            Ok(ServerMsg::Delta(Delta {
+                tick: 1,
+                ..Delta::default()
+            }))
+        );
+        // Fewer elements than this version knows stays malformed.
+        let short = Bytes::from_static(&[0x92, 0x04, 0x01]);
+        assert!(matches!(
+            ServerMsg::decode(&short),
+            Err(DecodeError::WrongArity { expected: 3, .. })
         ));
     }
 }

@@ -5,6 +5,8 @@
 //! - Every message within the limits survives encode → decode unchanged.
 //! - Whatever the decoder accepts re-encodes to a frame no longer than the
 //!   input that decodes to the same message (the canonical form).
+//! - Receivers skip elements appended after the known ones, refuse frames
+//!   with fewer, and refuse a `Hello` of another version before its layout.
 
 use bytes::Bytes;
 use proptest::collection::vec;
@@ -13,11 +15,12 @@ use proptest::sample::Index;
 use serde::{Serialize, Serializer};
 use tessera_protocol::arena::{JoinOptions, Name, Position, Walk};
 use tessera_protocol::limits::{
-    MAX_CHAT, MAX_CLIENT_FRAME, MAX_COMPONENTS_PER_ENTITY, MAX_REASON, MAX_ROOM_NAME, MAX_TOKEN,
+    MAX_CHAT, MAX_CLIENT_FRAME, MAX_COMPONENTS_PER_ENTITY, MAX_GAME_VALUE, MAX_REASON,
+    MAX_RESUME_TOKEN, MAX_ROOM_NAME, MAX_TOKEN,
 };
 use tessera_protocol::{
-    ClientMsg, ComponentValue, Delta, EntityState, ErrorCode, Hello, RawValue, ServerMsg, Welcome,
-    truncate,
+    ClientMsg, ComponentValue, DecodeError, Delta, EntityState, ErrorCode, Hello, PROTOCOL_VERSION,
+    RawValue, ServerMsg, Welcome, truncate,
 };
 
 // ---------------------------------------------------------------------------
@@ -118,37 +121,33 @@ fn room() -> impl Strategy<Value = String> {
 // ---------------------------------------------------------------------------
 // Messages.
 
-fn hello() -> impl Strategy<Value = ClientMsg> {
+/// A `Hello` of `version` with arbitrary fields within their limits.
+fn hello_of(version: u16) -> impl Strategy<Value = Hello> {
     (
-        any::<u16>(),
         room(),
         proptest::option::of(text(MAX_TOKEN)),
-        proptest::option::of(text(MAX_TOKEN)),
+        proptest::option::of(text(MAX_RESUME_TOKEN)),
         raw_value(),
     )
-        .prop_map(|(version, room, token, resume, options)| {
-            ClientMsg::Hello(Hello {
-                version,
-                room,
-                token,
-                resume,
-                options,
-            })
+        .prop_map(move |(room, token, resume, options)| Hello {
+            version,
+            room,
+            token,
+            resume,
+            options,
         })
 }
 
-/// Any client message whose frame fits `MAX_CLIENT_FRAME`. (Every field can
-/// be at its own limit while the whole `Hello` is over the frame limit.)
+/// Any client message within the field limits. Every such message fits
+/// `MAX_CLIENT_FRAME` (see `largest_hello_fits_the_client_frame`), so none
+/// is filtered out.
 fn client_msg() -> impl Strategy<Value = ClientMsg> {
     prop_oneof![
-        hello(),
+        hello_of(PROTOCOL_VERSION).prop_map(ClientMsg::Hello),
         (any::<u32>(), raw_value()).prop_map(|(seq, intent)| ClientMsg::Input { seq, intent }),
         text(MAX_CHAT).prop_map(|text| ClientMsg::Chat { text }),
         any::<u32>().prop_map(|nonce| ClientMsg::Ping { nonce }),
     ]
-    .prop_filter("frame over MAX_CLIENT_FRAME", |m| {
-        m.encode().len() <= MAX_CLIENT_FRAME
-    })
 }
 
 fn entity_state() -> impl Strategy<Value = EntityState> {
@@ -295,6 +294,26 @@ fn plausible_frame() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// `frame` (a message with a fixarray header) with `extra` encoded values
+/// appended as further elements, as a later protocol version might send.
+fn with_appended(frame: &[u8], extra: &[Val]) -> Vec<u8> {
+    let len = usize::from(frame[0] & 0x0f) + extra.len();
+    assert!(frame[0] & 0xf0 == 0x90 && len <= 15, "fixarray header");
+    let mut out = frame.to_vec();
+    out[0] = 0x90 | len as u8;
+    for v in extra {
+        out.extend(rmp_serde::to_vec(v).expect("values encode"));
+    }
+    out
+}
+
+/// `frame` with its fixarray header claiming `fewer` elements less.
+fn with_fewer(frame: &[u8], fewer: u8) -> Vec<u8> {
+    let mut out = frame.to_vec();
+    out[0] -= fewer;
+    out
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -348,6 +367,63 @@ proptest! {
         prop_assert_eq!(ServerMsg::decode(&frame), Ok(msg));
     }
 
+    // (b2) Forward compatibility: appended elements are skipped, the
+    // message is unchanged, and its canonical form drops them.
+
+    #[test]
+    fn appended_client_elements_are_skipped(msg in client_msg(), extra in vec(val(), 1..5)) {
+        let frame = with_appended(&msg.encode(), &extra);
+        if frame.len() > MAX_CLIENT_FRAME {
+            prop_assert_eq!(
+                ClientMsg::decode(&Bytes::from(frame)).map_err(|e| e.code()),
+                Err(ErrorCode::FrameTooLarge)
+            );
+        } else {
+            prop_assert_eq!(ClientMsg::decode(&Bytes::from(frame)), Ok(msg));
+        }
+    }
+
+    #[test]
+    fn appended_server_elements_are_skipped(msg in server_msg(), extra in vec(val(), 1..5)) {
+        let frame = with_appended(&msg.encode(), &extra);
+        prop_assert_eq!(ServerMsg::decode(&Bytes::from(frame)), Ok(msg));
+    }
+
+    #[test]
+    fn missing_elements_are_malformed(
+        client in client_msg(),
+        server in server_msg(),
+        fewer in 1u8..=2,
+    ) {
+        let frame = with_fewer(&client.encode(), fewer);
+        prop_assert_eq!(
+            ClientMsg::decode(&Bytes::from(frame)).map_err(|e| e.code()),
+            Err(ErrorCode::Malformed)
+        );
+        let frame = with_fewer(&server.encode(), fewer);
+        prop_assert_eq!(
+            ServerMsg::decode(&Bytes::from(frame)).map_err(|e| e.code()),
+            Err(ErrorCode::Malformed)
+        );
+    }
+
+    /// A `Hello` of another version is refused as such whatever follows the
+    /// version: this one's fields, fewer, or more.
+    #[test]
+    fn other_versions_are_unsupported_whatever_the_layout(
+        version in any::<u16>().prop_filter("another version", |v| *v != PROTOCOL_VERSION),
+        hello in hello_of(PROTOCOL_VERSION),
+        extra in vec(val(), 0..4),
+        fewer in 0u8..=4,
+    ) {
+        let frame = ClientMsg::Hello(Hello { version, ..hello }).encode();
+        let frame = with_fewer(&with_appended(&frame, &extra), fewer);
+        prop_assert_eq!(
+            ClientMsg::decode(&Bytes::from(frame)),
+            Err(DecodeError::UnsupportedVersion { found: version })
+        );
+    }
+
     // (c) Whatever decodes re-encodes to a frame that decodes to the same
     // message: checked by `check_*_frame` on every input above, and here on
     // frames re-encoded twice, which must reach a fixed point.
@@ -398,32 +474,83 @@ fn an_entry_holds_at_most_max_components() {
     assert_eq!(err.code(), ErrorCode::Malformed);
 }
 
-/// A `Hello` with every string at its limit and a `bin` payload of
-/// `options_len` bytes.
-fn big_hello(options_len: usize) -> ClientMsg {
-    let mut options = vec![0xc5];
-    options.extend_from_slice(&u16::try_from(options_len).expect("fits").to_be_bytes());
-    options.resize(3 + options_len, 0xab);
+/// A game payload of exactly `len` encoded bytes: a `bin` value.
+fn bin_payload(len: usize) -> RawValue {
+    let data = len - 3;
+    let mut bytes = vec![0xc5];
+    bytes.extend_from_slice(&u16::try_from(data).expect("fits").to_be_bytes());
+    bytes.resize(len, 0xab);
+    RawValue::from_bytes(Bytes::from(bytes)).expect("one value within limits")
+}
+
+/// The largest `Hello` this version can send: every field at its limit.
+fn largest_hello() -> ClientMsg {
     ClientMsg::Hello(Hello {
-        version: 1,
+        version: PROTOCOL_VERSION,
         room: "r".repeat(MAX_ROOM_NAME),
         token: Some("t".repeat(MAX_TOKEN)),
-        resume: Some("s".repeat(MAX_TOKEN)),
-        options: RawValue::from_bytes(Bytes::from(options)).expect("one value within limits"),
+        resume: Some("s".repeat(MAX_RESUME_TOKEN)),
+        options: bin_payload(MAX_GAME_VALUE),
     })
 }
 
 #[test]
-fn client_frame_limit_is_inclusive() {
-    // 3 (header, tag, version) + 66 (room) + 2 × 1027 (tokens) + 3 + 1970
-    // (options) = 4096 bytes.
-    let at_limit = big_hello(1970);
-    let frame = at_limit.encode();
-    assert_eq!(frame.len(), MAX_CLIENT_FRAME);
-    assert_eq!(ClientMsg::decode(&Bytes::from(frame)), Ok(at_limit));
+fn largest_hello_fits_the_client_frame() {
+    let hello = largest_hello();
+    let frame = hello.encode();
+    // 3 (header, tag, version) + 66 (room) + 1027 (token) + 259 (resume)
+    // + 2048 (options).
+    assert_eq!(frame.len(), 3403);
+    assert!(frame.len() <= MAX_CLIENT_FRAME);
+    assert_eq!(ClientMsg::decode(&Bytes::from(frame)), Ok(hello));
+    // Each field one byte over its limit is refused as malformed.
+    let ClientMsg::Hello(max) = largest_hello() else {
+        unreachable!()
+    };
+    let over = [
+        Hello {
+            room: "r".repeat(MAX_ROOM_NAME + 1),
+            ..max.clone()
+        },
+        Hello {
+            token: Some("t".repeat(MAX_TOKEN + 1)),
+            ..max.clone()
+        },
+        Hello {
+            resume: Some("s".repeat(MAX_RESUME_TOKEN + 1)),
+            ..max
+        },
+    ];
+    for hello in over {
+        let err = ClientMsg::decode(&Bytes::from(ClientMsg::Hello(hello).encode()))
+            .expect_err("a field over its limit");
+        assert_eq!(err.code(), ErrorCode::Malformed, "{err}");
+    }
+}
 
-    let over = big_hello(1971).encode();
-    assert_eq!(over.len(), MAX_CLIENT_FRAME + 1);
+/// The largest `Hello` followed by one appended `bin` element, `total`
+/// bytes in all: what a later version's `Hello` might look like.
+fn padded_hello(total: usize) -> Vec<u8> {
+    let base = largest_hello().encode();
+    let pad = total - base.len();
+    let mut extra = vec![0xc5];
+    extra.extend_from_slice(&u16::try_from(pad - 3).expect("fits").to_be_bytes());
+    extra.resize(pad, 0xcd);
+    let mut frame = base;
+    frame[0] += 1;
+    frame.extend(extra);
+    assert_eq!(frame.len(), total);
+    frame
+}
+
+#[test]
+fn client_frame_limit_is_inclusive() {
+    let at_limit = padded_hello(MAX_CLIENT_FRAME);
+    assert_eq!(
+        ClientMsg::decode(&Bytes::from(at_limit)),
+        Ok(largest_hello())
+    );
+    let over = padded_hello(MAX_CLIENT_FRAME + 1);
     let err = ClientMsg::decode(&Bytes::from(over)).expect_err("one byte over");
     assert_eq!(err.code(), ErrorCode::FrameTooLarge);
 }

@@ -405,6 +405,7 @@ fn limits_table_matches_the_code() {
         ("MAX_SERVER_FRAME", MAX_SERVER_FRAME),
         ("MAX_ROOM_NAME", MAX_ROOM_NAME),
         ("MAX_TOKEN", MAX_TOKEN),
+        ("MAX_RESUME_TOKEN", MAX_RESUME_TOKEN),
         ("MAX_CHAT", MAX_CHAT),
         ("MAX_REASON", MAX_REASON),
         ("MAX_GAME_VALUE", MAX_GAME_VALUE),

@@ -145,20 +145,31 @@ impl ServerConfig {
             Some(path) => read_file(path)?,
             None => toml::Table::new(),
         };
-        let known = field_names();
+        let defaults = toml::Table::try_from(Self::default()).unwrap_or_default();
         for (name, value) in env {
             let Some(key) = name.strip_prefix("TESSERA_") else {
                 continue;
             };
             let key = key.to_ascii_lowercase();
-            if known.contains(&key) {
-                table.insert(key, env_value(&value));
+            if !defaults.contains_key(&key) {
+                continue;
             }
+            let value = env_value(&value);
+            // Checked alone first, so the error names the variable.
+            let mut alone = defaults.clone();
+            alone.insert(key.clone(), value.clone());
+            if let Err(e) = alone.try_into::<Self>() {
+                return Err(ConfigError::Env {
+                    name,
+                    message: e.message().to_owned(),
+                });
+            }
+            table.insert(key, value);
         }
         table.extend(flags);
         let config: Self = table
             .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_owned()))?;
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string().trim().to_owned()))?;
         config.validate()?;
         Ok(config)
     }
@@ -214,17 +225,13 @@ fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
         path: path.to_owned(),
         source,
     })?;
-    text.parse::<toml::Table>().map_err(|e| ConfigError::Parse {
+    let parse_error = |e: toml::de::Error| ConfigError::Parse {
         path: path.to_owned(),
         message: e.to_string(),
-    })
-}
-
-/// Every config key, from the serialized defaults.
-fn field_names() -> Vec<String> {
-    toml::Table::try_from(ServerConfig::default())
-        .map(|t| t.keys().cloned().collect())
-        .unwrap_or_default()
+    };
+    // Typed first: its errors carry the line and the key.
+    toml::from_str::<ServerConfig>(&text).map_err(parse_error)?;
+    text.parse::<toml::Table>().map_err(parse_error)
 }
 
 /// Environment values are untyped: numbers and booleans become numbers and
@@ -287,7 +294,7 @@ mod tests {
             toml::Table::new(),
         )
         .expect_err("refused");
-        assert!(err.to_string().contains("tick_hz"), "{err}");
+        assert!(err.to_string().contains("TESSERA_TICK_HZ"), "{err}");
         let err =
             ServerConfig::load(None, [], flags(&[("tick_hz", 0.into())])).expect_err("refused");
         assert!(err.to_string().contains("tick_hz"), "{err}");

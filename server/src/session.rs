@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tessera_protocol::{
-    ClientMsg, DecodeError, ErrorCode, Hello, KickReason, PROTOCOL_VERSION, ServerMsg,
-};
+use tessera_protocol::{ClientMsg, DecodeError, ErrorCode, Hello, KickReason, ServerMsg};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -142,6 +140,7 @@ pub async fn run(
             control: Arc::clone(&control),
         },
         room: None,
+        joined: false,
         limiter: limiter(state.config.messages_per_second, state.config.message_burst),
         chat_limiter: limiter(
             state.config.chat_per_second,
@@ -149,6 +148,7 @@ pub async fn run(
         ),
     };
     let end = session.run().instrument(span.clone()).await;
+    let joined = session.joined;
     if let Some(room) = session.room.take() {
         let _ = room.send(RoomCommand::Leave { client: id });
         state.registry.release(&room);
@@ -167,7 +167,13 @@ pub async fn run(
         End::IdleTimeout => {
             CloseRequest::kicked(KickReason::IdleTimeout, "no message for too long")
         }
-        End::Shutdown => CloseRequest::kicked(KickReason::Shutdown, "the server is shutting down"),
+        // Kicked is for sessions that joined; before that it is an error.
+        End::Shutdown if joined => {
+            CloseRequest::kicked(KickReason::Shutdown, "the server is shutting down")
+        }
+        End::Shutdown => {
+            CloseRequest::error(ErrorCode::ShuttingDown, "the server is shutting down")
+        }
         _ => CloseRequest::normal(),
     });
     drop(session);
@@ -205,6 +211,8 @@ struct Session<S> {
     state: Arc<ServerState>,
     link: SessionLink,
     room: Option<Arc<RoomHandle>>,
+    /// The room welcomed this session.
+    joined: bool,
     limiter: DefaultDirectRateLimiter,
     chat_limiter: DefaultDirectRateLimiter,
 }
@@ -237,16 +245,8 @@ impl<S: FrameSource> Session<S> {
             Ok(inbound) => frame_of(inbound)?,
         };
         match decode(&frame)? {
+            // The decoder already refused other protocol versions.
             ClientMsg::Hello(hello) => {
-                if hello.version != PROTOCOL_VERSION {
-                    return Err(End::Refused(
-                        ErrorCode::UnsupportedVersion,
-                        format!(
-                            "protocol version {} is not supported; this server speaks {PROTOCOL_VERSION}",
-                            hello.version
-                        ),
-                    ));
-                }
                 if !hello.has_valid_room() {
                     return Err(End::Refused(
                         ErrorCode::InvalidRoomName,
@@ -287,6 +287,7 @@ impl<S: FrameSource> Session<S> {
         };
         match answer {
             Ok(Ok(Ok(welcome))) => {
+                self.joined = true;
                 tracing::info!(entity = welcome.entity_id, "joined");
                 Ok(())
             }

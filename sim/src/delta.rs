@@ -28,6 +28,23 @@ pub(crate) struct DeltaConfig {
     pub keepalive_ticks: u32,
 }
 
+/// Bytes of `entered` entries one delta may carry, so that a frame stays well
+/// under the protocol's `MAX_SERVER_FRAME` whatever the game's components.
+const ENTERED_BYTE_BUDGET: usize = 256 * 1024;
+
+/// How many of `enters` fit the byte budget (always at least one, so a
+/// client always makes progress).
+fn enters_within_budget(replication: &mut ReplicationState, enters: &[u32]) -> usize {
+    let mut bytes = 0;
+    for (i, &slot) in enters.iter().enumerate() {
+        bytes += replication.full_piece(slot).len();
+        if bytes > ENTERED_BYTE_BUDGET && i > 0 {
+            return i;
+        }
+    }
+    enters.len()
+}
+
 /// Writes a delta for every client with something to tell.
 pub(crate) fn build_deltas(
     mut clients: ResMut<'_, Clients>,
@@ -49,16 +66,25 @@ pub(crate) fn build_deltas(
         }
         let start = outbox.buffer.len();
         let out = &mut outbox.buffer;
+        let sendable = enters_within_budget(&mut replication, &view.enters);
+        if sendable < view.enters.len() {
+            // The rest enter in a later delta: the client does not know them yet.
+            let unsent = view.enters.len() - sendable;
+            view.enters.truncate(sendable);
+            let known = view.known.len();
+            view.known.truncate(known - unsent);
+            view.incomplete = true;
+        }
         write_delta_head(out, tick, view.last_input_seq, view.enters.len());
         for &slot in &view.enters {
-            out.extend_from_slice(replication.full_piece(slot));
+            replication.copy_full_piece(slot, out);
         }
         write_section_head(out, view.stays.len());
         for &slot in &view.stays {
             if view.resync {
-                out.extend_from_slice(replication.full_piece(slot));
+                replication.copy_full_piece(slot, out);
             } else {
-                out.extend_from_slice(replication.update_piece(slot));
+                replication.copy_update_piece(slot, out);
             }
         }
         write_left(out, &view.left);

@@ -44,6 +44,9 @@ pub struct ClientView {
     /// The next delta sends full state for every known entity, because an
     /// earlier delta was not delivered.
     pub(crate) resync: bool,
+    /// The view must be recomputed next tick even if nothing nearby changed:
+    /// the client is new, or entities were held back by the per-tick caps.
+    pub(crate) incomplete: bool,
     pub(crate) last_input_seq: u32,
     pub(crate) sent_ack: u32,
     pub(crate) last_sent_tick: u32,
@@ -61,6 +64,7 @@ impl ClientView {
             left: Vec::new(),
             recomputed: false,
             resync: false,
+            incomplete: true,
             last_input_seq: 0,
             sent_ack: 0,
             last_sent_tick: 0,
@@ -182,6 +186,7 @@ pub(crate) fn update_interest(
         let view = &clients.list[i];
         if let Some([x, y]) = position
             && !view.resync
+            && !view.incomplete
             && !grid.any_dirty(x, y, outer, info.tick)
         {
             let view = &mut clients.list[i];
@@ -206,7 +211,14 @@ pub(crate) fn update_interest(
                 marks[k.slot as usize] = g;
             }
         }
+        let mut held_back = false;
         if let Some([x, y]) = position {
+            // The player's own entity comes first, whatever the caps.
+            let own = viewer.index_u32();
+            if marks[own as usize] != g {
+                marks[own as usize] = g + 1;
+                view.enters.push(own);
+            }
             let (enters, stays) = (&mut view.enters, &mut view.stays);
             let resync = view.resync;
             grid.query(x, y, outer, |slot, d2| {
@@ -216,12 +228,17 @@ pub(crate) fn update_interest(
                     if resync || replication.changed_now(slot) {
                         stays.push(slot);
                     }
-                } else if d2 <= inner2 && enters.len() < config.max_enters_per_tick {
-                    *mark = g + 1;
-                    enters.push(slot);
+                } else if *mark != g + 1 && d2 <= inner2 {
+                    if enters.len() < config.max_enters_per_tick {
+                        *mark = g + 1;
+                        enters.push(slot);
+                    } else {
+                        held_back = true;
+                    }
                 }
             });
         }
+        view.incomplete = held_back;
         for k in &view.prev_known {
             if marks[k.slot as usize] == g + 1 && replication.net_id(k.slot) == k.net_id {
                 view.known.push(*k);

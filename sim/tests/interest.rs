@@ -257,3 +257,41 @@ fn crowd_mirrors_match_the_server_within_the_radius() {
         }
     }
 }
+
+#[test]
+fn a_crowd_over_the_per_tick_cap_enters_over_several_ticks_even_when_idle() {
+    let mut t = room();
+    // 1,500 idle players inside one 60 x 60 square: all within everyone's radius.
+    for client in 1..=1500u64 {
+        let f = client as f32;
+        join_at(
+            &mut t,
+            client,
+            1000.0 + (f * 7.0) % 60.0,
+            1000.0 + (f * 13.0) % 60.0,
+        );
+    }
+    t.step();
+    let first = t.delta(1500).expect("first delta");
+    assert_eq!(first.entered.len(), 1024, "capped per tick");
+    let me = t
+        .room
+        .world()
+        .get::<tessera_sim::NetId>(t.room.clients().get(1500).expect("joined").entity);
+    assert_eq!(
+        first.entered[0].id,
+        me.expect("net id").0,
+        "own entity first"
+    );
+    t.step();
+    assert_eq!(
+        t.view(1500).entities.len(),
+        1500,
+        "the rest entered although nothing moved"
+    );
+    t.step();
+    assert!(
+        t.frames(1500).is_empty(),
+        "then the view is complete and idle"
+    );
+}
