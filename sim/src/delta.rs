@@ -35,6 +35,9 @@ const ENTERED_BYTE_BUDGET: usize = 256 * 1024;
 /// How many of `enters` fit the byte budget (always at least one, so a
 /// client always makes progress).
 fn enters_within_budget(replication: &mut ReplicationState, enters: &[u32]) -> usize {
+    if replication.full_pieces_bound(enters.len()) <= ENTERED_BYTE_BUDGET {
+        return enters.len();
+    }
     let mut bytes = 0;
     for (i, &slot) in enters.iter().enumerate() {
         bytes += replication.full_piece(slot).len();
@@ -80,10 +83,12 @@ pub(crate) fn build_deltas(
             replication.copy_full_piece(slot, out);
         }
         write_section_head(out, view.stays.len());
-        for &slot in &view.stays {
-            if view.resync {
+        if view.resync {
+            for &slot in &view.stays {
                 replication.copy_full_piece(slot, out);
-            } else {
+            }
+        } else {
+            for &slot in &view.stays {
                 replication.copy_update_piece(slot, out);
             }
         }

@@ -14,7 +14,7 @@ use bevy_ecs::prelude::*;
 
 use crate::components::{ClientId, TickInfo};
 use crate::replication::ReplicationState;
-use crate::spatial_grid::SpatialGrid;
+use crate::spatial_grid::{Hit, SpatialGrid};
 use crate::stats::TickStats;
 
 /// An entity a client knows: its slot and the net id it had when the client
@@ -97,6 +97,8 @@ impl ClientView {
 pub struct Clients {
     pub(crate) list: Vec<ClientView>,
     index: HashMap<ClientId, usize>,
+    /// Scratch for grid query results, reused across clients and ticks.
+    hits: Vec<Hit>,
     /// Per slot stamps for the diff; see the module comment.
     marks: Vec<u32>,
     generation: u32,
@@ -141,16 +143,17 @@ impl Clients {
         Some(view)
     }
 
-    /// Two fresh stamp values (`g` = known before, `g + 1` = still visible).
+    /// Three fresh stamp values: `g` = known before this tick, `g + 1` =
+    /// known and still visible, `g + 2` = entering now.
     fn next_generation(&mut self, slots: usize) -> u32 {
         if self.marks.len() < slots {
             self.marks.resize(slots, 0);
         }
-        if self.generation >= u32::MAX - 2 {
+        if self.generation >= u32::MAX - 6 {
             self.marks.fill(0);
             self.generation = 0;
         }
-        self.generation += 2;
+        self.generation += 3;
         self.generation
     }
 }
@@ -178,6 +181,7 @@ pub(crate) fn update_interest(
     let inner2 = config.radius * config.radius;
     let slots = grid_slots(&grid, &replication);
     let clients = &mut *clients;
+    let mut hits = std::mem::take(&mut clients.hits);
     for i in 0..clients.list.len() {
         let viewer = clients.list[i].entity;
         let position = grid
@@ -216,31 +220,34 @@ pub(crate) fn update_interest(
             // The player's own entity comes first, whatever the caps.
             let own = viewer.index_u32();
             if marks[own as usize] != g {
-                marks[own as usize] = g + 1;
+                marks[own as usize] = g + 2;
                 view.enters.push(own);
             }
             let (enters, stays) = (&mut view.enters, &mut view.stays);
             let resync = view.resync;
-            grid.query(x, y, outer, |slot, d2| {
+            hits.clear();
+            grid.query_into(x, y, outer, &mut hits);
+            for &Hit { slot, d2 } in &hits {
                 let mark = &mut marks[slot as usize];
                 if *mark == g {
                     *mark = g + 1;
                     if resync || replication.changed_now(slot) {
                         stays.push(slot);
                     }
-                } else if *mark != g + 1 && d2 <= inner2 {
+                } else if *mark != g + 2 && d2 <= inner2 {
                     if enters.len() < config.max_enters_per_tick {
-                        *mark = g + 1;
+                        *mark = g + 2;
                         enters.push(slot);
                     } else {
                         held_back = true;
                     }
                 }
-            });
+            }
         }
         view.incomplete = held_back;
         for k in &view.prev_known {
-            if marks[k.slot as usize] == g + 1 && replication.net_id(k.slot) == k.net_id {
+            // Only entries whose net id still matched were stamped `g`.
+            if marks[k.slot as usize] == g + 1 {
                 view.known.push(*k);
             } else {
                 view.left.push(k.net_id);
@@ -255,6 +262,7 @@ pub(crate) fn update_interest(
         stats.visible_total += view.known.len() as u64;
         stats.visible_max = stats.visible_max.max(view.known.len() as u32);
     }
+    clients.hits = hits;
 }
 
 /// Size the stamp array must have: one past the highest slot in use.

@@ -30,7 +30,7 @@ pub type WireValues<'a> = Vec<(u8, &'a [u8])>;
 const PIECE_PAD: usize = 16;
 
 /// Appends `len` bytes of `pieces` from `start`; `pieces` is padded so a
-/// fixed 16-byte read from `start` stays in bounds.
+/// fixed `PIECE_PAD`-byte read from `start` stays in bounds.
 fn copy_piece(out: &mut Vec<u8>, pieces: &[u8], start: usize, len: usize) {
     match pieces.get(start..start + PIECE_PAD) {
         Some(chunk) if len <= PIECE_PAD => {
@@ -80,15 +80,15 @@ impl ComponentRegistry {
     }
 }
 
-/// The per-slot fields every client's interest pass reads, kept apart from
-/// [`Slot`] so that the pass walks a small dense array.
+/// Where a slot's `updated` entry is. Kept apart from [`Slot`], like the
+/// net ids, because every client's interest pass reads them: small dense
+/// arrays stay in cache.
 #[derive(Debug, Clone, Copy, Default)]
-struct HotSlot {
-    net_id: u32,
-    /// Tick whose `updated` entry is at `update_start..update_end`.
-    update_tick: u32,
-    update_start: u32,
-    update_end: u32,
+struct UpdateRef {
+    /// Tick whose entry is at `start..end` in the piece buffer.
+    tick: u32,
+    start: u32,
+    end: u32,
 }
 
 /// What the room knows about one replicated entity, indexed by the entity's
@@ -112,7 +112,11 @@ struct Slot {
 pub struct ReplicationState {
     registry: ComponentRegistry,
     slots: Vec<Slot>,
-    hot: Vec<HotSlot>,
+    /// Net id per slot, 0 when free.
+    net_ids: Vec<u32>,
+    updates: Vec<UpdateRef>,
+    /// Longest encoded value seen per component, to bound entry sizes.
+    widest_value: Vec<usize>,
     /// Last encoded wire value per (slot, component): `slot * n + k`.
     values: Vec<Vec<u8>>,
     /// Slots with a change this tick, in the order they were first seen.
@@ -131,7 +135,9 @@ impl ReplicationState {
         Self {
             registry,
             slots: Vec::new(),
-            hot: Vec::new(),
+            net_ids: Vec::new(),
+            updates: Vec::new(),
+            widest_value: Vec::new(),
             values: Vec::new(),
             changed_slots: Vec::new(),
             pieces: Vec::new(),
@@ -171,7 +177,8 @@ impl ReplicationState {
         let i = slot as usize;
         if i >= self.slots.len() {
             self.slots.resize(i + 1, Slot::default());
-            self.hot.resize(i + 1, HotSlot::default());
+            self.net_ids.resize(i + 1, 0);
+            self.updates.resize(i + 1, UpdateRef::default());
             self.values
                 .resize_with((i + 1) * self.registry.len(), Vec::new);
         }
@@ -189,10 +196,8 @@ impl ReplicationState {
             net_id,
             ..Slot::default()
         };
-        self.hot[slot as usize] = HotSlot {
-            net_id,
-            ..HotSlot::default()
-        };
+        self.net_ids[slot as usize] = net_id;
+        self.updates[slot as usize] = UpdateRef::default();
         let base = slot as usize * n;
         for v in &mut self.values[base..base + n] {
             v.clear();
@@ -205,7 +210,8 @@ impl ReplicationState {
             Some(s) if s.entity == Some(entity) => {
                 self.by_net_id.remove(&s.net_id);
                 *s = Slot::default();
-                self.hot[entity.index_u32() as usize] = HotSlot::default();
+                self.net_ids[entity.index_u32() as usize] = 0;
+                self.updates[entity.index_u32() as usize] = UpdateRef::default();
                 true
             }
             _ => false,
@@ -219,7 +225,7 @@ impl ReplicationState {
 
     /// The net id of the entity in `slot`, 0 when the slot is free.
     pub fn net_id(&self, slot: u32) -> u32 {
-        self.hot.get(slot as usize).map_or(0, |h| h.net_id)
+        self.net_ids.get(slot as usize).copied().unwrap_or(0)
     }
 
     /// Number of replicated entities.
@@ -242,9 +248,9 @@ impl ReplicationState {
 
     /// True when the entity in `slot` changed in the current tick.
     pub fn changed_now(&self, slot: u32) -> bool {
-        self.hot
+        self.updates
             .get(slot as usize)
-            .is_some_and(|h| h.update_tick == self.tick)
+            .is_some_and(|u| u.tick == self.tick)
     }
 
     pub fn changed_slots(&self) -> &[u32] {
@@ -270,6 +276,10 @@ impl ReplicationState {
         }
         value.clear();
         value.extend_from_slice(encoded);
+        if self.widest_value.len() <= k {
+            self.widest_value.resize(k + 1, 0);
+        }
+        self.widest_value[k] = self.widest_value[k].max(encoded.len());
         s.present |= bit;
         if s.changed_tick != tick {
             s.changed_tick = tick;
@@ -293,11 +303,10 @@ impl ReplicationState {
                     write_entry_component(&mut self.pieces, *wire_id, &self.values[base + k]);
                 }
             }
-            self.hot[slot as usize] = HotSlot {
-                net_id: s.net_id,
-                update_tick: self.tick,
-                update_start: start,
-                update_end: self.pieces.len() as u32,
+            self.updates[slot as usize] = UpdateRef {
+                tick: self.tick,
+                start,
+                end: self.pieces.len() as u32,
             };
         }
         self.pieces.resize(self.pieces.len() + PIECE_PAD, 0);
@@ -305,8 +314,8 @@ impl ReplicationState {
 
     /// The `updated` entry of `slot` for this tick (valid if it changed).
     pub fn update_piece(&self, slot: u32) -> &[u8] {
-        let h = &self.hot[slot as usize];
-        &self.pieces[h.update_start as usize..h.update_end as usize]
+        let u = &self.updates[slot as usize];
+        &self.pieces[u.start as usize..u.end as usize]
     }
 
     /// The full entry of `slot` (every replicated component), encoded at
@@ -332,10 +341,18 @@ impl ReplicationState {
         &self.pieces[r.start as usize..r.end as usize]
     }
 
+    /// An upper bound of the bytes `count` full entries take: each is at
+    /// most an array header and an id (5 bytes each) plus, per component, an
+    /// id byte and the widest value seen.
+    pub fn full_pieces_bound(&self, count: usize) -> usize {
+        let per_entry: usize = 10 + self.widest_value.iter().map(|w| w + 1).sum::<usize>();
+        count.saturating_mul(per_entry)
+    }
+
     /// Appends the `updated` entry of `slot` to `out`.
     pub fn copy_update_piece(&self, slot: u32, out: &mut Vec<u8>) {
-        let h = &self.hot[slot as usize];
-        let (start, end) = (h.update_start as usize, h.update_end as usize);
+        let u = &self.updates[slot as usize];
+        let (start, end) = (u.start as usize, u.end as usize);
         copy_piece(out, &self.pieces, start, end - start);
     }
 
