@@ -28,6 +28,7 @@ pub mod snapshot;
 pub mod spatial_grid;
 pub mod stats;
 pub mod testing;
+mod wire_value;
 
 pub use components::{ClientId, Intent, NetId, Player, Replicated, RoomRng, TickInfo};
 pub use config::{ConfigError, RoomConfig};

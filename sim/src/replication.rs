@@ -20,6 +20,7 @@ use crate::game::Replicate;
 use crate::schedule::TickSet;
 use crate::spatial_grid::SpatialGrid;
 use crate::stats::TickStats;
+use crate::wire_value::WireValue;
 
 /// `(wire id, encoded value)` pairs of one entity.
 pub type WireValues<'a> = Vec<(u8, &'a [u8])>;
@@ -27,12 +28,16 @@ pub type WireValues<'a> = Vec<(u8, &'a [u8])>;
 /// Zero bytes kept after every piece so that a short piece can be copied as
 /// one fixed-size chunk (a couple of moves) instead of a `memcpy` call: most
 /// update entries are 8 to 14 bytes and a client's delta is mostly them.
-const PIECE_PAD: usize = 16;
+const PIECE_PAD: usize = 32;
 
 /// Appends `len` bytes of `pieces` from `start`; `pieces` is padded so a
 /// fixed `PIECE_PAD`-byte read from `start` stays in bounds.
 fn copy_piece(out: &mut Vec<u8>, pieces: &[u8], start: usize, len: usize) {
-    match pieces.get(start..start + PIECE_PAD) {
+    let chunk: Option<&[u8; PIECE_PAD]> = pieces
+        .get(start..start + PIECE_PAD)
+        .and_then(|c| c.try_into().ok());
+    match chunk {
+        // A fixed-size array: the copy compiles to a few vector moves.
         Some(chunk) if len <= PIECE_PAD => {
             out.extend_from_slice(chunk);
             out.truncate(out.len() - (PIECE_PAD - len));
@@ -118,7 +123,7 @@ pub struct ReplicationState {
     /// Longest encoded value seen per component, to bound entry sizes.
     widest_value: Vec<usize>,
     /// Last encoded wire value per (slot, component): `slot * n + k`.
-    values: Vec<Vec<u8>>,
+    values: Vec<WireValue>,
     /// Slots with a change this tick, in the order they were first seen.
     changed_slots: Vec<u32>,
     /// Encoded entries of this tick.
@@ -180,7 +185,7 @@ impl ReplicationState {
             self.net_ids.resize(i + 1, 0);
             self.updates.resize(i + 1, UpdateRef::default());
             self.values
-                .resize_with((i + 1) * self.registry.len(), Vec::new);
+                .resize_with((i + 1) * self.registry.len(), WireValue::default);
         }
         &mut self.slots[i]
     }
@@ -274,8 +279,7 @@ impl ReplicationState {
         if s.present & bit != 0 && value.as_slice() == encoded {
             return false;
         }
-        value.clear();
-        value.extend_from_slice(encoded);
+        value.set(encoded);
         if self.widest_value.len() <= k {
             self.widest_value.resize(k + 1, 0);
         }
@@ -300,7 +304,11 @@ impl ReplicationState {
             let base = slot as usize * n;
             for (k, (wire_id, _)) in self.registry.entries.iter().enumerate() {
                 if s.changed & (1u64 << k) != 0 {
-                    write_entry_component(&mut self.pieces, *wire_id, &self.values[base + k]);
+                    write_entry_component(
+                        &mut self.pieces,
+                        *wire_id,
+                        self.values[base + k].as_slice(),
+                    );
                 }
             }
             self.updates[slot as usize] = UpdateRef {
@@ -330,7 +338,11 @@ impl ReplicationState {
             let base = slot as usize * n;
             for (k, (wire_id, _)) in self.registry.entries.iter().enumerate() {
                 if s.present & (1u64 << k) != 0 {
-                    write_entry_component(&mut self.pieces, *wire_id, &self.values[base + k]);
+                    write_entry_component(
+                        &mut self.pieces,
+                        *wire_id,
+                        self.values[base + k].as_slice(),
+                    );
                 }
             }
             s.full_tick = tick;
