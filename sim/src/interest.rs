@@ -47,6 +47,9 @@ pub struct ClientView {
     /// The view must be recomputed next tick even if nothing nearby changed:
     /// the client is new, or entities were held back by the per-tick caps.
     pub(crate) incomplete: bool,
+    /// `ReplicationState::untracked_count` when the view was last computed:
+    /// while it has not moved, every known slot still holds its entity.
+    untracked_seen: u64,
     pub(crate) last_input_seq: u32,
     pub(crate) sent_ack: u32,
     pub(crate) last_sent_tick: u32,
@@ -65,6 +68,7 @@ impl ClientView {
             recomputed: false,
             resync: false,
             incomplete: true,
+            untracked_seen: u64::MAX,
             last_input_seq: 0,
             sent_ack: 0,
             last_sent_tick: 0,
@@ -86,6 +90,8 @@ impl ClientView {
         if self.recomputed {
             std::mem::swap(&mut self.known, &mut self.prev_known);
             self.recomputed = false;
+            // The restored set predates the last check of its net ids.
+            self.untracked_seen = u64::MAX;
         }
         self.resync = true;
         self.sent_ack = 0;
@@ -210,11 +216,19 @@ pub(crate) fn update_interest(
         view.stays.clear();
         view.left.clear();
         view.recomputed = true;
-        for k in &view.prev_known {
-            if replication.net_id(k.slot) == k.net_id {
+        let untracked = replication.untracked_count();
+        if view.untracked_seen == untracked {
+            for k in &view.prev_known {
                 marks[k.slot as usize] = g;
             }
+        } else {
+            for k in &view.prev_known {
+                if replication.net_id(k.slot) == k.net_id {
+                    marks[k.slot as usize] = g;
+                }
+            }
         }
+        view.untracked_seen = untracked;
         let mut held_back = false;
         if let Some([x, y]) = position {
             // The player's own entity comes first, whatever the caps.
@@ -227,11 +241,11 @@ pub(crate) fn update_interest(
             let resync = view.resync;
             hits.clear();
             grid.query_into(x, y, outer, &mut hits);
-            for &Hit { slot, d2 } in &hits {
+            for &Hit { slot, d2, changed } in &hits {
                 let mark = &mut marks[slot as usize];
                 if *mark == g {
                     *mark = g + 1;
-                    if resync || replication.changed_now(slot) {
+                    if resync || changed == info.tick {
                         stays.push(slot);
                     }
                 } else if *mark != g + 2 && d2 <= inner2 {

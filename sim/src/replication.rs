@@ -120,6 +120,9 @@ pub struct ReplicationState {
     /// Net id per slot, 0 when free.
     net_ids: Vec<u32>,
     updates: Vec<UpdateRef>,
+    /// Bumped whenever a slot is freed, so a client's known set needs its
+    /// net ids re-checked only if this moved since the client last looked.
+    untracked: u64,
     /// Longest encoded value seen per component, to bound entry sizes.
     widest_value: Vec<usize>,
     /// Last encoded wire value per (slot, component): `slot * n + k`.
@@ -143,6 +146,7 @@ impl ReplicationState {
             net_ids: Vec::new(),
             updates: Vec::new(),
             widest_value: Vec::new(),
+            untracked: 0,
             values: Vec::new(),
             changed_slots: Vec::new(),
             pieces: Vec::new(),
@@ -215,12 +219,18 @@ impl ReplicationState {
             Some(s) if s.entity == Some(entity) => {
                 self.by_net_id.remove(&s.net_id);
                 *s = Slot::default();
+                self.untracked += 1;
                 self.net_ids[entity.index_u32() as usize] = 0;
                 self.updates[entity.index_u32() as usize] = UpdateRef::default();
                 true
             }
             _ => false,
         }
+    }
+
+    /// How many slots have been freed so far.
+    pub fn untracked_count(&self) -> u64 {
+        self.untracked
     }
 
     /// One past the highest slot ever tracked.
@@ -422,7 +432,7 @@ pub(crate) fn encode_pieces(
 ) {
     state.encode_update_pieces();
     for &slot in state.changed_slots() {
-        grid.mark_slot_dirty(slot, info.tick);
+        grid.mark_changed(slot, info.tick);
     }
     stats.changed_entities = state.changed_slots().len() as u32;
 }

@@ -18,6 +18,10 @@ struct Entry {
     slot: u32,
     x: f32,
     y: f32,
+    /// Last tick the entity's replicated state changed. Kept here because
+    /// the interest pass reads the entry anyway: a separate per-slot array
+    /// would cost a cache miss per visible entity per client.
+    changed: u32,
 }
 
 /// An entity found by a radius query.
@@ -26,6 +30,8 @@ pub struct Hit {
     pub slot: u32,
     /// Squared distance from the query point.
     pub d2: f32,
+    /// Last tick the entity's replicated state changed.
+    pub changed: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -104,6 +110,7 @@ impl SpatialGrid {
         if i >= self.locations.len() {
             self.locations.resize(i + 1, None);
         }
+        let mut changed = 0;
         match self.locations[i] {
             Some(loc) if loc.entity == entity && loc.cell == cell => {
                 let e = &mut self.cells[cell as usize][loc.index as usize];
@@ -112,11 +119,21 @@ impl SpatialGrid {
                 self.mark(cell, tick);
                 return;
             }
-            Some(loc) => self.remove_at(loc, tick),
+            Some(loc) => {
+                if loc.entity == entity {
+                    changed = self.cells[loc.cell as usize][loc.index as usize].changed;
+                }
+                self.remove_at(loc, tick);
+            }
             None => {}
         }
         let entries = &mut self.cells[cell as usize];
-        entries.push(Entry { slot, x, y });
+        entries.push(Entry {
+            slot,
+            x,
+            y,
+            changed,
+        });
         self.locations[i] = Some(Location {
             entity,
             cell,
@@ -155,9 +172,11 @@ impl SpatialGrid {
         Some([e.x, e.y])
     }
 
-    /// Marks the cell holding `slot` as changed in `tick`.
-    pub fn mark_slot_dirty(&mut self, slot: u32, tick: u32) {
+    /// Records that the entity in `slot` changed in `tick` (its entry and
+    /// its cell).
+    pub fn mark_changed(&mut self, slot: u32, tick: u32) {
         if let Some(Some(loc)) = self.locations.get(slot as usize).copied() {
+            self.cells[loc.cell as usize][loc.index as usize].changed = tick;
             self.mark(loc.cell, tick);
         }
     }
@@ -206,7 +225,11 @@ impl SpatialGrid {
                 for e in entries {
                     let (ex, ey) = (e.x - x, e.y - y);
                     let d2 = ex * ex + ey * ey;
-                    window[kept.min(window.len() - 1)] = Hit { slot: e.slot, d2 };
+                    window[kept.min(window.len() - 1)] = Hit {
+                        slot: e.slot,
+                        d2,
+                        changed: e.changed,
+                    };
                     kept += usize::from(d2 <= r2);
                 }
                 n += kept;
