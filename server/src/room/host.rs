@@ -110,8 +110,16 @@ fn worker_loop(inbox: &Receiver<WorkerMsg>, registry: &Weak<RoomRegistry>, perio
         };
         let now = Instant::now();
         for room in rooms.iter_mut().filter(|r| r.next_tick <= now) {
-            room.tick(now, period);
-            if room.is_empty() && registry.try_close(&room.handle) {
+            // A panic in game code must not take the thread's other rooms
+            // with it: the failed room is closed and its players told.
+            let ticked =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| room.tick(now, period)));
+            if ticked.is_err() {
+                tracing::error!(room = %room.handle.name, "room tick panicked; closing the room");
+                room.fail();
+                registry.force_close(&room.handle);
+                room.closed = true;
+            } else if room.is_empty() && registry.try_close(&room.handle) {
                 room.closed = true;
             }
         }
@@ -181,6 +189,15 @@ impl HostedRoom {
             // bursting to catch up.
             tracing::warn!(room = %self.handle.name, behind_ms = (now - self.next_tick).as_millis() as u64, "tick overrun");
             self.next_tick = now + period;
+        }
+    }
+
+    /// Ends every session of a room that can no longer run.
+    fn fail(&mut self) {
+        for (_, s) in self.sessions.drain() {
+            s.link
+                .control
+                .close(CloseRequest::error(ErrorCode::Internal, "the room failed"));
         }
     }
 
@@ -276,8 +293,12 @@ impl HostedRoom {
                     }
                     session.lagging_since.get_or_insert(now);
                 }
-                // The session is ending; its Leave is on the way.
-                Err(TrySendError::Closed(_)) => {}
+                // The session is gone. Its Leave normally follows, but
+                // it may have been dropped by a full queue: leave now.
+                Err(TrySendError::Closed(_)) => {
+                    self.room.leave(out.client);
+                    self.sessions.remove(&out.client);
+                }
             }
         }
     }

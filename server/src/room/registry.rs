@@ -129,6 +129,16 @@ impl RoomRegistry {
         true
     }
 
+    /// Closes a failed room whatever its members; their sessions end and
+    /// release it, and a later join opens a fresh room under the name.
+    pub(crate) fn force_close(&self, handle: &RoomHandle) {
+        let mut rooms = self.lock();
+        if rooms.get(&handle.name).is_some_and(|h| h.id == handle.id) {
+            rooms.remove(&handle.name);
+        }
+        handle.closed.store(true, Ordering::Release);
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<RoomHandle>> {
         self.lock().get(name).cloned()
     }

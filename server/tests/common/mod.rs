@@ -57,7 +57,7 @@ impl Game for PlacedArena {
                 ))
                 .id())
         });
-        room.add_systems(TickSet::ApplyInputs, flip_jitterers);
+        room.add_systems(TickSet::ApplyInputs, (flip_jitterers, explode_on_request));
         let (cx, cy) = self.jitter_at;
         for i in 0..self.jitterers {
             let x = cx + (i % 20) as f32 * 5.0;
@@ -70,6 +70,16 @@ impl Game for PlacedArena {
                 Replicated,
             ));
         }
+    }
+}
+
+/// The intent that makes [`PlacedArena`] panic, to test that a game bug
+/// takes down only its own room.
+pub const EXPLODE: Walk = Walk { dx: 99, dy: 99 };
+
+fn explode_on_request(intents: Query<'_, '_, &Intent<Walk>>) {
+    if intents.iter().any(|i| i.0 == EXPLODE) {
+        panic!("test game asked to explode");
     }
 }
 
