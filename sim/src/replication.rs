@@ -46,6 +46,22 @@ fn copy_piece(out: &mut Vec<u8>, pieces: &[u8], start: usize, len: usize) {
     }
 }
 
+/// Writes an entity entry holding the components whose bit is set in `mask`.
+fn write_entry(
+    out: &mut Vec<u8>,
+    registry: &ComponentRegistry,
+    net_id: u32,
+    mask: u64,
+    values: &[WireValue],
+) {
+    write_entry_head(out, net_id, mask.count_ones() as usize);
+    for (k, (wire_id, _)) in registry.entries.iter().enumerate() {
+        if mask & (1u64 << k) != 0 {
+            write_entry_component(out, *wire_id, values[k].as_slice());
+        }
+    }
+}
+
 /// Most replicated components a game may register.
 pub const MAX_REPLICATED_COMPONENTS: usize = 64;
 
@@ -308,19 +324,16 @@ impl ReplicationState {
     pub(crate) fn encode_update_pieces(&mut self) {
         let n = self.registry.len();
         for &slot in &self.changed_slots {
-            let s = &mut self.slots[slot as usize];
+            let s = &self.slots[slot as usize];
             let start = self.pieces.len() as u32;
-            write_entry_head(&mut self.pieces, s.net_id, s.changed.count_ones() as usize);
-            let base = slot as usize * n;
-            for (k, (wire_id, _)) in self.registry.entries.iter().enumerate() {
-                if s.changed & (1u64 << k) != 0 {
-                    write_entry_component(
-                        &mut self.pieces,
-                        *wire_id,
-                        self.values[base + k].as_slice(),
-                    );
-                }
-            }
+            let values = &self.values[slot as usize * n..(slot as usize + 1) * n];
+            write_entry(
+                &mut self.pieces,
+                &self.registry,
+                s.net_id,
+                s.changed,
+                values,
+            );
             self.updates[slot as usize] = UpdateRef {
                 tick: self.tick,
                 start,
@@ -328,12 +341,6 @@ impl ReplicationState {
             };
         }
         self.pieces.resize(self.pieces.len() + PIECE_PAD, 0);
-    }
-
-    /// The `updated` entry of `slot` for this tick (valid if it changed).
-    pub fn update_piece(&self, slot: u32) -> &[u8] {
-        let u = &self.updates[slot as usize];
-        &self.pieces[u.start as usize..u.end as usize]
     }
 
     /// The full entry of `slot` (every replicated component), encoded at
@@ -344,17 +351,14 @@ impl ReplicationState {
         let s = &mut self.slots[slot as usize];
         if s.full_tick != tick || s.full_piece.is_empty() {
             let start = self.pieces.len() as u32;
-            write_entry_head(&mut self.pieces, s.net_id, s.present.count_ones() as usize);
-            let base = slot as usize * n;
-            for (k, (wire_id, _)) in self.registry.entries.iter().enumerate() {
-                if s.present & (1u64 << k) != 0 {
-                    write_entry_component(
-                        &mut self.pieces,
-                        *wire_id,
-                        self.values[base + k].as_slice(),
-                    );
-                }
-            }
+            let values = &self.values[slot as usize * n..(slot as usize + 1) * n];
+            write_entry(
+                &mut self.pieces,
+                &self.registry,
+                s.net_id,
+                s.present,
+                values,
+            );
             s.full_tick = tick;
             s.full_piece = start..self.pieces.len() as u32;
             self.pieces.resize(self.pieces.len() + PIECE_PAD, 0);
