@@ -22,6 +22,7 @@
 pub mod arena;
 mod client_msg;
 pub mod delta;
+pub mod delta_view;
 mod error;
 mod frame;
 pub mod limits;
@@ -33,6 +34,7 @@ mod wire;
 
 pub use client_msg::{ClientMsg, Hello, tag as client_tag};
 pub use delta::{ComponentValue, Delta, EntityState};
+pub use delta_view::{DeltaView, EntryView};
 pub use error::{DecodeError, ErrorCode, KickReason};
 pub use raw::{PayloadError, RawValue};
 pub use server_msg::{ServerMsg, Welcome, tag as server_tag, truncate};

@@ -113,6 +113,16 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
+    /// The bytes read since byte offset `start`.
+    pub fn consumed_since(&self, start: usize) -> &'a [u8] {
+        &self.buf[start.min(self.pos)..self.pos]
+    }
+
+    /// The bytes of `span` (as returned by [`Reader::value_span`]).
+    pub fn slice(&self, span: std::ops::Range<usize>) -> &'a [u8] {
+        self.buf.get(span).unwrap_or_default()
+    }
+
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }

@@ -19,8 +19,8 @@ use tessera_protocol::limits::{
     MAX_RESUME_TOKEN, MAX_ROOM_NAME, MAX_TOKEN,
 };
 use tessera_protocol::{
-    ClientMsg, ComponentValue, DecodeError, Delta, EntityState, ErrorCode, Hello, PROTOCOL_VERSION,
-    RawValue, ServerMsg, Welcome, truncate,
+    ClientMsg, ComponentValue, DecodeError, Delta, DeltaView, EntityState, ErrorCode, Hello,
+    PROTOCOL_VERSION, RawValue, ServerMsg, Welcome, truncate,
 };
 
 // ---------------------------------------------------------------------------
@@ -271,9 +271,56 @@ fn check_client_frame(frame: Vec<u8>) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Entries as plain data, to compare the view with the owned decoder.
+type Flat = Vec<(u32, Vec<(u8, Vec<u8>)>)>;
+
+/// The in-place view agrees with the owned decoder on every frame: the same
+/// delta, or the same error, or "not a delta".
+fn check_delta_view(
+    frame: &[u8],
+    decoded: &Result<ServerMsg, DecodeError>,
+) -> Result<(), TestCaseError> {
+    let view = DeltaView::parse(frame);
+    match (decoded, view) {
+        (Ok(ServerMsg::Delta(d)), Ok(Some(v))) => {
+            prop_assert_eq!((v.tick, v.ack_input), (d.tick, d.ack_input));
+            let owned = |entries: &[EntityState]| -> Flat {
+                entries
+                    .iter()
+                    .map(|e| {
+                        (
+                            e.id,
+                            e.components
+                                .iter()
+                                .map(|c| (c.id, c.value.as_bytes().to_vec()))
+                                .collect(),
+                        )
+                    })
+                    .collect()
+            };
+            let viewed = |entries: tessera_protocol::delta_view::Entries<'_>| -> Flat {
+                entries
+                    .map(|e| (e.id, e.components().map(|(c, v)| (c, v.to_vec())).collect()))
+                    .collect()
+            };
+            prop_assert_eq!(viewed(v.entered()), owned(&d.entered));
+            prop_assert_eq!(viewed(v.updated()), owned(&d.updated));
+            prop_assert_eq!(v.left().collect::<Vec<_>>(), d.left.clone());
+        }
+        (Ok(ServerMsg::Delta(_)), other) => prop_assert!(false, "view disagrees: {other:?}"),
+        (Ok(_), view) => prop_assert!(matches!(view, Ok(None)), "not a delta: {view:?}"),
+        (Err(_), Ok(None)) => {}
+        (Err(e), Err(v)) => prop_assert_eq!(e, &v),
+        (Err(e), Ok(Some(_))) => prop_assert!(false, "view accepted what decode refused: {e}"),
+    }
+    Ok(())
+}
+
 fn check_server_frame(frame: Vec<u8>) -> Result<(), TestCaseError> {
     let len = frame.len();
-    match ServerMsg::decode(&Bytes::from(frame)) {
+    let decoded = ServerMsg::decode(&Bytes::from(frame.clone()));
+    check_delta_view(&frame, &decoded)?;
+    match decoded {
         Ok(msg) => {
             let again = msg.encode();
             prop_assert!(again.len() <= len, "canonical form is longer");

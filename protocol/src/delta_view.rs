@@ -1,0 +1,319 @@
+//! Reading a delta in place, without allocating.
+//!
+//! [`DeltaView::parse`] validates a whole delta frame exactly as
+//! [`crate::ServerMsg::decode`] does, remembering where each section is;
+//! its iterators then walk the bytes again. Load generators and other
+//! clients that only need to count, check or pick out a few components use
+//! it to skip the per-entity allocations of the owned [`crate::Delta`].
+
+use crate::error::DecodeError;
+use crate::frame;
+use crate::limits::{MAX_COMPONENTS_PER_ENTITY, MAX_GAME_VALUE, MAX_SERVER_FRAME};
+use crate::msgpack::Reader;
+use crate::server_msg::{DELTA_LEN, tag};
+
+/// A validated delta frame, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct DeltaView<'a> {
+    pub tick: u32,
+    pub ack_input: u32,
+    entered: Span<'a>,
+    updated: Span<'a>,
+    left: Span<'a>,
+}
+
+/// A section's elements: `count` values starting at `bytes`.
+#[derive(Debug, Clone, Copy)]
+struct Span<'a> {
+    bytes: &'a [u8],
+    count: usize,
+}
+
+/// One entity entry of a delta.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryView<'a> {
+    pub id: u32,
+    components: Span<'a>,
+}
+
+impl<'a> DeltaView<'a> {
+    /// Parses `frame` if it is a delta. `Ok(None)`: a valid frame header of
+    /// another message kind (decode it with `ServerMsg::decode`).
+    pub fn parse(frame: &'a [u8]) -> Result<Option<Self>, DecodeError> {
+        let (mut r, head) = frame::open(frame, MAX_SERVER_FRAME)?;
+        if head.tag != u64::from(tag::DELTA) {
+            return Ok(None);
+        }
+        head.require(DELTA_LEN)?;
+        let tick = r.uint_as("tick")?;
+        let ack_input = r.uint_as("ack_input")?;
+        let entered = section(&mut r, frame, check_entry)?;
+        let updated = section(&mut r, frame, check_entry)?;
+        let left = section(&mut r, frame, |r| r.uint_as::<u32>("entity id").map(drop))?;
+        head.finish(&mut r, DELTA_LEN)?;
+        Ok(Some(Self {
+            tick,
+            ack_input,
+            entered,
+            updated,
+            left,
+        }))
+    }
+
+    pub fn entered(&self) -> Entries<'a> {
+        Entries::new(self.entered)
+    }
+
+    pub fn updated(&self) -> Entries<'a> {
+        Entries::new(self.updated)
+    }
+
+    /// Ids of the entities that left view.
+    pub fn left(&self) -> Ids<'a> {
+        Ids {
+            reader: Reader::new(self.left.bytes),
+            remaining: self.left.count,
+        }
+    }
+
+    pub fn entered_len(&self) -> usize {
+        self.entered.count
+    }
+
+    pub fn updated_len(&self) -> usize {
+        self.updated.count
+    }
+
+    pub fn left_len(&self) -> usize {
+        self.left.count
+    }
+}
+
+/// Reads a section's array header and checks each element with `check`.
+fn section<'a>(
+    r: &mut Reader<'a>,
+    frame: &'a [u8],
+    mut check: impl FnMut(&mut Reader<'a>) -> Result<(), DecodeError>,
+) -> Result<Span<'a>, DecodeError> {
+    let count = r.array_len()?;
+    let start = r.position();
+    for _ in 0..count {
+        check(r)?;
+    }
+    Ok(Span {
+        bytes: &frame[start..r.position()],
+        count,
+    })
+}
+
+/// Validates one entity entry, as the owned decoder does.
+fn check_entry(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+    let at = r.position();
+    let len = r.array_len()?;
+    if len % 2 == 0 || len > 1 + 2 * MAX_COMPONENTS_PER_ENTITY {
+        return Err(DecodeError::WrongArity {
+            expected: 1 + 2 * (len / 2).min(MAX_COMPONENTS_PER_ENTITY),
+            found: len,
+            at,
+        });
+    }
+    r.uint_as::<u32>("entity id")?;
+    for _ in 0..len / 2 {
+        r.uint_as::<u8>("component id")?;
+        let span = r.value_span()?;
+        if span.len() > MAX_GAME_VALUE {
+            return Err(DecodeError::TooLong {
+                field: "game value",
+                len: span.len(),
+                max: MAX_GAME_VALUE,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The entries of a section. Every entry was validated by `parse`, so the
+/// walk cannot fail; should it meet anything unexpected it stops.
+#[derive(Debug, Clone)]
+pub struct Entries<'a> {
+    reader: Reader<'a>,
+    remaining: usize,
+}
+
+impl<'a> Entries<'a> {
+    fn new(span: Span<'a>) -> Self {
+        Self {
+            reader: Reader::new(span.bytes),
+            remaining: span.count,
+        }
+    }
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = EntryView<'a>;
+
+    fn next(&mut self) -> Option<EntryView<'a>> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        let len = self.reader.array_len().ok()?;
+        let id = self.reader.uint_as("entity id").ok()?;
+        let start = self.reader.position();
+        for _ in 0..len / 2 {
+            self.reader.uint().ok()?;
+            self.reader.value_span().ok()?;
+        }
+        let bytes = self.reader.consumed_since(start);
+        Some(EntryView {
+            id,
+            components: Span {
+                bytes,
+                count: len / 2,
+            },
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.remaining))
+    }
+}
+
+impl<'a> EntryView<'a> {
+    /// `(component id, encoded value)` pairs.
+    pub fn components(&self) -> Components<'a> {
+        Components {
+            reader: Reader::new(self.components.bytes),
+            remaining: self.components.count,
+        }
+    }
+
+    pub fn component_count(&self) -> usize {
+        self.components.count
+    }
+
+    /// The encoded value of component `id`, if the entry carries it.
+    pub fn component(&self, id: u8) -> Option<&'a [u8]> {
+        self.components().find(|(c, _)| *c == id).map(|(_, v)| v)
+    }
+}
+
+/// The components of an entry.
+#[derive(Debug, Clone)]
+pub struct Components<'a> {
+    reader: Reader<'a>,
+    remaining: usize,
+}
+
+impl<'a> Iterator for Components<'a> {
+    type Item = (u8, &'a [u8]);
+
+    fn next(&mut self) -> Option<(u8, &'a [u8])> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        let id = self.reader.uint_as("component id").ok()?;
+        let span = self.reader.value_span().ok()?;
+        Some((id, self.reader.slice(span)))
+    }
+}
+
+/// The ids of the `left` section.
+#[derive(Debug, Clone)]
+pub struct Ids<'a> {
+    reader: Reader<'a>,
+    remaining: usize,
+}
+
+impl Iterator for Ids<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        self.reader.uint_as("entity id").ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ComponentValue, Delta, EntityState, RawValue, ServerMsg};
+    use bytes::Bytes;
+
+    /// Entries as plain data, to compare the view with the owned decoder.
+    type Flat = Vec<(u32, Vec<(u8, Vec<u8>)>)>;
+
+    fn sample() -> Delta {
+        Delta {
+            tick: 70_000,
+            ack_input: 5,
+            entered: vec![EntityState {
+                id: 300,
+                components: vec![
+                    ComponentValue {
+                        id: 1,
+                        value: RawValue::encode(&123_456u32).expect("encodes"),
+                    },
+                    ComponentValue {
+                        id: 2,
+                        value: RawValue::encode(&"bob").expect("encodes"),
+                    },
+                ],
+            }],
+            updated: vec![EntityState {
+                id: 7,
+                components: vec![ComponentValue {
+                    id: 1,
+                    value: RawValue::encode(&9u32).expect("encodes"),
+                }],
+            }],
+            left: vec![1, 100_000],
+        }
+    }
+
+    #[test]
+    fn view_matches_the_owned_decoder() {
+        let delta = sample();
+        let frame = ServerMsg::Delta(delta.clone()).encode();
+        let view = DeltaView::parse(&frame).expect("valid").expect("a delta");
+        assert_eq!((view.tick, view.ack_input), (70_000, 5));
+        let entered: Flat = view
+            .entered()
+            .map(|e| (e.id, e.components().map(|(c, v)| (c, v.to_vec())).collect()))
+            .collect();
+        let expected: Flat = delta
+            .entered
+            .iter()
+            .map(|e| {
+                (
+                    e.id,
+                    e.components
+                        .iter()
+                        .map(|c| (c.id, c.value.as_bytes().to_vec()))
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(entered, expected);
+        assert_eq!(view.updated().map(|e| e.id).collect::<Vec<_>>(), vec![7]);
+        assert_eq!(view.left().collect::<Vec<_>>(), vec![1, 100_000]);
+        let first = view.entered().next().expect("entry");
+        assert_eq!(first.component(2), Some(&[0xa3, b'b', b'o', b'b'][..]));
+        assert_eq!(first.component(9), None);
+    }
+
+    #[test]
+    fn other_messages_are_not_deltas_and_bad_deltas_fail_like_decode() {
+        let pong = ServerMsg::Pong { nonce: 1, tick: 2 }.encode();
+        assert!(DeltaView::parse(&pong).expect("valid").is_none());
+        let mut frame = ServerMsg::Delta(sample()).encode();
+        frame.truncate(frame.len() - 2);
+        let owned = ServerMsg::decode(&Bytes::from(frame.clone())).expect_err("truncated");
+        let view = DeltaView::parse(&frame).expect_err("truncated");
+        assert_eq!(owned, view);
+    }
+}
