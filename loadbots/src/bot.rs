@@ -1,0 +1,299 @@
+//! One bot: a WebSocket session that walks, pings and checks everything the
+//! server sends, reconnecting after churn or an unexpected disconnect.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tessera_protocol::arena::JoinOptions;
+use tessera_protocol::{ClientMsg, Hello, RawValue, ServerMsg, Welcome};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::check::{Fault, Frame, LightCheck, MirrorCheck};
+use crate::scenario::{Scenario, Steering};
+use crate::stats::{Stats, Traffic};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const INPUT_PERIOD: Duration = Duration::from_millis(100);
+const PING_PERIOD: Duration = Duration::from_secs(1);
+const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
+
+/// What every bot shares.
+#[derive(Debug)]
+pub struct BotContext {
+    pub url: String,
+    pub room: String,
+    pub scenario: Scenario,
+    pub seed: u64,
+    pub aoi_margin: f32,
+    /// Pause between a churned bot leaving and joining again.
+    pub churn_pause: Duration,
+    pub stats: Arc<Stats>,
+}
+
+/// How the swarm steers one bot.
+#[derive(Debug, Default)]
+pub struct BotHandle {
+    /// Leave for good (not counted as a disconnect).
+    pub stop: CancellationToken,
+    /// Leave now and join again after the churn pause.
+    pub churn: Notify,
+}
+
+/// How a session ended.
+#[derive(Debug)]
+enum Ended {
+    Stopped,
+    Churned,
+    /// Never joined: refused, timed out or unreachable.
+    JoinFailed(String),
+    /// Joined, then lost: counted as a disconnect.
+    Lost(String),
+}
+
+/// Runs bot `id` until told to stop. `sample` bots keep a full mirror.
+pub async fn run(id: u64, sample: bool, ctx: Arc<BotContext>, handle: Arc<BotHandle>) {
+    let mut steering = Steering::new(ctx.scenario, ctx.seed, id);
+    loop {
+        let ended = session(id, sample, &ctx, &handle, &mut steering).await;
+        let pause = match ended {
+            Ended::Stopped => return,
+            Ended::Churned => ctx.churn_pause,
+            Ended::JoinFailed(why) => {
+                Stats::bump(&ctx.stats.join_failures);
+                tracing::debug!(bot = id, %why, "join failed");
+                RECONNECT_PAUSE
+            }
+            Ended::Lost(why) => {
+                Stats::bump(&ctx.stats.disconnects);
+                tracing::debug!(bot = id, %why, "disconnected");
+                RECONNECT_PAUSE
+            }
+        };
+        tokio::select! {
+            () = handle.stop.cancelled() => return,
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+async fn session(
+    id: u64,
+    sample: bool,
+    ctx: &BotContext,
+    handle: &BotHandle,
+    steering: &mut Steering,
+) -> Ended {
+    let joined = tokio::select! {
+        () = handle.stop.cancelled() => return Ended::Stopped,
+        joined = tokio::time::timeout(JOIN_TIMEOUT, join(id, ctx)) => joined,
+    };
+    let (mut ws, welcome) = match joined {
+        Ok(Ok(joined)) => joined,
+        Ok(Err(why)) => return Ended::JoinFailed(why),
+        Err(_) => return Ended::JoinFailed("timed out".into()),
+    };
+    let stats = &ctx.stats;
+    stats.connected.fetch_add(1, Ordering::Relaxed);
+    let mut live = Live::new(welcome.entity_id, Instant::now());
+    let mut mirror = sample.then(|| {
+        MirrorCheck::new(
+            welcome.entity_id,
+            welcome.tick,
+            welcome.aoi_radius,
+            ctx.aoi_margin,
+        )
+    });
+    // Spread inputs and pings evenly over their periods across bots.
+    let phase = |period: Duration| period.mul_f64(spread(id));
+    let start = tokio::time::Instant::now();
+    let mut inputs = tokio::time::interval_at(start + phase(INPUT_PERIOD), INPUT_PERIOD);
+    let mut pings = tokio::time::interval_at(start + phase(PING_PERIOD), PING_PERIOD);
+    let mut seq = 0u32;
+    let mut nonce = 0u32;
+    let ended = loop {
+        tokio::select! {
+            biased;
+            () = handle.stop.cancelled() => {
+                let _ = ws.close(None).await;
+                break Ended::Stopped;
+            }
+            () = handle.churn.notified() => {
+                let _ = ws.close(None).await;
+                break Ended::Churned;
+            }
+            read = ws.next() => match read {
+                Some(Ok(Message::Binary(frame))) => {
+                    if let Some(why) = live.on_frame(&frame, stats, mirror.as_mut()) {
+                        break Ended::Lost(why);
+                    }
+                    if live.mirror_failed {
+                        mirror = None;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None => break Ended::Lost("closed by the server".into()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break Ended::Lost(e.to_string()),
+            },
+            _ = inputs.tick() => {
+                seq += 1;
+                let walk = steering.next(live.check.position());
+                let Ok(intent) = RawValue::encode(&walk) else { continue };
+                let frame = ClientMsg::Input { seq, intent }.encode();
+                live.sent(frame.len(), stats);
+                if let Err(e) = ws.send(Message::Binary(frame.into())).await {
+                    break Ended::Lost(e.to_string());
+                }
+            }
+            _ = pings.tick() => {
+                nonce = nonce.wrapping_add(1);
+                live.pinged(nonce);
+                let frame = ClientMsg::Ping { nonce }.encode();
+                live.sent(frame.len(), stats);
+                if let Err(e) = ws.send(Message::Binary(frame.into())).await {
+                    break Ended::Lost(e.to_string());
+                }
+            }
+        }
+    };
+    stats.connected.fetch_sub(1, Ordering::Relaxed);
+    stats.add_traffic(id as usize, live.traffic(stats));
+    ended
+}
+
+/// Where in a period bot `id` acts: a low-discrepancy sequence, so any
+/// number of bots spreads evenly.
+fn spread(id: u64) -> f64 {
+    (id as f64 * 0.618_033_988_749_895).fract()
+}
+
+async fn join(id: u64, ctx: &BotContext) -> Result<(Ws, Welcome), String> {
+    // Nagle's algorithm would hold a ping behind an unacknowledged input.
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(ctx.url.as_str(), None, true)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut hello = Hello::new(ctx.room.clone());
+    hello.options = RawValue::encode(&JoinOptions {
+        name: format!("bot-{id}"),
+    })
+    .map_err(|e| e.to_string())?;
+    ws.send(Message::Binary(ClientMsg::Hello(hello).encode().into()))
+        .await
+        .map_err(|e| e.to_string())?;
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Binary(frame))) => match ServerMsg::decode(&frame) {
+                Ok(ServerMsg::Welcome(welcome)) => return Ok((ws, welcome)),
+                Ok(ServerMsg::Error { code, message }) => {
+                    return Err(format!("refused ({code}): {message}"));
+                }
+                Ok(other) => return Err(format!("expected Welcome, got {}", other.kind())),
+                Err(e) => return Err(format!("undecodable answer: {e}")),
+            },
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.to_string()),
+            None => return Err("closed before the welcome".into()),
+        }
+    }
+}
+
+/// A session's running state.
+struct Live {
+    check: LightCheck,
+    since: Instant,
+    last_delta: Option<Instant>,
+    pings: VecDeque<(u32, Instant)>,
+    down: u64,
+    up: u64,
+    mirror_failed: bool,
+}
+
+impl Live {
+    fn new(me: u32, since: Instant) -> Self {
+        Self {
+            check: LightCheck::new(me),
+            since,
+            last_delta: None,
+            pings: VecDeque::new(),
+            down: 0,
+            up: 0,
+            mirror_failed: false,
+        }
+    }
+
+    /// Checks and records one frame; `Some(reason)` when the server ended
+    /// the session.
+    fn on_frame(
+        &mut self,
+        frame: &[u8],
+        stats: &Stats,
+        mirror: Option<&mut MirrorCheck>,
+    ) -> Option<String> {
+        let now = Instant::now();
+        if stats.window.contains(now) {
+            self.down += frame.len() as u64;
+        }
+        let mut flagged = true;
+        match self.check.on_frame(frame) {
+            Ok(Frame::Delta { .. }) => {
+                flagged = false;
+                let gap = self.last_delta.map(|t| now - t);
+                self.last_delta = Some(now);
+                stats.record_delta(now, gap, self.check.visible());
+            }
+            Ok(Frame::Pong { nonce }) => {
+                flagged = false;
+                if let Some(i) = self.pings.iter().position(|(n, _)| *n == nonce) {
+                    let (_, sent) = self.pings[i];
+                    self.pings.drain(..=i);
+                    stats.record_rtt(now, now - sent);
+                }
+            }
+            Ok(Frame::Goodbye(why)) => return Some(why),
+            Ok(Frame::Other) => flagged = false,
+            Err(Fault::Decode(_)) => Stats::bump(&stats.decode_errors),
+            Err(Fault::Violation(_)) => Stats::bump(&stats.protocol_violations),
+        }
+        if let Some(m) = mirror
+            && let Err(fault) = m.on_frame(frame)
+        {
+            // One fault poisons a mirror: stop checking it. A frame the
+            // light check already counted is not counted twice.
+            tracing::warn!(%fault, "sample bot found a fault");
+            if !flagged {
+                Stats::bump(&stats.protocol_violations);
+            }
+            self.mirror_failed = true;
+        }
+        None
+    }
+
+    fn pinged(&mut self, nonce: u32) {
+        if self.pings.len() >= 8 {
+            self.pings.pop_front();
+        }
+        self.pings.push_back((nonce, Instant::now()));
+    }
+
+    fn sent(&mut self, bytes: usize, stats: &Stats) {
+        if stats.window.contains(Instant::now()) {
+            self.up += bytes as u64;
+        }
+    }
+
+    fn traffic(&self, stats: &Stats) -> Traffic {
+        Traffic {
+            down: self.down,
+            up: self.up,
+            connected: stats.window.overlap(self.since, Instant::now()),
+        }
+    }
+}

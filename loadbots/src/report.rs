@@ -1,0 +1,230 @@
+//! The run's report: JSON for machines (field names are a contract), a
+//! summary for people, and the thresholds' verdicts.
+
+use std::sync::atomic::Ordering;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::config::SwarmConfig;
+use crate::swarm::Finished;
+use crate::threshold::ThresholdResult;
+
+/// Percentiles of a latency, in milliseconds (`null` without samples).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Latency {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct MeanP99 {
+    pub mean: f64,
+    pub p99: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Mean {
+    pub mean: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct MeanMax {
+    pub mean: f64,
+    pub max: u64,
+}
+
+/// What the server said about itself during the window (`--admin-url`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ServerFigures {
+    pub tick_ms: Latency,
+    pub tick_overruns: u64,
+    pub cpu_percent: Option<f64>,
+    pub rss_mb: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: &'static str,
+    pub transport: &'static str,
+    /// Bots the plan holds after its last stage.
+    pub bots_target: usize,
+    /// Bots connected at the end of the measured window.
+    pub bots_connected: usize,
+    /// Fewest bots connected at any moment of the window.
+    pub bots_connected_min: usize,
+    pub join_failures: u64,
+    pub disconnects: u64,
+    pub decode_errors: u64,
+    pub protocol_violations: u64,
+    /// Length of the measured window, seconds.
+    pub duration_s: f64,
+    pub rtt_ms: Latency,
+    /// Time between two deltas received by one bot.
+    pub snapshot_interval_ms: Latency,
+    /// Message payload bytes (no WebSocket, TCP or IP headers).
+    pub down_bytes_per_bot_s: MeanP99,
+    pub up_bytes_per_bot_s: Mean,
+    pub visible_entities: MeanMax,
+    pub sample_bots: usize,
+    pub bots_started: u64,
+    pub deltas_received: u64,
+    pub thresholds: Vec<ThresholdResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerFigures>,
+}
+
+fn latency(h: &Histogram<u64>) -> Latency {
+    let ms = |q: f64| (!h.is_empty()).then(|| h.value_at_quantile(q) as f64 / 1000.0);
+    Latency {
+        p50: ms(0.50),
+        p95: ms(0.95),
+        p99: ms(0.99),
+        max: (!h.is_empty()).then(|| h.max() as f64 / 1000.0),
+    }
+}
+
+impl Report {
+    pub fn build(config: &SwarmConfig, run: &Finished, server: Option<ServerFigures>) -> Self {
+        let s = run.summary();
+        let stats = &run.stats;
+        // Per-bot rates, over the time each bot was connected in the window;
+        // bots connected less than a second are too noisy to count.
+        let mut down: Vec<f64> = Vec::new();
+        let mut up: Vec<f64> = Vec::new();
+        for t in &s.traffic {
+            let secs = t.connected.as_secs_f64();
+            if secs >= 1.0 {
+                down.push(t.down as f64 / secs);
+                up.push(t.up as f64 / secs);
+            }
+        }
+        down.sort_by(f64::total_cmp);
+        let mean = |v: &[f64]| {
+            if v.is_empty() {
+                0.0
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            }
+        };
+        let p99 = down
+            .get(((down.len() as f64 * 0.99).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(0.0);
+        Self {
+            scenario: config.scenario.name(),
+            transport: config.transport.name(),
+            bots_target: config.plan.final_target(),
+            bots_connected: run.connected_at_end,
+            bots_connected_min: run.connected_min,
+            join_failures: stats.join_failures.load(Ordering::Relaxed),
+            disconnects: stats.disconnects.load(Ordering::Relaxed),
+            decode_errors: stats.decode_errors.load(Ordering::Relaxed),
+            protocol_violations: stats.protocol_violations.load(Ordering::Relaxed),
+            duration_s: config.plan.duration.as_secs_f64(),
+            rtt_ms: latency(&s.rtt_us),
+            snapshot_interval_ms: latency(&s.snapshot_us),
+            down_bytes_per_bot_s: MeanP99 {
+                mean: mean(&down),
+                p99,
+            },
+            up_bytes_per_bot_s: Mean { mean: mean(&up) },
+            visible_entities: MeanMax {
+                mean: if s.visible.is_empty() {
+                    0.0
+                } else {
+                    s.visible.mean()
+                },
+                max: if s.visible.is_empty() {
+                    0
+                } else {
+                    s.visible.max()
+                },
+            },
+            sample_bots: run.sample_bots,
+            bots_started: run.bots_started,
+            deltas_received: stats.deltas.load(Ordering::Relaxed),
+            thresholds: Vec::new(),
+            server,
+        }
+    }
+
+    /// Evaluates the thresholds against this report and records them.
+    pub fn judge(&mut self, config: &SwarmConfig) {
+        let json = serde_json::to_value(&*self).unwrap_or_default();
+        self.thresholds = config
+            .thresholds
+            .iter()
+            .map(|t| t.evaluate(&json))
+            .collect();
+    }
+
+    pub fn thresholds_hold(&self) -> bool {
+        self.thresholds.iter().all(|t| t.passed)
+    }
+
+    /// A summary for people.
+    pub fn human(&self) -> String {
+        let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
+        let lat = |l: &Latency| {
+            format!(
+                "p50 {} / p95 {} / p99 {} / max {} ms",
+                ms(l.p50),
+                ms(l.p95),
+                ms(l.p99),
+                ms(l.max)
+            )
+        };
+        let mut out = format!(
+            "scenario {} over {}: {} of {} bots connected at the end (min {} in the window), {:.0} s measured\n\
+             errors: {} join failures, {} disconnects, {} decode errors, {} protocol violations ({} sample bots)\n\
+             rtt:               {}\n\
+             snapshot interval: {}\n\
+             down: {:.0} B/s per bot (p99 {:.0}), up: {:.0} B/s per bot\n\
+             visible entities: mean {:.1}, max {}\n",
+            self.scenario,
+            self.transport,
+            self.bots_connected,
+            self.bots_target,
+            self.bots_connected_min,
+            self.duration_s,
+            self.join_failures,
+            self.disconnects,
+            self.decode_errors,
+            self.protocol_violations,
+            self.sample_bots,
+            lat(&self.rtt_ms),
+            lat(&self.snapshot_interval_ms),
+            self.down_bytes_per_bot_s.mean,
+            self.down_bytes_per_bot_s.p99,
+            self.up_bytes_per_bot_s.mean,
+            self.visible_entities.mean,
+            self.visible_entities.max,
+        );
+        if let Some(s) = &self.server {
+            out += &format!(
+                "server: tick {}, {} overruns, cpu {}%, rss {} MB\n",
+                lat(&s.tick_ms),
+                s.tick_overruns,
+                ms(s.cpu_percent),
+                ms(s.rss_mb)
+            );
+        }
+        for t in &self.thresholds {
+            let value = t
+                .value
+                .map_or_else(|| "missing".to_owned(), |v| format!("{v:.2}"));
+            let verdict = if t.passed { "pass" } else { "FAIL" };
+            out += &format!("threshold {verdict}: {} (value {value})\n", t.expr);
+        }
+        out
+    }
+}
+
+impl Finished {
+    fn summary(&self) -> crate::stats::Summary {
+        self.stats.summary()
+    }
+}

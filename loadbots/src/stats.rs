@@ -1,0 +1,168 @@
+//! What the swarm measures, shared by every bot.
+//!
+//! Latency and byte figures count only inside the measured window. Bots run
+//! on one thread, so the lock is never contended; it costs a few tens of
+//! nanoseconds per record.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+/// Microsecond histograms up to a minute, 3 significant digits.
+fn micros() -> Histogram<u64> {
+    Histogram::new_with_max(60_000_000, 3).expect("constant, valid histogram bounds")
+}
+
+/// Counts up to a million (visible entities).
+fn counts() -> Histogram<u64> {
+    Histogram::new_with_max(1_000_000, 3).expect("constant, valid histogram bounds")
+}
+
+/// The measured window.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub start: Instant,
+    pub end: Instant,
+}
+
+impl Window {
+    pub fn contains(&self, t: Instant) -> bool {
+        t >= self.start && t < self.end
+    }
+
+    /// The part of `[from, to)` inside the window.
+    pub fn overlap(&self, from: Instant, to: Instant) -> Duration {
+        let (a, b) = (from.max(self.start), to.min(self.end));
+        b.saturating_duration_since(a)
+    }
+}
+
+/// One bot's traffic inside the window.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Traffic {
+    pub down: u64,
+    pub up: u64,
+    pub connected: Duration,
+}
+
+#[derive(Debug)]
+struct Histograms {
+    rtt_us: Histogram<u64>,
+    snapshot_us: Histogram<u64>,
+    visible: Histogram<u64>,
+    /// RTTs since the progress bar last looked, whatever the window.
+    live_rtt_us: Histogram<u64>,
+    traffic: Vec<Traffic>,
+}
+
+#[derive(Debug)]
+pub struct Stats {
+    pub window: Window,
+    pub connected: AtomicUsize,
+    pub join_failures: AtomicU64,
+    pub disconnects: AtomicU64,
+    pub decode_errors: AtomicU64,
+    pub protocol_violations: AtomicU64,
+    pub deltas: AtomicU64,
+    histograms: Mutex<Histograms>,
+}
+
+impl Stats {
+    pub fn new(window: Window) -> Self {
+        Self {
+            window,
+            connected: AtomicUsize::new(0),
+            join_failures: AtomicU64::new(0),
+            disconnects: AtomicU64::new(0),
+            decode_errors: AtomicU64::new(0),
+            protocol_violations: AtomicU64::new(0),
+            deltas: AtomicU64::new(0),
+            histograms: Mutex::new(Histograms {
+                rtt_us: micros(),
+                snapshot_us: micros(),
+                visible: counts(),
+                live_rtt_us: micros(),
+                traffic: Vec::new(),
+            }),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Histograms) -> R) -> R {
+        f(&mut self.histograms.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn record_rtt(&self, now: Instant, rtt: Duration) {
+        let us = rtt.as_micros().clamp(1, 60_000_000) as u64;
+        let in_window = self.window.contains(now);
+        self.with(|h| {
+            let _ = h.live_rtt_us.record(us);
+            if in_window {
+                let _ = h.rtt_us.record(us);
+            }
+        });
+    }
+
+    /// A delta arrived `since` after the previous one, with `visible`
+    /// entities in view.
+    pub fn record_delta(&self, now: Instant, since: Option<Duration>, visible: u64) {
+        Self::bump(&self.deltas);
+        if !self.window.contains(now) {
+            return;
+        }
+        self.with(|h| {
+            if let Some(gap) = since {
+                let _ = h
+                    .snapshot_us
+                    .record(gap.as_micros().clamp(1, 60_000_000) as u64);
+            }
+            let _ = h.visible.record(visible.min(1_000_000));
+        });
+    }
+
+    /// Adds a bot's traffic (called when a session ends).
+    pub fn add_traffic(&self, bot: usize, t: Traffic) {
+        self.with(|h| {
+            if h.traffic.len() <= bot {
+                h.traffic.resize(bot + 1, Traffic::default());
+            }
+            let slot = &mut h.traffic[bot];
+            slot.down += t.down;
+            slot.up += t.up;
+            slot.connected += t.connected;
+        });
+    }
+
+    /// The p99 RTT since the last call, in ms (for the progress bar).
+    pub fn take_live_rtt_p99(&self) -> Option<f64> {
+        self.with(|h| {
+            let p = (!h.live_rtt_us.is_empty())
+                .then(|| h.live_rtt_us.value_at_quantile(0.99) as f64 / 1000.0);
+            h.live_rtt_us.reset();
+            p
+        })
+    }
+
+    pub fn summary(&self) -> Summary {
+        self.with(|h| Summary {
+            rtt_us: h.rtt_us.clone(),
+            snapshot_us: h.snapshot_us.clone(),
+            visible: h.visible.clone(),
+            traffic: h.traffic.clone(),
+        })
+    }
+}
+
+/// A copy of the histograms at the end of a run.
+#[derive(Debug)]
+pub struct Summary {
+    pub rtt_us: Histogram<u64>,
+    pub snapshot_us: Histogram<u64>,
+    pub visible: Histogram<u64>,
+    pub traffic: Vec<Traffic>,
+}

@@ -1,0 +1,171 @@
+//! The swarm: starts and stops bots to follow the plan, churns them, shows
+//! progress, and stops itself at the end of the measured window.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{RngExt, SeedableRng};
+use rand_pcg::Pcg32;
+use tokio::task::JoinSet;
+
+use crate::bot::{self, BotContext, BotHandle};
+use crate::config::SwarmConfig;
+use crate::plan::Plan;
+use crate::stats::{Stats, Window};
+
+/// How often the controller adjusts the swarm.
+const STEP: Duration = Duration::from_millis(50);
+/// How long stopping bots may take before their tasks are dropped.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// What a finished run hands to the report.
+#[derive(Debug)]
+pub struct Finished {
+    pub stats: Arc<Stats>,
+    /// Bots connected at the end of the measured window.
+    pub connected_at_end: usize,
+    /// Fewest bots connected at any moment of the measured window.
+    pub connected_min: usize,
+    pub sample_bots: usize,
+    pub bots_started: u64,
+}
+
+/// Runs the whole plan. Returns when the measured window is over.
+pub async fn run(config: &SwarmConfig) -> Finished {
+    let plan = &config.plan;
+    let started = Instant::now();
+    let (from, to) = plan.window();
+    let stats = Arc::new(Stats::new(Window {
+        start: started + from,
+        end: started + to,
+    }));
+    let ctx = Arc::new(BotContext {
+        url: config.url.clone(),
+        room: config.room.clone(),
+        scenario: config.scenario,
+        seed: config.seed,
+        aoi_margin: config.aoi_margin,
+        churn_pause: config.churn_pause,
+        stats: Arc::clone(&stats),
+    });
+    let progress = progress_bar(plan, config.quiet);
+    let mut rng = Pcg32::seed_from_u64(config.seed);
+    let mut tasks = JoinSet::new();
+    let mut active: Vec<Arc<BotHandle>> = Vec::new();
+    let mut next_id = 0u64;
+    let mut sample_bots = 0;
+    let mut connected_min = usize::MAX;
+    let mut churn_credit = 0.0f64;
+    let mut last_progress = Instant::now();
+    let mut ticker = tokio::time::interval(STEP);
+    loop {
+        ticker.tick().await;
+        let now = Instant::now();
+        let elapsed = now - started;
+        if elapsed >= to {
+            break;
+        }
+        let target = plan.target_at(elapsed);
+        while active.len() < target {
+            let handle = Arc::new(BotHandle::default());
+            let sample = next_id.is_multiple_of(config.sample_every);
+            sample_bots += usize::from(sample);
+            tasks.spawn(bot::run(
+                next_id,
+                sample,
+                Arc::clone(&ctx),
+                Arc::clone(&handle),
+            ));
+            active.push(handle);
+            next_id += 1;
+        }
+        while active.len() > target {
+            if let Some(handle) = active.pop() {
+                handle.stop.cancel();
+            }
+        }
+        if config.churn_per_second > 0.0
+            && elapsed >= plan.stages.first().map_or(Duration::ZERO, |s| s.over)
+        {
+            churn_credit += config.churn_per_second * STEP.as_secs_f64();
+            while churn_credit >= 1.0 && !active.is_empty() {
+                churn_credit -= 1.0;
+                let i = rng.random_range(0..active.len());
+                active[i].churn.notify_one();
+            }
+        }
+        if stats.window.contains(now) {
+            connected_min = connected_min.min(stats.connected.load(Ordering::Relaxed));
+        }
+        if now - last_progress >= Duration::from_millis(250) {
+            last_progress = now;
+            update_progress(&progress, &stats, target, elapsed, plan);
+        }
+    }
+    let connected_at_end = stats.connected.load(Ordering::Relaxed);
+    progress.finish_and_clear();
+    for handle in &active {
+        handle.stop.cancel();
+    }
+    let drained = tokio::time::timeout(STOP_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tasks.abort_all();
+    }
+    Finished {
+        stats,
+        connected_at_end,
+        connected_min: if connected_min == usize::MAX {
+            0
+        } else {
+            connected_min
+        },
+        sample_bots,
+        bots_started: next_id,
+    }
+}
+
+fn progress_bar(plan: &Plan, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(plan.window().1.as_secs());
+    let style =
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len}s {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
+fn update_progress(
+    bar: &ProgressBar,
+    stats: &Stats,
+    target: usize,
+    elapsed: Duration,
+    plan: &Plan,
+) {
+    let (from, _) = plan.window();
+    let phase = if elapsed < plan.ramp_end() {
+        "ramping"
+    } else if elapsed < from {
+        "settling"
+    } else {
+        "measuring"
+    };
+    let rtt = stats
+        .take_live_rtt_p99()
+        .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.1} ms"));
+    let errors = stats.join_failures.load(Ordering::Relaxed)
+        + stats.disconnects.load(Ordering::Relaxed)
+        + stats.decode_errors.load(Ordering::Relaxed)
+        + stats.protocol_violations.load(Ordering::Relaxed);
+    bar.set_position(elapsed.as_secs());
+    bar.set_message(format!(
+        "{phase}: {}/{target} bots connected, rtt p99 {rtt}, errors {errors}",
+        stats.connected.load(Ordering::Relaxed)
+    ));
+}

@@ -1,0 +1,247 @@
+//! The swarm against a real server on loopback, and against a fake server
+//! that breaks the protocol on purpose.
+
+use std::process::Command;
+use std::time::Duration;
+
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tessera_bots::{Args, SwarmConfig, Verdict};
+use tessera_protocol::{ComponentValue, Delta, EntityState, RawValue, ServerMsg, Welcome};
+use tessera_server::{Server, ServerConfig};
+use tokio_tungstenite::tungstenite::Message;
+
+async fn server() -> Server {
+    let config = ServerConfig {
+        ws_addr: "127.0.0.1:0".parse().expect("addr"),
+        admin_addr: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: std::env::temp_dir().join(format!("tessera-bots-test-{}", std::process::id())),
+        tick_threads: 1,
+        ..ServerConfig::default()
+    };
+    Server::start(config).await.expect("server starts")
+}
+
+fn config(url: &str, extra: &[&str]) -> SwarmConfig {
+    let mut argv = vec![
+        "tessera-bots",
+        "--url",
+        url,
+        "--quiet",
+        "--ramp",
+        "1s",
+        "--settle",
+        "500ms",
+        "--duration",
+        "2s",
+    ];
+    argv.extend_from_slice(extra);
+    SwarmConfig::try_from(Args::try_parse_from(argv).expect("args parse")).expect("valid config")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_bots_report_every_field_and_thresholds_decide() {
+    let server = server().await;
+    let url = format!("ws://{}", server.ws_addr());
+    let cfg = config(
+        &url,
+        &[
+            "--bots",
+            "50",
+            "--threshold",
+            "rtt_ms.p99<1000",
+            "--threshold",
+            "snapshot_interval_ms.p99<1",
+        ],
+    );
+    let (report, verdict) = tessera_bots::run(&cfg).await;
+    let json: Value = serde_json::to_value(&report).expect("serializes");
+    for field in [
+        "scenario",
+        "transport",
+        "bots_target",
+        "bots_connected",
+        "join_failures",
+        "disconnects",
+        "decode_errors",
+        "protocol_violations",
+        "duration_s",
+        "rtt_ms",
+        "snapshot_interval_ms",
+        "down_bytes_per_bot_s",
+        "up_bytes_per_bot_s",
+        "visible_entities",
+        "thresholds",
+    ] {
+        assert!(json.get(field).is_some(), "report lacks {field}: {json}");
+    }
+    assert_eq!(json["scenario"], "crowd");
+    assert_eq!(json["transport"], "ws");
+    assert_eq!(report.bots_target, 50);
+    assert_eq!(report.bots_connected, 50);
+    assert_eq!((report.join_failures, report.disconnects), (0, 0));
+    assert_eq!((report.decode_errors, report.protocol_violations), (0, 0));
+    assert_eq!(report.duration_s, 2.0);
+    let rtt = report.rtt_ms.p99.expect("rtt measured");
+    assert!(rtt > 0.0 && rtt < 1000.0, "{rtt}");
+    let interval = report.snapshot_interval_ms.p50.expect("deltas timed");
+    assert!(
+        (50.0..200.0).contains(&interval),
+        "deltas every ~100 ms at 10 Hz, got {interval}"
+    );
+    // Walking bots: every delta carries at least the bot's own move.
+    assert!(report.down_bytes_per_bot_s.mean > 10.0 * 10.0);
+    assert!(
+        report.up_bytes_per_bot_s.mean > 10.0 * 5.0,
+        "10 inputs a second"
+    );
+    assert!(report.visible_entities.mean >= 1.0, "a bot sees itself");
+    assert_eq!(report.sample_bots, 1);
+    // The first threshold holds, the second cannot.
+    assert_eq!(report.thresholds.len(), 2);
+    assert!(report.thresholds[0].passed);
+    assert!(!report.thresholds[1].passed);
+    assert_eq!(verdict, Verdict::Fail);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_of_the_binary() {
+    let server = server().await;
+    let url = format!("ws://{}", server.ws_addr());
+    let json =
+        std::env::temp_dir().join(format!("tessera-bots-report-{}.json", std::process::id()));
+    let bots = |extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera-bots"));
+        cmd.args([
+            "--quiet",
+            "--bots",
+            "5",
+            "--ramp",
+            "500ms",
+            "--settle",
+            "500ms",
+            "--duration",
+            "1s",
+        ]);
+        cmd.args(extra);
+        tokio::task::spawn_blocking(move || cmd.output().expect("runs"))
+    };
+    let pass = bots(&[
+        "--url",
+        &url,
+        "--threshold",
+        "disconnects==0",
+        "--json",
+        json.to_str().expect("utf-8"),
+    ])
+    .await
+    .expect("joins");
+    assert_eq!(
+        pass.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&pass.stderr)
+    );
+    let written: Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("report written")).expect("json");
+    assert_eq!(written["thresholds"][0]["passed"], true);
+    std::fs::remove_file(&json).ok();
+
+    let fail = bots(&["--url", &url, "--threshold", "rtt_ms.p99<0"])
+        .await
+        .expect("joins");
+    assert_eq!(fail.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&fail.stdout).contains("threshold FAIL"));
+
+    // Nothing listens on this port (the server's admin port speaks HTTP, not WebSocket).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr");
+    let unreachable = bots(&["--url", &format!("ws://{closed}")])
+        .await
+        .expect("joins");
+    assert_eq!(unreachable.status.code(), Some(2));
+
+    let usage = bots(&["--url", &url, "--stage", "soon"])
+        .await
+        .expect("joins");
+    assert_eq!(usage.status.code(), Some(2));
+    server.shutdown().await;
+}
+
+/// A server that welcomes one client and then sends an update for an entity
+/// the client never saw.
+async fn lying_server() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                let _hello = ws.next().await;
+                let welcome = ServerMsg::Welcome(Welcome {
+                    session_id: 1,
+                    entity_id: 1,
+                    tick_rate: 10,
+                    tick: 0,
+                    aoi_radius: 200,
+                });
+                let _ = ws.send(Message::Binary(welcome.encode().into())).await;
+                let position =
+                    RawValue::encode(&tessera_protocol::arena::Position::from_units(10.0, 10.0))
+                        .expect("encodes");
+                let entry = |id| EntityState {
+                    id,
+                    components: vec![ComponentValue {
+                        id: 1,
+                        value: position.clone(),
+                    }],
+                };
+                for tick in 1..40u32 {
+                    let delta = Delta {
+                        tick,
+                        entered: if tick == 1 {
+                            vec![entry(1)]
+                        } else {
+                            Vec::new()
+                        },
+                        updated: if tick == 5 {
+                            vec![entry(99)]
+                        } else {
+                            Vec::new()
+                        },
+                        ..Delta::default()
+                    };
+                    if ws
+                        .send(Message::Binary(ServerMsg::Delta(delta).encode().into()))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_sample_bot_catches_an_update_for_an_unknown_entity() {
+    let addr = lying_server().await;
+    let cfg = config(
+        &format!("ws://{addr}"),
+        &["--bots", "1", "--sample-every", "1"],
+    );
+    let (report, _) = tessera_bots::run(&cfg).await;
+    assert_eq!(report.protocol_violations, 1, "{}", report.human());
+    assert_eq!(report.decode_errors, 0);
+}
