@@ -12,6 +12,7 @@ use tessera_protocol::{ClientMsg, Hello, RawValue, ServerMsg, Welcome};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
@@ -103,7 +104,8 @@ async fn session(
     };
     let stats = &ctx.stats;
     stats.connected.fetch_add(1, Ordering::Relaxed);
-    let mut live = Live::new(welcome.entity_id, Instant::now());
+    let steers = ctx.scenario == Scenario::Hotspot;
+    let mut live = Live::new(welcome.entity_id, steers, Instant::now());
     let mut mirror = sample.then(|| {
         MirrorCheck::new(
             welcome.entity_id,
@@ -119,14 +121,19 @@ async fn session(
     let mut pings = tokio::time::interval_at(start + phase(PING_PERIOD), PING_PERIOD);
     let mut seq = 0u32;
     let mut nonce = 0u32;
+    // Built once per session, not per event: re-registering waiters for
+    // every frame was a visible share of the swarm's CPU.
+    let stop = handle.stop.cancelled();
+    let churn = handle.churn.notified();
+    tokio::pin!(stop, churn);
     let ended = loop {
         tokio::select! {
             biased;
-            () = handle.stop.cancelled() => {
+            () = &mut stop => {
                 let _ = ws.close(None).await;
                 break Ended::Stopped;
             }
-            () = handle.churn.notified() => {
+            () = &mut churn => {
                 let _ = ws.close(None).await;
                 break Ended::Churned;
             }
@@ -177,9 +184,13 @@ fn spread(id: u64) -> f64 {
 
 async fn join(id: u64, ctx: &BotContext) -> Result<(Ws, Welcome), String> {
     // Nagle's algorithm would hold a ping behind an unacknowledged input.
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(ctx.url.as_str(), None, true)
-        .await
-        .map_err(|e| e.to_string())?;
+    // A small read buffer: tungstenite zeroes it eagerly, and at its 128 KiB
+    // default that `memset` was most of the swarm's CPU time.
+    let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(ctx.url.as_str(), Some(config), true)
+            .await
+            .map_err(|e| e.to_string())?;
     let mut hello = Hello::new(ctx.room.clone());
     hello.options = RawValue::encode(&JoinOptions {
         name: format!("bot-{id}"),
@@ -217,9 +228,9 @@ struct Live {
 }
 
 impl Live {
-    fn new(me: u32, since: Instant) -> Self {
+    fn new(me: u32, track_position: bool, since: Instant) -> Self {
         Self {
-            check: LightCheck::new(me),
+            check: LightCheck::new(me, track_position),
             since,
             last_delta: None,
             pings: VecDeque::new(),

@@ -41,15 +41,19 @@ pub enum Fault {
 #[derive(Debug)]
 pub struct LightCheck {
     me: u32,
+    /// Whether to pick the bot's own position out of deltas (steering needs
+    /// it; a crowd bot does not, and skipping it halves the frame work).
+    track_position: bool,
     last_tick: Option<u32>,
     position: Option<(f32, f32)>,
     visible: i64,
 }
 
 impl LightCheck {
-    pub fn new(me: u32) -> Self {
+    pub fn new(me: u32, track_position: bool) -> Self {
         Self {
             me,
+            track_position,
             last_tick: None,
             position: None,
             visible: 0,
@@ -92,9 +96,13 @@ impl LightCheck {
         }
         self.last_tick = Some(delta.tick);
         self.visible += delta.entered_len() as i64 - delta.left_len() as i64;
-        for entry in delta.entered().chain(delta.updated()) {
-            if entry.id == self.me
-                && let Some(value) = entry.component(Position::ID)
+        if self.track_position {
+            let me = self.me;
+            let entry = delta
+                .updated()
+                .find(|e| e.id == me)
+                .or_else(|| delta.entered().find(|e| e.id == me));
+            if let Some(value) = entry.and_then(|e| e.component(Position::ID))
                 && let Ok(packed) = Reader::new(value).uint_as::<u32>("position")
             {
                 self.position = Some(Position::from_packed(packed).to_units());
@@ -185,7 +193,7 @@ mod tests {
 
     #[test]
     fn light_check_tracks_position_and_ticks() {
-        let mut c = LightCheck::new(1);
+        let mut c = LightCheck::new(1, true);
         assert_eq!(
             c.on_frame(&delta(5, &[(1, 100.0, 200.0), (2, 0.0, 0.0)], &[])),
             Ok(Frame::Delta { tick: 5 })

@@ -128,8 +128,7 @@ pub async fn run(
     };
     let control = Arc::new(SessionControl::default());
     let (outbound, queue) = mpsc::channel(state.config.outbound_queue);
-    let writer =
-        tokio::spawn(write_loop(sink, queue, Arc::clone(&control)).instrument(span.clone()));
+    let writer = tokio::spawn(write_loop(sink, queue, Arc::clone(&control)));
     let mut session = Session {
         id,
         source,
@@ -302,16 +301,31 @@ impl<S: FrameSource> Session<S> {
     async fn read_loop(&mut self) -> End {
         let idle = Duration::from_millis(self.state.config.idle_timeout_ms);
         let control = Arc::clone(&self.link.control);
+        let shutdown = self.state.shutdown.clone();
+        // Built once, not per frame: registering a waiter or a timer for
+        // every message cost more than handling the message.
+        let closing = control.closing();
+        let stopping = shutdown.cancelled();
+        let idle_timer = tokio::time::sleep(idle);
+        tokio::pin!(closing, stopping, idle_timer);
+        let mut last_heard = tokio::time::Instant::now();
         loop {
             let inbound = tokio::select! {
                 biased;
-                () = control.closing() => return End::ClosedByServer,
-                () = self.state.shutdown.cancelled() => return End::Shutdown,
-                read = tokio::time::timeout(idle, self.source.next()) => match read {
-                    Ok(inbound) => inbound,
-                    Err(_) => return End::IdleTimeout,
-                },
+                () = &mut closing => return End::ClosedByServer,
+                () = &mut stopping => return End::Shutdown,
+                () = &mut idle_timer => {
+                    // The timer is pushed back lazily, only when it fires.
+                    let deadline = last_heard + idle;
+                    if tokio::time::Instant::now() >= deadline {
+                        return End::IdleTimeout;
+                    }
+                    idle_timer.as_mut().reset(deadline);
+                    continue;
+                }
+                inbound = self.source.next() => inbound,
             };
+            last_heard = tokio::time::Instant::now();
             let frame = match frame_of(inbound) {
                 Ok(frame) => frame,
                 Err(end) => return end,
@@ -412,17 +426,19 @@ async fn write_loop(
     control: Arc<SessionControl>,
 ) {
     let mut batch = Vec::with_capacity(WRITE_BATCH);
+    let closing = control.closing();
+    tokio::pin!(closing);
     loop {
         tokio::select! {
             biased;
-            () = control.closing() => break,
+            () = &mut closing => break,
             n = queue.recv_many(&mut batch, WRITE_BATCH) => {
                 if n == 0 {
                     break;
                 }
                 let written = tokio::select! {
                     biased;
-                    () = control.closing() => break,
+                    () = &mut closing => break,
                     written = sink.send_batch(&batch) => written,
                 };
                 batch.clear();

@@ -42,7 +42,10 @@ pub(crate) async fn open(url: &str, config: &ClientConfig) -> Result<Transport, 
     // before buffering it.
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(MAX_SERVER_FRAME))
-        .max_frame_size(Some(MAX_SERVER_FRAME));
+        .max_frame_size(Some(MAX_SERVER_FRAME))
+        // tungstenite zeroes its read buffer eagerly; most deltas are well
+        // under 16 KiB and larger ones still arrive (the buffer grows).
+        .read_buffer_size(16 * 1024);
     // Nagle off: inputs are small and late inputs are worse than extra packets.
     let (ws, _response) = tokio_tungstenite::connect_async_with_config(url, Some(ws_config), true)
         .await
