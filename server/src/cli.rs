@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// Log format [default: pretty].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Bearer token of the admin API [default: generated once and kept in
+    /// DATA_DIR/admin-token]. `TESSERA_ADMIN_TOKEN` works too.
+    #[arg(long)]
+    pub admin_token: Option<String>,
 }
 
 impl ServeArgs {
@@ -69,6 +73,7 @@ impl ServeArgs {
         );
         set("tick_hz", self.tick_hz.map(|h| i64::from(h).into()));
         set("game", self.game.clone().map(Into::into));
+        set("admin_token", self.admin_token.clone().map(Into::into));
         set(
             "log_format",
             self.log_format.map(|f| match f {

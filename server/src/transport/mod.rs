@@ -27,6 +27,9 @@ pub enum Inbound {
     Unsupported(&'static str),
     /// A frame over the transport's hard size limit, refused unread.
     TooLarge,
+    /// The client's transport answered one of our round-trip probes
+    /// ([`FrameSink::probe`]) with this payload.
+    ProbeAnswer(Bytes),
     /// The client closed the connection.
     Closed,
     /// The connection failed.
@@ -42,6 +45,10 @@ pub trait FrameSource: Send + 'static {
 pub trait FrameSink: Send + 'static {
     /// Writes every frame of `batch` and flushes once.
     fn send_batch(&mut self, batch: &[Bytes]) -> impl Future<Output = std::io::Result<()>> + Send;
+    /// Sends a round-trip probe carrying `payload` (a WebSocket ping),
+    /// flushed at once. The client's transport answers it by itself; the
+    /// answer comes back as [`Inbound::ProbeAnswer`].
+    fn probe(&mut self, payload: [u8; 8]) -> impl Future<Output = std::io::Result<()>> + Send;
     /// Closes the connection with a code and a short reason.
     fn close(&mut self, code: u16, reason: &str) -> impl Future<Output = ()> + Send;
 }
