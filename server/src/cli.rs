@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::admin::cli::AdminArgs;
 use crate::config::LogFormat;
 
 #[derive(Debug, Parser)]
@@ -22,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a server node.
     Serve(ServeArgs),
+    /// Inspect and operate a running node through its admin API.
+    Admin(AdminArgs),
 }
 
 /// Flags override `TESSERA_*` variables, which override the config file.

@@ -5,9 +5,13 @@
 //!   (bearer token): list and inspect rooms, kick, close, drain.
 //! - [`auth`]: the admin token: configured or generated, stored, checked.
 //! - [`report`]: the JSON shapes both sides share.
+//! - [`cli`]: `tessera admin …`, tables or JSON.
+//! - [`http`]: the CLI's small HTTP client.
 
 mod api;
 pub mod auth;
+pub mod cli;
+mod http;
 pub mod report;
 
 pub use api::serve;
