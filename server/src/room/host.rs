@@ -133,7 +133,11 @@ fn worker_loop(inbox: &Receiver<WorkerMsg>, registry: &Weak<RoomRegistry>, perio
             } else if room.close_requested {
                 registry.force_close(&room.handle);
                 room.closed = true;
-                tracing::info!(room = %room.handle.name, room_id = room.handle.id, "room closed by an operator");
+                tracing::info!(
+                    room = %room.handle.name,
+                    room_id = room.handle.id,
+                    "room closed by an operator"
+                );
             } else if room.is_empty() && registry.try_close(&room.handle) {
                 room.closed = true;
             }
@@ -199,7 +203,12 @@ impl HostedRoom {
 
     fn tick(&mut self, now: Instant, period: Duration, metrics: &TickMetrics) {
         let started = Instant::now();
-        let span = tracing::debug_span!("room", room = %self.handle.name, room_id = self.handle.id, tick = self.room.tick() + 1);
+        let span = tracing::debug_span!(
+            "room",
+            room = %self.handle.name,
+            room_id = self.handle.id,
+            tick = self.room.tick() + 1
+        );
         let _entered = span.enter();
         self.apply_commands(now);
         if self.close_requested {
