@@ -491,13 +491,16 @@ struct Writer {
 impl Writer {
     /// Sends queued frames in batches until the session closes, probing the
     /// round trip now and then, then sends the goodbye (if any) and the
-    /// close.
+    /// close. A due probe leaves with the next batch (no flush of its own);
+    /// only a connection with nothing to send for a whole probe period gets
+    /// one alone.
     async fn run(self, mut sink: impl FrameSink, mut queue: mpsc::Receiver<Bytes>) {
         let control = &self.control;
         let mut batch = Vec::with_capacity(WRITE_BATCH);
         let mut probes =
             tokio::time::interval_at(Instant::now() + live::FIRST_PROBE, live::PROBE_PERIOD);
         probes.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut probe_due = false;
         loop {
             let written = tokio::select! {
                 biased;
@@ -509,7 +512,7 @@ impl Writer {
                     let written = tokio::select! {
                         biased;
                         () = control.closing() => break,
-                        written = sink.send_batch(&batch) => written,
+                        written = self.write(&mut sink, &batch, &mut probe_due) => written,
                     };
                     if written.is_ok() {
                         count_sent(&self.metrics, &batch);
@@ -518,11 +521,14 @@ impl Writer {
                     written
                 }
                 _ = probes.tick() => {
-                    let payload = self.live.probe(std::time::Instant::now());
+                    if !probe_due {
+                        probe_due = true;
+                        continue;
+                    }
                     tokio::select! {
                         biased;
                         () = control.closing() => break,
-                        written = sink.probe(payload) => written,
+                        written = self.write(&mut sink, &[], &mut probe_due) => written,
                     }
                 }
             };
@@ -536,6 +542,20 @@ impl Writer {
             .take()
             .unwrap_or_else(|| CloseRequest::normal(end::NORMAL));
         goodbye(&mut sink, request, &self.metrics).await;
+    }
+
+    /// Writes `batch` with one flush, preceded by a probe if one is due.
+    async fn write(
+        &self,
+        sink: &mut impl FrameSink,
+        batch: &[Bytes],
+        probe_due: &mut bool,
+    ) -> std::io::Result<()> {
+        if std::mem::take(probe_due) {
+            let payload = self.live.probe(std::time::Instant::now());
+            sink.queue_probe(payload).await?;
+        }
+        sink.send_batch(batch).await
     }
 }
 

@@ -2,14 +2,15 @@
 //! with its room so the admin API can show it: the address, the transport,
 //! and the round trip measured by the server itself.
 //!
-//! The round trip is measured with transport-level probes: the writer sends
-//! one (a WebSocket ping whose payload is the send time) every
-//! [`PROBE_PERIOD`], the client's WebSocket layer answers it by itself (RFC
-//! 6455 requires it; browsers and every client library do), and the reader
-//! takes the time back out of the answer. Only an answer to the latest probe
-//! counts, so a client cannot report a round trip of its choosing by sending
-//! unsolicited pongs. The protocol's own `Ping`/`Pong` is the client's
-//! measurement; the server never sees its result.
+//! The round trip is measured with transport-level probes: every
+//! [`PROBE_PERIOD`] the writer sends one (a WebSocket ping whose payload is
+//! the send time, flushed with the next batch of frames), the client's
+//! WebSocket layer answers it by itself (RFC 6455 requires it; browsers and
+//! every client library do), and the reader takes the time back out of the
+//! answer. Only an answer to the latest probe counts, so a client cannot
+//! report a round trip of its choosing by sending unsolicited pongs. The
+//! protocol's own `Ping`/`Pong` is the client's measurement; the server
+//! never sees its result.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

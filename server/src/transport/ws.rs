@@ -108,9 +108,9 @@ impl FrameSink for WsSink {
         self.0.flush().await.map_err(std::io::Error::other)
     }
 
-    async fn probe(&mut self, payload: [u8; 8]) -> std::io::Result<()> {
+    async fn queue_probe(&mut self, payload: [u8; 8]) -> std::io::Result<()> {
         self.0
-            .send(Message::Ping(Bytes::copy_from_slice(&payload)))
+            .feed(Message::Ping(Bytes::copy_from_slice(&payload)))
             .await
             .map_err(std::io::Error::other)
     }
