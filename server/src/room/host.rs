@@ -296,6 +296,9 @@ impl HostedRoom {
                 let result = self.room.join(link.id, &options);
                 match result {
                     Ok(welcome) => {
+                        // Counted before the client can know it joined.
+                        let players = self.room.player_count();
+                        self.handle.players.store(players, Ordering::Relaxed);
                         let frame = Bytes::from(ServerMsg::Welcome(welcome.clone()).encode());
                         // The queue is new and empty: this cannot be full.
                         let _ = link.outbound.try_send(frame);
