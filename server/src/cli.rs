@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::admin::cli::AdminArgs;
 use crate::config::LogFormat;
 
 #[derive(Debug, Parser)]
@@ -22,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a server node.
     Serve(ServeArgs),
+    /// Inspect and operate a running node through its admin API.
+    Admin(AdminArgs),
 }
 
 /// Flags override `TESSERA_*` variables, which override the config file.
@@ -48,6 +51,10 @@ pub struct ServeArgs {
     /// Log format [default: pretty].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Bearer token of the admin API [default: generated once and kept in
+    /// DATA_DIR/admin-token]. `TESSERA_ADMIN_TOKEN` works too.
+    #[arg(long)]
+    pub admin_token: Option<String>,
 }
 
 impl ServeArgs {
@@ -69,6 +76,7 @@ impl ServeArgs {
         );
         set("tick_hz", self.tick_hz.map(|h| i64::from(h).into()));
         set("game", self.game.clone().map(Into::into));
+        set("admin_token", self.admin_token.clone().map(Into::into));
         set(
             "log_format",
             self.log_format.map(|f| match f {

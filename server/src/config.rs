@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::admin::AdminToken;
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -85,6 +87,11 @@ pub struct ServerConfig {
     pub log_format: LogFormat,
     /// Log filter in `tracing` syntax. Default `info`; `RUST_LOG` wins.
     pub log_filter: String,
+    /// Bearer token of the admin API. Default none: a token is generated on
+    /// first start and kept in `<data_dir>/admin-token` (owner-only). Never
+    /// logged, printed or serialized.
+    #[serde(skip_serializing)]
+    pub admin_token: Option<AdminToken>,
 }
 
 impl Default for ServerConfig {
@@ -113,9 +120,14 @@ impl Default for ServerConfig {
             shutdown_grace_ms: 5_000,
             log_format: LogFormat::Pretty,
             log_filter: "info".to_owned(),
+            admin_token: None,
         }
     }
 }
+
+/// Fields without a default value: absent from the serialized defaults, but
+/// still settable from the environment.
+const OPTIONAL_FIELDS: &[&str] = &["admin_token"];
 
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -151,19 +163,31 @@ impl ServerConfig {
                 continue;
             };
             let key = key.to_ascii_lowercase();
-            if !defaults.contains_key(&key) {
+            if !defaults.contains_key(&key) && !OPTIONAL_FIELDS.contains(&key.as_str()) {
                 continue;
             }
-            let value = env_value(&value);
-            // Checked alone first, so the error names the variable.
-            let mut alone = defaults.clone();
-            alone.insert(key.clone(), value.clone());
-            if let Err(e) = alone.try_into::<Self>() {
-                return Err(ConfigError::Env {
-                    name,
-                    message: e.message().to_owned(),
-                });
-            }
+            // Checked alone first, so the error names the variable. A value
+            // that looks like a number may still be meant as a string (a
+            // token, a game name): then it is taken as written.
+            let alone = |value: &toml::Value| {
+                let mut alone = defaults.clone();
+                alone.insert(key.clone(), value.clone());
+                alone.try_into::<Self>()
+            };
+            let typed = env_value(&value);
+            let value = match alone(&typed) {
+                Ok(_) => typed,
+                Err(e) => {
+                    let text = toml::Value::String(value);
+                    if alone(&text).is_err() {
+                        return Err(ConfigError::Env {
+                            name,
+                            message: e.message().to_owned(),
+                        });
+                    }
+                    text
+                }
+            };
             table.insert(key, value);
         }
         table.extend(flags);
@@ -187,6 +211,13 @@ impl ServerConfig {
         }
         if self.handshake_timeout_ms == 0 || self.idle_timeout_ms == 0 {
             return fail("timeouts must be above zero");
+        }
+        if self
+            .admin_token
+            .as_ref()
+            .is_some_and(|t| t.expose().trim().is_empty())
+        {
+            return fail("admin_token must not be empty (leave it unset to have one generated)");
         }
         self.room_config(0)
             .validate()
@@ -284,6 +315,26 @@ mod tests {
             ServerConfig::load(Some(&path), env, flags(&[("tick_hz", 30.into())])).expect("loads");
         assert_eq!((c.tick_hz, c.aoi_radius), (30, 250.0));
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_admin_token_comes_from_env_or_flag_and_never_prints() {
+        let env = [("TESSERA_ADMIN_TOKEN".to_owned(), "123456".to_owned())];
+        let c = ServerConfig::load(None, env, toml::Table::new()).expect("loads");
+        assert_eq!(c.admin_token, Some(AdminToken::new("123456")));
+        assert!(!format!("{c:?}").contains("123456"));
+        let serialized = toml::to_string(&c).expect("serializes");
+        assert!(!serialized.contains("123456"), "{serialized}");
+        let c = ServerConfig::load(
+            None,
+            [("TESSERA_ADMIN_TOKEN".to_owned(), "from-env".to_owned())],
+            flags(&[("admin_token", "from-flag".into())]),
+        )
+        .expect("loads");
+        assert_eq!(c.admin_token, Some(AdminToken::new("from-flag")));
+        let err = ServerConfig::load(None, [], flags(&[("admin_token", " ".into())]))
+            .expect_err("refused");
+        assert!(err.to_string().contains("admin_token"), "{err}");
     }
 
     #[test]

@@ -8,13 +8,16 @@
 //! - [`session`]: one connection's handshake, read loop and writer.
 //! - [`room`]: the registry that opens and closes rooms by name, and the
 //!   tick threads that own and step them.
-//! - [`admin`]: health and readiness over HTTP.
+//! - [`admin`]: the HTTP listener (health, readiness, metrics, the admin
+//!   API) and the `tessera admin` command line that talks to it.
+//! - [`metrics`]: every metric name, the Prometheus recorder, cached handles.
 //! - [`cli`], [`logging`]: the `tessera` binary's front.
 
 pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod logging;
+pub mod metrics;
 pub mod room;
 pub mod server;
 pub mod session;

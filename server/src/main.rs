@@ -3,7 +3,7 @@ use std::path::Path;
 use anyhow::Context;
 use clap::Parser;
 use tessera_server::cli::{Cli, Command};
-use tessera_server::{Server, ServerConfig, logging};
+use tessera_server::{Server, ServerConfig, admin, logging};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -29,6 +29,18 @@ fn main() -> anyhow::Result<()> {
                 server.run_until(shutdown_signal()).await;
                 anyhow::Ok(())
             })
+        }
+        Command::Admin(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let mut stdout = std::io::stdout();
+            if let Err(e) = runtime.block_on(admin::cli::run(args, &mut stdout)) {
+                eprintln!("error: {}", e.line());
+                std::process::exit(e.exit_code());
+            }
+            Ok(())
         }
     }
 }

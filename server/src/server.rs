@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tessera_sim::Game;
@@ -12,9 +12,10 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admin::{AdminToken, TokenError, TokenSource};
 use crate::config::ServerConfig;
-use crate::room::RoomRegistry;
-use crate::{admin, transport};
+use crate::room::{Admission, RoomRegistry};
+use crate::{admin, metrics, transport};
 
 /// What every task of a node shares.
 #[derive(Debug)]
@@ -28,6 +29,10 @@ pub struct ServerState {
     /// One permit per open client connection.
     pub connections: Arc<Semaphore>,
     pub started: Instant,
+    /// The bearer token `/admin/*` requires.
+    pub admin_token: AdminToken,
+    /// Set once the listeners are bound and the tick threads run.
+    serving: AtomicBool,
     next_session: AtomicU64,
     dropped_inputs: AtomicU64,
 }
@@ -53,6 +58,22 @@ impl ServerState {
     pub fn dropped_inputs(&self) -> u64 {
         self.dropped_inputs.load(Ordering::Relaxed)
     }
+
+    /// Whether the node should get new players, and if not why: `starting`,
+    /// `draining` or `shutting down`.
+    pub fn readiness(&self) -> Result<(), &'static str> {
+        if self.shutdown.is_cancelled() {
+            return Err("shutting down");
+        }
+        if !self.serving.load(Ordering::Acquire) || self.registry.tick_threads() == 0 {
+            return Err("starting");
+        }
+        match self.registry.admission() {
+            Admission::Open => Ok(()),
+            Admission::Draining => Err("draining"),
+            Admission::Stopped => Err("shutting down"),
+        }
+    }
 }
 
 /// Why a node could not start.
@@ -71,6 +92,8 @@ pub enum StartError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    AdminToken(#[from] TokenError),
 }
 
 /// A running node.
@@ -105,6 +128,19 @@ impl Server {
             path: config.data_dir.clone(),
             source,
         })?;
+        let (admin_token, token_source) =
+            admin::resolve_token(config.admin_token.as_ref(), &config.data_dir)?;
+        match &token_source {
+            TokenSource::Configured => tracing::info!("admin token: as configured"),
+            TokenSource::File(path) => {
+                tracing::info!(file = %path.display(), "admin token: read from its file");
+            }
+            TokenSource::Generated(path) => tracing::info!(
+                file = %path.display(),
+                "admin token: generated and stored (owner-only) for `tessera admin --token`"
+            ),
+        }
+        metrics::install();
         let bind = |what, addr| async move {
             TcpListener::bind(addr)
                 .await
@@ -127,6 +163,8 @@ impl Server {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             started: Instant::now(),
+            admin_token,
+            serving: AtomicBool::new(false),
             next_session: AtomicU64::new(1),
             dropped_inputs: AtomicU64::new(0),
         });
@@ -134,6 +172,7 @@ impl Server {
             .tasks
             .spawn(transport::ws::serve(ws, Arc::clone(&state)));
         state.tasks.spawn(admin::serve(admin, Arc::clone(&state)));
+        state.serving.store(true, Ordering::Release);
         tracing::info!(
             game = state.registry.game_name(),
             ws = %ws_addr,

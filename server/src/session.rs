@@ -6,18 +6,24 @@
 //! is closed; nothing it sends can reach the room unchecked, and nothing it
 //! fails to read can hold up the room (the room only ever `try_send`s).
 
+mod live;
+
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tessera_protocol::{ClientMsg, DecodeError, ErrorCode, Hello, KickReason, ServerMsg};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+pub use live::SessionLive;
+
+use crate::metrics::{self, LinkMetrics, end};
 use crate::room::{Refusal, RoomCommand, RoomHandle, SessionLink};
 use crate::server::ServerState;
 use crate::transport::{FrameSink, FrameSource, Inbound, close_code};
@@ -33,6 +39,8 @@ pub struct CloseRequest {
     pub frame: Option<Bytes>,
     pub code: u16,
     pub reason: String,
+    /// Why, as a bounded metric label ([`metrics::DISCONNECTS`]).
+    pub label: &'static str,
 }
 
 impl CloseRequest {
@@ -50,6 +58,7 @@ impl CloseRequest {
             frame: Some(Bytes::from(ServerMsg::error(code, message).encode())),
             code: close,
             reason: code.as_str().to_owned(),
+            label: code.as_str(),
         }
     }
 
@@ -62,14 +71,17 @@ impl CloseRequest {
             frame: Some(Bytes::from(ServerMsg::kicked(reason, message).encode())),
             code: close,
             reason: reason.as_str().to_owned(),
+            label: reason.as_str(),
         }
     }
 
-    fn normal() -> Self {
+    /// A plain close, counted under `label` (one of [`metrics::end`]).
+    fn normal(label: &'static str) -> Self {
         Self {
             frame: None,
             code: close_code::NORMAL,
             reason: String::new(),
+            label,
         }
     }
 }
@@ -79,16 +91,23 @@ impl CloseRequest {
 pub struct SessionControl {
     token: CancellationToken,
     request: Mutex<Option<CloseRequest>>,
+    /// The first request's label, kept after the writer takes the request.
+    label: OnceLock<&'static str>,
 }
 
 impl SessionControl {
     pub fn close(&self, request: CloseRequest) {
         let mut slot = self.request.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
+        if self.label.set(request.label).is_ok() {
             *slot = Some(request);
         }
         drop(slot);
         self.token.cancel();
+    }
+
+    /// Why the session ended (its first close request's label).
+    fn label(&self) -> &'static str {
+        self.label.get().copied().unwrap_or(end::NORMAL)
     }
 
     pub fn is_closing(&self) -> bool {
@@ -117,26 +136,36 @@ pub async fn run(
 ) {
     let id = state.next_session_id();
     let span = tracing::info_span!("session", id, %peer, transport, room = tracing::field::Empty);
+    let link_metrics = Arc::new(LinkMetrics::open(transport));
     let Ok(_permit) = Arc::clone(&state.connections).try_acquire_owned() else {
         let mut sink = sink;
         let refusal = CloseRequest::error(
             ErrorCode::ServerFull,
             "the server is at its connection limit",
         );
-        goodbye(&mut sink, refusal).await;
+        metrics::disconnected(refusal.label);
+        goodbye(&mut sink, refusal, &link_metrics).await;
         return;
     };
     let control = Arc::new(SessionControl::default());
+    let live = Arc::new(SessionLive::new(peer, transport));
     let (outbound, queue) = mpsc::channel(state.config.outbound_queue);
-    let writer = tokio::spawn(write_loop(sink, queue, Arc::clone(&control)));
+    let writer = Writer {
+        control: Arc::clone(&control),
+        live: Arc::clone(&live),
+        metrics: Arc::clone(&link_metrics),
+    };
+    let writer = tokio::spawn(writer.run(sink, queue));
     let mut session = Session {
         id,
         source,
         state: Arc::clone(&state),
+        metrics: link_metrics,
         link: SessionLink {
             id,
             outbound,
             control: Arc::clone(&control),
+            live,
         },
         room: None,
         joined: false,
@@ -156,12 +185,15 @@ pub async fn run(
     match &end {
         End::ClientClosed => tracing::debug!("client closed the connection"),
         End::Refused(code, msg) => {
+            metrics::rejected(code.as_str());
             tracing::info!(code = code.as_str(), reason = %msg, "client refused")
         }
         End::Transport(e) => tracing::info!(error = %e, "connection failed"),
         other => tracing::info!(end = ?other, "session ended"),
     }
     control.close(match end {
+        End::ClientClosed => CloseRequest::normal(end::CLIENT_CLOSED),
+        End::Transport(_) => CloseRequest::normal(end::TRANSPORT_ERROR),
         End::Refused(code, msg) => CloseRequest::error(code, &msg),
         End::IdleTimeout => {
             CloseRequest::kicked(KickReason::IdleTimeout, "no message for too long")
@@ -173,8 +205,9 @@ pub async fn run(
         End::Shutdown => {
             CloseRequest::error(ErrorCode::ShuttingDown, "the server is shutting down")
         }
-        _ => CloseRequest::normal(),
+        End::ClosedByServer => CloseRequest::normal(end::NORMAL),
     });
+    metrics::disconnected(control.label());
     drop(session);
     let mut writer = writer;
     if tokio::time::timeout(GOODBYE_TIMEOUT * 2, &mut writer)
@@ -208,6 +241,7 @@ struct Session<S> {
     id: u64,
     source: S,
     state: Arc<ServerState>,
+    metrics: Arc<LinkMetrics>,
     link: SessionLink,
     room: Option<Arc<RoomHandle>>,
     /// The room welcomed this session.
@@ -230,18 +264,19 @@ impl<S: FrameSource> Session<S> {
 
     /// Waits for the first frame, which must be a valid `Hello`.
     async fn read_hello(&mut self) -> Result<Hello, End> {
+        let deadline = Instant::now() + self.state.handshake_timeout();
         let first = tokio::select! {
             () = self.state.shutdown.cancelled() => return Err(End::Shutdown),
-            read = tokio::time::timeout(self.state.handshake_timeout(), self.source.next()) => read,
+            read = next_inbound(&mut self.source, &self.link.live, &self.metrics, deadline) => read,
         };
         let frame = match first {
-            Err(_) => {
+            None => {
                 return Err(End::Refused(
                     ErrorCode::HandshakeTimeout,
                     "no Hello within the handshake timeout".into(),
                 ));
             }
-            Ok(inbound) => frame_of(inbound)?,
+            Some(inbound) => frame_of(inbound)?,
         };
         match decode(&frame)? {
             // The decoder already refused other protocol versions.
@@ -301,6 +336,7 @@ impl<S: FrameSource> Session<S> {
     async fn read_loop(&mut self) -> End {
         let idle = Duration::from_millis(self.state.config.idle_timeout_ms);
         let control = Arc::clone(&self.link.control);
+        let live = Arc::clone(&self.link.live);
         let shutdown = self.state.shutdown.clone();
         // Built once, not per frame: registering a waiter or a timer for
         // every message cost more than handling the message.
@@ -308,7 +344,7 @@ impl<S: FrameSource> Session<S> {
         let stopping = shutdown.cancelled();
         let idle_timer = tokio::time::sleep(idle);
         tokio::pin!(closing, stopping, idle_timer);
-        let mut last_heard = tokio::time::Instant::now();
+        let mut last_heard = Instant::now();
         loop {
             let inbound = tokio::select! {
                 biased;
@@ -317,7 +353,7 @@ impl<S: FrameSource> Session<S> {
                 () = &mut idle_timer => {
                     // The timer is pushed back lazily, only when it fires.
                     let deadline = last_heard + idle;
-                    if tokio::time::Instant::now() >= deadline {
+                    if Instant::now() >= deadline {
                         return End::IdleTimeout;
                     }
                     idle_timer.as_mut().reset(deadline);
@@ -325,7 +361,12 @@ impl<S: FrameSource> Session<S> {
                 }
                 inbound = self.source.next() => inbound,
             };
-            last_heard = tokio::time::Instant::now();
+            let Some(inbound) = note_inbound(inbound, &live, &self.metrics) else {
+                // A probe answer: from the client's WebSocket layer, so it
+                // does not keep the client from idling out.
+                continue;
+            };
+            last_heard = Instant::now();
             let frame = match frame_of(inbound) {
                 Ok(frame) => frame,
                 Err(end) => return end,
@@ -366,6 +407,7 @@ impl<S: FrameSource> Session<S> {
                     .is_err()
                 {
                     self.state.count_dropped_input();
+                    metrics::rejected(ErrorCode::RoomBusy.as_str());
                 }
             }
             ClientMsg::Chat { text } => {
@@ -391,16 +433,64 @@ impl<S: FrameSource> Session<S> {
                     nonce,
                     tick: room.tick(),
                 };
-                let _ = self.link.outbound.try_send(Bytes::from(pong.encode()));
+                if self
+                    .link
+                    .outbound
+                    .try_send(Bytes::from(pong.encode()))
+                    .is_err()
+                {
+                    self.metrics.pong_drops.increment(1);
+                }
             }
         }
         Ok(())
     }
 }
 
+/// The next thing the client sent, or `None` at `deadline`. Answers to our
+/// round-trip probes are taken here and never returned.
+/// The next message before `deadline` (`None` when it passed), taking
+/// probe answers on the way. For the handshake; the read loop keeps one
+/// timer for the whole session instead.
+async fn next_inbound(
+    source: &mut impl FrameSource,
+    live: &SessionLive,
+    metrics: &LinkMetrics,
+    deadline: Instant,
+) -> Option<Inbound> {
+    loop {
+        let inbound = tokio::time::timeout_at(deadline, source.next())
+            .await
+            .ok()?;
+        if let Some(inbound) = note_inbound(inbound, live, metrics) {
+            return Some(inbound);
+        }
+    }
+}
+
+/// Records what arrived; `None` for a probe answer, which is consumed here.
+fn note_inbound(inbound: Inbound, live: &SessionLive, metrics: &LinkMetrics) -> Option<Inbound> {
+    match inbound {
+        Inbound::ProbeAnswer(payload) => {
+            if let Some(rtt) = live.probe_answered(&payload, std::time::Instant::now()) {
+                metrics.rtt.record(rtt.as_secs_f64());
+            }
+            None
+        }
+        Inbound::Frame(ref frame) => {
+            metrics.messages_received.increment(1);
+            metrics.bytes_received.increment(frame.len() as u64);
+            Some(inbound)
+        }
+        other => Some(other),
+    }
+}
+
 fn frame_of(inbound: Inbound) -> Result<Bytes, End> {
     match inbound {
         Inbound::Frame(frame) => Ok(frame),
+        // Taken by `next_inbound`; never a protocol message.
+        Inbound::ProbeAnswer(_) => Err(End::Transport("unexpected probe answer".into())),
         Inbound::Unsupported(what) => Err(End::Refused(
             ErrorCode::UnsupportedFrame,
             format!("{what}s are not part of the protocol; send binary frames"),
@@ -418,46 +508,100 @@ fn decode(frame: &Bytes) -> Result<ClientMsg, End> {
     ClientMsg::decode(frame).map_err(|e: DecodeError| End::Refused(e.code(), e.to_string()))
 }
 
-/// Sends queued frames in batches until the session closes, then the
-/// goodbye (if any) and the close.
-async fn write_loop(
-    mut sink: impl FrameSink,
-    mut queue: mpsc::Receiver<Bytes>,
+/// The writing half of a session.
+struct Writer {
     control: Arc<SessionControl>,
-) {
-    let mut batch = Vec::with_capacity(WRITE_BATCH);
-    let closing = control.closing();
-    tokio::pin!(closing);
-    loop {
-        tokio::select! {
-            biased;
-            () = &mut closing => break,
-            n = queue.recv_many(&mut batch, WRITE_BATCH) => {
-                if n == 0 {
-                    break;
-                }
-                let written = tokio::select! {
-                    biased;
-                    () = &mut closing => break,
-                    written = sink.send_batch(&batch) => written,
-                };
-                batch.clear();
-                if let Err(e) = written {
-                    tracing::debug!(error = %e, "write failed");
-                    control.close(CloseRequest::normal());
-                    return;
-                }
-            }
-        }
-    }
-    let request = control.take().unwrap_or_else(CloseRequest::normal);
-    goodbye(&mut sink, request).await;
+    live: Arc<SessionLive>,
+    metrics: Arc<LinkMetrics>,
 }
 
-async fn goodbye(sink: &mut impl FrameSink, request: CloseRequest) {
+impl Writer {
+    /// Sends queued frames in batches until the session closes, probing the
+    /// round trip now and then, then sends the goodbye (if any) and the
+    /// close. A due probe leaves with the next batch (no flush of its own);
+    /// only a connection with nothing to send for a whole probe period gets
+    /// one alone.
+    async fn run(self, mut sink: impl FrameSink, mut queue: mpsc::Receiver<Bytes>) {
+        let control = &self.control;
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
+        // Built once, not per batch (see `read_loop`).
+        let closing = control.closing();
+        tokio::pin!(closing);
+        let mut probes =
+            tokio::time::interval_at(Instant::now() + live::FIRST_PROBE, live::PROBE_PERIOD);
+        probes.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut probe_due = false;
+        loop {
+            let written = tokio::select! {
+                biased;
+                () = &mut closing => break,
+                n = queue.recv_many(&mut batch, WRITE_BATCH) => {
+                    if n == 0 {
+                        break;
+                    }
+                    let written = tokio::select! {
+                        biased;
+                        () = &mut closing => break,
+                        written = self.write(&mut sink, &batch, &mut probe_due) => written,
+                    };
+                    if written.is_ok() {
+                        count_sent(&self.metrics, &batch);
+                    }
+                    batch.clear();
+                    written
+                }
+                _ = probes.tick() => {
+                    if !probe_due {
+                        probe_due = true;
+                        continue;
+                    }
+                    tokio::select! {
+                        biased;
+                        () = &mut closing => break,
+                        written = self.write(&mut sink, &[], &mut probe_due) => written,
+                    }
+                }
+            };
+            if let Err(e) = written {
+                tracing::debug!(error = %e, "write failed");
+                control.close(CloseRequest::normal(end::WRITE_FAILED));
+                return;
+            }
+        }
+        let request = control
+            .take()
+            .unwrap_or_else(|| CloseRequest::normal(end::NORMAL));
+        goodbye(&mut sink, request, &self.metrics).await;
+    }
+
+    /// Writes `batch` with one flush, preceded by a probe if one is due.
+    async fn write(
+        &self,
+        sink: &mut impl FrameSink,
+        batch: &[Bytes],
+        probe_due: &mut bool,
+    ) -> std::io::Result<()> {
+        if std::mem::take(probe_due) {
+            let payload = self.live.probe(std::time::Instant::now());
+            sink.queue_probe(payload).await?;
+        }
+        sink.send_batch(batch).await
+    }
+}
+
+fn count_sent(metrics: &LinkMetrics, batch: &[Bytes]) {
+    let bytes: usize = batch.iter().map(Bytes::len).sum();
+    metrics.messages_sent.increment(batch.len() as u64);
+    metrics.bytes_sent.increment(bytes as u64);
+}
+
+async fn goodbye(sink: &mut impl FrameSink, request: CloseRequest, metrics: &LinkMetrics) {
     let send = async {
         if let Some(frame) = request.frame {
-            let _ = sink.send_batch(std::slice::from_ref(&frame)).await;
+            let last = std::slice::from_ref(&frame);
+            if sink.send_batch(last).await.is_ok() {
+                count_sent(metrics, last);
+            }
         }
         sink.close(request.code, &request.reason).await;
     };

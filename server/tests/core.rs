@@ -104,16 +104,7 @@ async fn inputs_are_acknowledged_chat_is_broadcast_and_rtt_is_measured() {
     let server = start(PlacedArena::default(), |_| {}).await;
     let mut a = join(&server, "chat", "a", 100.0, 100.0).await;
     let mut b = join(&server, "chat", "b", 4000.0, 4000.0).await;
-    let seq = a
-        .send_input(&Walk::from_direction(1.0, 1.0))
-        .await
-        .expect("input");
-    until(
-        &mut a,
-        2 * SECOND,
-        |_, e| matches!(e, Event::Delta { ack_input, .. } if *ack_input == seq),
-    )
-    .await;
+    input_acked(&mut a, Walk::from_direction(1.0, 1.0)).await;
     a.send_chat("hello room").await.expect("chat");
     let from_a = a.welcome().entity_id;
     let got = until(&mut b, 2 * SECOND, |_, e| matches!(e, Event::Chat { .. })).await;
@@ -150,9 +141,9 @@ async fn a_room_opens_on_first_join_and_closes_when_empty() {
 #[tokio::test]
 async fn shutdown_tells_every_client_and_health_answers_until_then() {
     let server = start(PlacedArena::default(), |_| {}).await;
-    let health = format!("http://{}/health", server.admin_addr());
-    let body = http_get(&health).await;
-    assert!(body.contains("\"status\":\"ok\""), "{body}");
+    let health = http(&server, "GET", "/health", None).await;
+    assert_eq!(health.status, 200);
+    assert!(health.body.contains("\"status\":\"ok\""), "{health:?}");
     let mut a = join(&server, "bye", "a", 10.0, 10.0).await;
     until(&mut a, 2 * SECOND, |_, e| matches!(e, Event::Delta { .. })).await;
     let stopping = tokio::spawn(server.shutdown());
@@ -162,17 +153,4 @@ async fn shutdown_tells_every_client_and_health_answers_until_then() {
         Some(tessera_client::KickReason::Shutdown)
     );
     stopping.await.expect("shutdown completes");
-}
-
-/// A minimal HTTP/1.1 GET over a raw socket (the tests need nothing more).
-async fn http_get(url: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").expect("http url");
-    let (host, path) = rest.split_once('/').expect("path");
-    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
-    let request = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    response
 }

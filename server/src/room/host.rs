@@ -5,6 +5,8 @@
 //! are spread over the threads round-robin; each room keeps its own phase
 //! (its first tick is when it opened), so rooms do not all tick at once.
 
+mod inspect;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
@@ -17,9 +19,11 @@ use tessera_protocol::{ErrorCode, KickReason, ServerMsg};
 use tessera_sim::{ClientId, FrameKind, InputError, Outgoing, Room};
 use tokio::sync::mpsc::error::TrySendError;
 
+use super::load::LoadWindow;
 use super::registry::RoomRegistry;
 use super::{Refusal, RoomCommand, RoomHandle, SessionLink};
 use crate::config::ServerConfig;
+use crate::metrics::{self, RoomGauges, TickMetrics};
 use crate::session::CloseRequest;
 
 enum WorkerMsg {
@@ -76,6 +80,11 @@ impl TickWorkers {
             .map_err(|_| ())
     }
 
+    /// Tick threads running.
+    pub(super) fn len(&self) -> usize {
+        self.senders.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// Stops every tick thread and waits for them.
     pub(super) fn stop(&self) {
         let senders = std::mem::take(&mut *self.senders.lock().unwrap_or_else(|p| p.into_inner()));
@@ -93,6 +102,7 @@ impl TickWorkers {
 
 fn worker_loop(inbox: &Receiver<WorkerMsg>, registry: &Weak<RoomRegistry>, period: Duration) {
     let mut rooms: Vec<Box<HostedRoom>> = Vec::new();
+    let metrics = TickMetrics::new();
     loop {
         let now = Instant::now();
         let wait = rooms
@@ -112,13 +122,22 @@ fn worker_loop(inbox: &Receiver<WorkerMsg>, registry: &Weak<RoomRegistry>, perio
         for room in rooms.iter_mut().filter(|r| r.next_tick <= now) {
             // A panic in game code must not take the thread's other rooms
             // with it: the failed room is closed and its players told.
-            let ticked =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| room.tick(now, period)));
+            let ticked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                room.tick(now, period, &metrics);
+            }));
             if ticked.is_err() {
                 tracing::error!(room = %room.handle.name, "room tick panicked; closing the room");
-                room.fail();
+                room.end_all(|| CloseRequest::error(ErrorCode::Internal, "the room failed"));
                 registry.force_close(&room.handle);
                 room.closed = true;
+            } else if room.close_requested {
+                registry.force_close(&room.handle);
+                room.closed = true;
+                tracing::info!(
+                    room = %room.handle.name,
+                    room_id = room.handle.id,
+                    "room closed by an operator"
+                );
             } else if room.is_empty() && registry.try_close(&room.handle) {
                 room.closed = true;
             }
@@ -143,6 +162,13 @@ pub(crate) struct HostedRoom {
     out: Vec<Outgoing>,
     max_commands_per_tick: usize,
     max_lag: Duration,
+    tick_hz: u32,
+    load: LoadWindow,
+    gauges: RoomGauges,
+    /// Bytes handed to sessions this tick.
+    bytes_out: u64,
+    /// An operator closed the room; its thread drops it after this tick.
+    close_requested: bool,
     closed: bool,
 }
 
@@ -162,6 +188,11 @@ impl HostedRoom {
             out: Vec::new(),
             max_commands_per_tick: config.room_queue,
             max_lag: Duration::from_millis(config.max_lag_ms),
+            tick_hz: u32::from(config.tick_hz),
+            load: LoadWindow::new(config.tick_hz, Instant::now()),
+            gauges: RoomGauges::new(),
+            bytes_out: 0,
+            close_requested: false,
             closed: false,
         }
     }
@@ -170,19 +201,24 @@ impl HostedRoom {
         self.sessions.is_empty() && self.room.player_count() == 0
     }
 
-    fn tick(&mut self, now: Instant, period: Duration) {
-        let span =
-            tracing::debug_span!("room", room = %self.handle.name, tick = self.room.tick() + 1);
+    fn tick(&mut self, now: Instant, period: Duration, metrics: &TickMetrics) {
+        let started = Instant::now();
+        let span = tracing::debug_span!(
+            "room",
+            room = %self.handle.name,
+            room_id = self.handle.id,
+            tick = self.room.tick() + 1
+        );
         let _entered = span.enter();
-        self.apply_commands();
+        self.apply_commands(now);
+        if self.close_requested {
+            return;
+        }
         self.out.clear();
         self.room.step(&mut self.out);
-        self.deliver(now);
+        self.deliver(now, metrics);
         self.drop_laggards(now);
-        self.handle.tick.store(self.room.tick(), Ordering::Relaxed);
-        self.handle
-            .players
-            .store(self.room.player_count(), Ordering::Relaxed);
+        self.publish(started, period, metrics);
         self.next_tick += period;
         if self.next_tick < now {
             // Overran by a whole period: skip the missed ticks rather than
@@ -192,25 +228,65 @@ impl HostedRoom {
         }
     }
 
-    /// Ends every session of a room that can no longer run.
-    fn fail(&mut self) {
-        for (_, s) in self.sessions.drain() {
-            s.link
-                .control
-                .close(CloseRequest::error(ErrorCode::Internal, "the room failed"));
+    /// Publishes the tick's numbers: to the handle (pongs, admin API) and
+    /// to the metrics.
+    fn publish(&mut self, started: Instant, period: Duration, metrics: &TickMetrics) {
+        let players = self.room.player_count();
+        let entities = self.room.entity_count();
+        self.handle.tick.store(self.room.tick(), Ordering::Relaxed);
+        self.handle.players.store(players, Ordering::Relaxed);
+        self.handle.entities.store(entities, Ordering::Relaxed);
+        self.gauges.players.set(players as f64);
+        self.gauges.entities.set(entities as f64);
+        if self.room.tick().is_multiple_of(self.tick_hz) {
+            for view in self.room.clients().iter() {
+                metrics.aoi_visible.record(view.visible() as f64);
+            }
+        }
+        let finished = Instant::now();
+        let took = finished - started;
+        metrics.tick_duration.record(took.as_secs_f64());
+        if took > period {
+            metrics.overruns.increment(1);
+        }
+        self.load.record(took, std::mem::take(&mut self.bytes_out));
+        if let Some(load) = self.load.publish(finished) {
+            *self.handle.load.lock().unwrap_or_else(|p| p.into_inner()) = load;
         }
     }
 
-    fn apply_commands(&mut self) {
+    /// Ends every session with the request `end` makes, and refuses the
+    /// joins still queued: the room is going away. Returns how many
+    /// sessions were ended.
+    fn end_all(&mut self, end: impl Fn() -> CloseRequest) -> usize {
+        let ended = self.sessions.len();
+        for (_, s) in self.sessions.drain() {
+            s.link.control.close(end());
+        }
+        while let Ok(command) = self.inbox.try_recv() {
+            if let RoomCommand::Join { reply, .. } = command {
+                let _ = reply.send(Err(Refusal::new(
+                    ErrorCode::RoomBusy,
+                    "the room closed; join again to open a new one",
+                )));
+            }
+        }
+        ended
+    }
+
+    fn apply_commands(&mut self, now: Instant) {
         for _ in 0..self.max_commands_per_tick {
             match self.inbox.try_recv() {
-                Ok(command) => self.apply(command),
+                Ok(command) => self.apply(command, now),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
+            }
+            if self.close_requested {
+                return;
             }
         }
     }
 
-    fn apply(&mut self, command: RoomCommand) {
+    fn apply(&mut self, command: RoomCommand, now: Instant) {
         match command {
             RoomCommand::Join {
                 link,
@@ -220,6 +296,9 @@ impl HostedRoom {
                 let result = self.room.join(link.id, &options);
                 match result {
                     Ok(welcome) => {
+                        // Counted before the client can know it joined.
+                        let players = self.room.player_count();
+                        self.handle.players.store(players, Ordering::Relaxed);
                         let frame = Bytes::from(ServerMsg::Welcome(welcome.clone()).encode());
                         // The queue is new and empty: this cannot be full.
                         let _ = link.outbound.try_send(frame);
@@ -259,12 +338,45 @@ impl HostedRoom {
                 self.room.leave(client);
                 self.sessions.remove(&client);
             }
+            RoomCommand::Inspect { reply } => {
+                let _ = reply.send(self.detail(now));
+            }
+            RoomCommand::InspectEntity { id, reply } => {
+                let _ = reply.send(self.entity(id));
+            }
+            RoomCommand::Kick {
+                client,
+                reason,
+                reply,
+            } => {
+                let _ = reply.send(self.kick(client, &reason));
+            }
+            RoomCommand::Close { reason, reply } => {
+                let told = self.end_all(|| CloseRequest::kicked(KickReason::RoomClosed, &reason));
+                tracing::info!(players = told, reason, "closing the room");
+                self.close_requested = true;
+                let _ = reply.send(told);
+            }
         }
+    }
+
+    /// Removes a player on an operator's request, telling it why.
+    fn kick(&mut self, client: ClientId, reason: &str) -> bool {
+        let Some(s) = self.sessions.remove(&client) else {
+            return false;
+        };
+        self.room.leave(client);
+        tracing::info!(session = client, reason, "player kicked by an operator");
+        s.link
+            .control
+            .close(CloseRequest::kicked(KickReason::Admin, reason));
+        true
     }
 
     /// Removes a client that sent something the game refuses, telling it why.
     fn reject(&mut self, client: ClientId, code: ErrorCode, message: &str) {
         self.room.leave(client);
+        metrics::rejected(code.as_str());
         if let Some(s) = self.sessions.remove(&client) {
             tracing::info!(
                 session = client,
@@ -276,20 +388,25 @@ impl HostedRoom {
         }
     }
 
-    fn deliver(&mut self, now: Instant) {
+    fn deliver(&mut self, now: Instant, metrics: &TickMetrics) {
         for out in self.out.drain(..) {
             let Some(session) = self.sessions.get_mut(&out.client) else {
                 continue;
             };
+            let len = out.frame.len() as u64;
             match session.link.outbound.try_send(out.frame) {
                 Ok(()) => {
+                    self.bytes_out += len;
                     if out.kind == FrameKind::Delta {
                         session.lagging_since = None;
                     }
                 }
                 Err(TrySendError::Full(_)) => {
                     if out.kind == FrameKind::Delta {
+                        metrics.delta_drops.increment(1);
                         self.room.delivery_failed(out.client);
+                    } else {
+                        metrics.chat_drops.increment(1);
                     }
                     session.lagging_since.get_or_insert(now);
                 }

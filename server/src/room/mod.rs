@@ -6,20 +6,23 @@
 //! side ever waits for the other.
 
 mod host;
+mod load;
 mod registry;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tessera_protocol::{ErrorCode, RawValue, Welcome};
 use tessera_sim::ClientId;
 use tokio::sync::{mpsc, oneshot};
 
-pub use registry::RoomRegistry;
+pub use load::RoomLoad;
+pub use registry::{Admission, RoomRegistry};
 
-use crate::session::SessionControl;
+use crate::admin::report::{RoomDetail, RoomSummary};
+use crate::session::{SessionControl, SessionLive};
 
 /// What a room needs to reach one session.
 #[derive(Debug, Clone)]
@@ -27,6 +30,8 @@ pub struct SessionLink {
     pub id: ClientId,
     pub outbound: mpsc::Sender<Bytes>,
     pub control: Arc<SessionControl>,
+    /// The connection's live numbers (address, transport, round trip).
+    pub live: Arc<SessionLive>,
 }
 
 /// A request the room refused, with the code the client receives.
@@ -65,6 +70,37 @@ pub enum RoomCommand {
     Leave {
         client: ClientId,
     },
+    /// The room and every player in it, for the admin API.
+    Inspect {
+        reply: oneshot::Sender<RoomDetail>,
+    },
+    /// One entity's replicated components (`None`: no such entity).
+    InspectEntity {
+        id: u32,
+        reply: oneshot::Sender<Option<EntityState>>,
+    },
+    /// Removes a player; it receives `Kicked` (`admin`) with `reason`.
+    /// Answers whether the player was in the room.
+    Kick {
+        client: ClientId,
+        reason: String,
+        reply: oneshot::Sender<bool>,
+    },
+    /// Closes the room: every player receives `Kicked` (`room_closed`) with
+    /// `reason`, and the name is free again. Answers how many were told.
+    Close {
+        reason: String,
+        reply: oneshot::Sender<usize>,
+    },
+}
+
+/// An entity's replicated state, owned, as the tick thread read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityState {
+    /// The session controlling it, if a player does.
+    pub player: Option<ClientId>,
+    /// `(wire id, component name, encoded value)` per component it has.
+    pub components: Vec<(u8, &'static str, Vec<u8>)>,
 }
 
 /// A room as the rest of the server sees it: a name, a command queue and a
@@ -79,10 +115,27 @@ pub struct RoomHandle {
     /// The room's latest completed tick (for pongs).
     tick: AtomicU32,
     players: AtomicUsize,
+    entities: AtomicUsize,
+    /// Published by the tick thread about once a second.
+    load: Mutex<RoomLoad>,
     closed: AtomicBool,
 }
 
 impl RoomHandle {
+    fn new(id: u64, name: &str, commands: SyncSender<RoomCommand>) -> Self {
+        Self {
+            id,
+            name: name.to_owned(),
+            commands,
+            members: AtomicUsize::new(1),
+            tick: AtomicU32::new(0),
+            players: AtomicUsize::new(0),
+            entities: AtomicUsize::new(0),
+            load: Mutex::new(RoomLoad::default()),
+            closed: AtomicBool::new(false),
+        }
+    }
+
     /// Queues a command without waiting; gives it back when the queue is
     /// full or the room has closed.
     pub fn send(&self, command: RoomCommand) -> Result<(), TrySendError<RoomCommand>> {
@@ -95,6 +148,25 @@ impl RoomHandle {
 
     pub fn players(&self) -> usize {
         self.players.load(Ordering::Relaxed)
+    }
+
+    pub fn entities(&self) -> usize {
+        self.entities.load(Ordering::Relaxed)
+    }
+
+    /// The room's numbers as its tick thread last published them.
+    pub fn summary(&self) -> RoomSummary {
+        let load = *self.load.lock().unwrap_or_else(|p| p.into_inner());
+        RoomSummary {
+            name: self.name.clone(),
+            id: self.id,
+            tick: self.tick(),
+            players: self.players(),
+            entities: self.entities(),
+            tick_p50_ms: load.tick_p50_ms,
+            tick_p99_ms: load.tick_p99_ms,
+            bytes_out_per_s: load.bytes_out_per_s,
+        }
     }
 
     pub fn is_closed(&self) -> bool {

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tessera_protocol::ErrorCode;
@@ -11,6 +11,17 @@ use tessera_sim::{Game, Room};
 use super::host::{HostedRoom, TickWorkers};
 use super::{Refusal, RoomHandle};
 use crate::config::ServerConfig;
+
+/// Whether the node takes new joins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Joins are welcome.
+    Open,
+    /// An operator started a drain: no new joins, the rooms keep running.
+    Draining,
+    /// The node is shutting down.
+    Stopped,
+}
 
 /// All rooms of this node.
 ///
@@ -23,7 +34,8 @@ pub struct RoomRegistry {
     config: Arc<ServerConfig>,
     workers: TickWorkers,
     next_id: AtomicU64,
-    accepting: AtomicBool,
+    /// An [`Admission`], as its index.
+    admission: AtomicU8,
 }
 
 impl std::fmt::Debug for RoomRegistry {
@@ -47,7 +59,7 @@ impl RoomRegistry {
             game,
             config,
             next_id: AtomicU64::new(1),
-            accepting: AtomicBool::new(true),
+            admission: AtomicU8::new(Admission::Open as u8),
         })
     }
 
@@ -62,11 +74,20 @@ impl RoomRegistry {
     /// Counts a session in to room `name`, opening the room if needed.
     /// Pair every success with [`RoomRegistry::release`].
     pub fn reserve(&self, name: &str) -> Result<Arc<RoomHandle>, Refusal> {
-        if !self.accepting.load(Ordering::Acquire) {
-            return Err(Refusal::new(
-                ErrorCode::ShuttingDown,
-                "the server is shutting down",
-            ));
+        match self.admission() {
+            Admission::Open => {}
+            Admission::Draining => {
+                return Err(Refusal::new(
+                    ErrorCode::ShuttingDown,
+                    "this node is draining and takes no new joins; join another node",
+                ));
+            }
+            Admission::Stopped => {
+                return Err(Refusal::new(
+                    ErrorCode::ShuttingDown,
+                    "the server is shutting down",
+                ));
+            }
         }
         let mut rooms = self.lock();
         if let Some(handle) = rooms.get(name) {
@@ -87,15 +108,7 @@ impl RoomRegistry {
         let room = Room::new(self.game.as_ref(), self.config.room_config(seed))
             .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
         let (commands, inbox) = std::sync::mpsc::sync_channel(self.config.room_queue);
-        let handle = Arc::new(RoomHandle {
-            id,
-            name: name.to_owned(),
-            commands,
-            members: AtomicUsize::new(1),
-            tick: AtomicU32::new(0),
-            players: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
-        });
+        let handle = Arc::new(RoomHandle::new(id, name, commands));
         self.workers
             .add(HostedRoom::new(
                 Arc::clone(&handle),
@@ -159,9 +172,37 @@ impl RoomRegistry {
         self.game.name()
     }
 
+    pub fn admission(&self) -> Admission {
+        match self.admission.load(Ordering::Acquire) {
+            0 => Admission::Open,
+            1 => Admission::Draining,
+            _ => Admission::Stopped,
+        }
+    }
+
+    /// Refuses new joins from now on while the rooms keep running (an
+    /// operator's drain). Returns false if the node was already draining or
+    /// stopping.
+    pub fn drain(&self) -> bool {
+        self.admission
+            .compare_exchange(
+                Admission::Open as u8,
+                Admission::Draining as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
     /// Refuses new joins from now on (shutdown).
     pub fn stop_accepting(&self) {
-        self.accepting.store(false, Ordering::Release);
+        self.admission
+            .store(Admission::Stopped as u8, Ordering::Release);
+    }
+
+    /// Tick threads running (0 before they start or after `stop`).
+    pub fn tick_threads(&self) -> usize {
+        self.workers.len()
     }
 
     /// Stops the tick threads after the rooms' last tick.

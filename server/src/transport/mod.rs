@@ -27,6 +27,9 @@ pub enum Inbound {
     Unsupported(&'static str),
     /// A frame over the transport's hard size limit, refused unread.
     TooLarge,
+    /// The client's transport answered one of our round-trip probes
+    /// ([`FrameSink::queue_probe`]) with this payload.
+    ProbeAnswer(Bytes),
     /// The client closed the connection.
     Closed,
     /// The connection failed.
@@ -42,6 +45,12 @@ pub trait FrameSource: Send + 'static {
 pub trait FrameSink: Send + 'static {
     /// Writes every frame of `batch` and flushes once.
     fn send_batch(&mut self, batch: &[Bytes]) -> impl Future<Output = std::io::Result<()>> + Send;
+    /// Queues a round-trip probe carrying `payload` (a WebSocket ping) to
+    /// leave with the next [`FrameSink::send_batch`], so probing costs no
+    /// flush of its own. The client's transport answers it by itself; the
+    /// answer comes back as [`Inbound::ProbeAnswer`].
+    fn queue_probe(&mut self, payload: [u8; 8])
+    -> impl Future<Output = std::io::Result<()>> + Send;
     /// Closes the connection with a code and a short reason.
     fn close(&mut self, code: u16, reason: &str) -> impl Future<Output = ()> + Send;
 }

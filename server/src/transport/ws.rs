@@ -90,8 +90,9 @@ impl FrameSource for WsSource {
                 Some(Ok(Message::Binary(bytes))) => Inbound::Frame(bytes),
                 Some(Ok(Message::Text(_))) => Inbound::Unsupported("text frame"),
                 Some(Ok(Message::Close(_))) | None => Inbound::Closed,
-                // Pings are answered by tungstenite; pongs and raw frames carry nothing.
-                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                Some(Ok(Message::Pong(payload))) => Inbound::ProbeAnswer(payload),
+                // Pings are answered by tungstenite; raw frames carry nothing.
+                Some(Ok(Message::Ping(_) | Message::Frame(_))) => continue,
                 Some(Err(WsError::Capacity(_))) => Inbound::TooLarge,
                 Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => Inbound::Closed,
                 Some(Err(e)) => Inbound::Failed(e.to_string()),
@@ -112,6 +113,13 @@ impl FrameSink for WsSink {
                 .map_err(std::io::Error::other)?;
         }
         self.0.flush().await.map_err(std::io::Error::other)
+    }
+
+    async fn queue_probe(&mut self, payload: [u8; 8]) -> std::io::Result<()> {
+        self.0
+            .feed(Message::Ping(Bytes::copy_from_slice(&payload)))
+            .await
+            .map_err(std::io::Error::other)
     }
 
     async fn close(&mut self, code: u16, reason: &str) {

@@ -159,6 +159,17 @@ pub async fn until(
     }
 }
 
+/// Sends `walk` and waits for a delta acknowledging it.
+pub async fn input_acked(client: &mut Client, walk: Walk) {
+    let seq = client.send_input(&walk).await.expect("input");
+    until(
+        client,
+        2 * SECOND,
+        |_, e| matches!(e, Event::Delta { ack_input, .. } if *ack_input == seq),
+    )
+    .await;
+}
+
 /// Reads events for `duration`, returning them all.
 pub async fn collect(client: &mut Client, duration: Duration) -> Vec<Event> {
     let deadline = tokio::time::Instant::now() + duration;
@@ -181,3 +192,35 @@ pub fn delta_ticks(events: &[Event]) -> Vec<u32> {
 }
 
 pub const SECOND: Duration = Duration::from_secs(1);
+
+/// An HTTP answer: status code and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub body: String,
+}
+
+/// One HTTP/1.1 request to the server's admin port over a raw socket (the
+/// tests need nothing more), with `Authorization: Bearer <token>` if given.
+pub async fn http(server: &Server, method: &str, path: &str, token: Option<&str>) -> HttpAnswer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = server.admin_addr();
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a full response");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    HttpAnswer {
+        status,
+        body: body.to_owned(),
+    }
+}

@@ -1,0 +1,338 @@
+//! Prometheus metrics: every name in one place, the recorder, and the
+//! cached handles the hot paths use.
+//!
+//! Metrics are process-wide (the `metrics` facade has one global recorder),
+//! so several servers in one process (the integration tests) add up into
+//! the same series. Gauges are therefore kept as each owner's contribution
+//! ([`GaugeShare`]): a room, a session adds its own value and takes it back
+//! when it ends, so the total is the live sum and never drifts.
+//!
+//! Labels are bounded: `transport` (`ws`), `reason` (an `ErrorCode`,
+//! `KickReason` or one of the fixed endings in [`end`]) and `kind`
+//! (`delta`, `chat`, `pong`). No room or player ever becomes a label.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use ::metrics::{Counter, Gauge, Histogram, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Open client connections (gauge; label `transport`).
+pub const CONNECTIONS: &str = "tessera_connections";
+/// Client connections accepted since start (counter; label `transport`).
+pub const CONNECTIONS_ACCEPTED: &str = "tessera_connections_accepted_total";
+/// Rooms open on this node (gauge).
+pub const ROOMS: &str = "tessera_rooms";
+/// Players in all rooms (gauge).
+pub const PLAYERS: &str = "tessera_players";
+/// Replicated entities in all rooms (gauge).
+pub const ENTITIES: &str = "tessera_entities";
+/// Wall time of one room tick: commands, simulation, delivery (histogram,
+/// seconds).
+pub const TICK_DURATION: &str = "tessera_tick_duration_seconds";
+/// Ticks that took longer than the tick period (counter).
+pub const TICK_OVERRUNS: &str = "tessera_tick_overruns_total";
+/// Bytes written to clients, frames only (counter; label `transport`).
+pub const BYTES_SENT: &str = "tessera_bytes_sent_total";
+/// Bytes of frames read from clients (counter; label `transport`).
+pub const BYTES_RECEIVED: &str = "tessera_bytes_received_total";
+/// Protocol messages written to clients (counter; label `transport`).
+pub const MESSAGES_SENT: &str = "tessera_messages_sent_total";
+/// Protocol frames read from clients (counter; label `transport`).
+pub const MESSAGES_RECEIVED: &str = "tessera_messages_received_total";
+/// Client messages refused (counter; label `reason`: an error code name).
+pub const MESSAGES_REJECTED: &str = "tessera_messages_rejected_total";
+/// Sessions ended (counter; label `reason`).
+pub const DISCONNECTS: &str = "tessera_disconnects_total";
+/// Frames not queued because a client's outbound queue was full (counter;
+/// label `kind`).
+pub const OUTBOUND_DROPS: &str = "tessera_outbound_queue_drops_total";
+/// Entities each client sees, sampled once per second per client
+/// (histogram).
+pub const AOI_VISIBLE: &str = "tessera_aoi_visible_entities";
+/// Round trip to clients measured by the server's transport probes
+/// (histogram, seconds).
+pub const RTT: &str = "tessera_rtt_seconds";
+
+/// `reason` values of [`DISCONNECTS`] that are neither an error code nor a
+/// kick reason.
+pub mod end {
+    /// The client closed the connection.
+    pub const CLIENT_CLOSED: &str = "client_closed";
+    /// The connection failed under us (reset, broken pipe).
+    pub const TRANSPORT_ERROR: &str = "transport_error";
+    /// Writing to the client failed.
+    pub const WRITE_FAILED: &str = "write_failed";
+    /// Ended without a more specific reason.
+    pub const NORMAL: &str = "normal";
+}
+
+const TICK_BUCKETS: &[f64] = &[
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+const VISIBLE_BUCKETS: &[f64] = &[
+    0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0,
+];
+const RTT_BUCKETS: &[f64] = &[
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+/// How often histograms are folded when nobody scrapes, so they stay small.
+const UPKEEP_PERIOD: Duration = Duration::from_secs(5);
+
+static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the Prometheus recorder for this process (once; later calls
+/// return the same handle). `None` if another recorder was installed first
+/// (an embedding application's): then `/metrics` says so.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    RECORDER
+        .get_or_init(|| {
+            let handle = build().and_then(|b| b.install_recorder().map_err(|e| e.to_string()));
+            match handle {
+                Ok(handle) => {
+                    describe();
+                    start_upkeep(handle.clone());
+                    Some(handle)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics recorder not installed; /metrics is off");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// The installed recorder's handle, if [`install`] succeeded.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    RECORDER.get().and_then(Option::as_ref)
+}
+
+fn build() -> Result<PrometheusBuilder, String> {
+    let buckets = |b: PrometheusBuilder, name: &str, values: &[f64]| {
+        b.set_buckets_for_metric(Matcher::Full(name.to_owned()), values)
+            .map_err(|e| e.to_string())
+    };
+    let b = buckets(PrometheusBuilder::new(), TICK_DURATION, TICK_BUCKETS)?;
+    let b = buckets(b, AOI_VISIBLE, VISIBLE_BUCKETS)?;
+    buckets(b, RTT, RTT_BUCKETS)
+}
+
+fn start_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("tessera-metrics".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_PERIOD);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the metrics upkeep thread");
+    }
+}
+
+fn describe() {
+    use ::metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(CONNECTIONS, "Open client connections, by transport.");
+    describe_counter!(CONNECTIONS_ACCEPTED, "Client connections accepted.");
+    describe_gauge!(ROOMS, "Rooms open on this node.");
+    describe_gauge!(PLAYERS, "Players in all rooms.");
+    describe_gauge!(ENTITIES, "Replicated entities in all rooms.");
+    describe_histogram!(
+        TICK_DURATION,
+        Unit::Seconds,
+        "Wall time of one room tick (commands, simulation, delivery)."
+    );
+    describe_counter!(
+        TICK_OVERRUNS,
+        "Ticks that took longer than the tick period."
+    );
+    describe_counter!(BYTES_SENT, Unit::Bytes, "Frame bytes written to clients.");
+    describe_counter!(
+        BYTES_RECEIVED,
+        Unit::Bytes,
+        "Frame bytes read from clients."
+    );
+    describe_counter!(MESSAGES_SENT, "Protocol messages written to clients.");
+    describe_counter!(MESSAGES_RECEIVED, "Protocol frames read from clients.");
+    describe_counter!(MESSAGES_REJECTED, "Client messages refused, by reason.");
+    describe_counter!(DISCONNECTS, "Sessions ended, by reason.");
+    describe_counter!(
+        OUTBOUND_DROPS,
+        "Frames not queued because a client's outbound queue was full."
+    );
+    describe_histogram!(
+        AOI_VISIBLE,
+        "Entities in a client's view, sampled once per second per client."
+    );
+    describe_histogram!(
+        RTT,
+        Unit::Seconds,
+        "Round trip to clients (transport probes)."
+    );
+}
+
+/// Counts one refused client message.
+pub fn rejected(reason: &'static str) {
+    ::metrics::counter!(MESSAGES_REJECTED, "reason" => reason).increment(1);
+}
+
+/// Counts one ended session.
+pub fn disconnected(reason: &'static str) {
+    ::metrics::counter!(DISCONNECTS, "reason" => reason).increment(1);
+}
+
+/// One owner's part of a gauge: [`GaugeShare::set`] moves the gauge by the
+/// change, and dropping the share takes its value back out.
+#[derive(Debug)]
+pub struct GaugeShare {
+    gauge: Gauge,
+    value: f64,
+}
+
+impl GaugeShare {
+    pub fn new(gauge: Gauge, value: f64) -> Self {
+        gauge.increment(value);
+        Self { gauge, value }
+    }
+
+    pub fn set(&mut self, value: f64) {
+        if value != self.value {
+            self.gauge.increment(value - self.value);
+            self.value = value;
+        }
+    }
+}
+
+impl Drop for GaugeShare {
+    fn drop(&mut self) {
+        self.gauge.decrement(self.value);
+    }
+}
+
+/// The handles a tick thread uses (one set per thread).
+#[derive(Debug, Clone)]
+pub struct TickMetrics {
+    pub tick_duration: Histogram,
+    pub overruns: Counter,
+    pub aoi_visible: Histogram,
+    pub delta_drops: Counter,
+    pub chat_drops: Counter,
+}
+
+impl TickMetrics {
+    pub fn new() -> Self {
+        Self {
+            tick_duration: ::metrics::histogram!(TICK_DURATION),
+            overruns: ::metrics::counter!(TICK_OVERRUNS),
+            aoi_visible: ::metrics::histogram!(AOI_VISIBLE),
+            delta_drops: ::metrics::counter!(OUTBOUND_DROPS, "kind" => "delta"),
+            chat_drops: ::metrics::counter!(OUTBOUND_DROPS, "kind" => "chat"),
+        }
+    }
+}
+
+impl Default for TickMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A room's parts of the room, player and entity gauges.
+#[derive(Debug)]
+pub struct RoomGauges {
+    _room: GaugeShare,
+    pub players: GaugeShare,
+    pub entities: GaugeShare,
+}
+
+impl RoomGauges {
+    pub fn new() -> Self {
+        Self {
+            _room: GaugeShare::new(::metrics::gauge!(ROOMS), 1.0),
+            players: GaugeShare::new(::metrics::gauge!(PLAYERS), 0.0),
+            entities: GaugeShare::new(::metrics::gauge!(ENTITIES), 0.0),
+        }
+    }
+}
+
+impl Default for RoomGauges {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The handles a connection uses, labelled with its transport.
+#[derive(Debug)]
+pub struct LinkMetrics {
+    _open: GaugeShare,
+    pub bytes_sent: Counter,
+    pub messages_sent: Counter,
+    pub bytes_received: Counter,
+    pub messages_received: Counter,
+    pub pong_drops: Counter,
+    pub rtt: Histogram,
+}
+
+impl LinkMetrics {
+    /// Counts the connection in (accepted, open) until dropped.
+    pub fn open(transport: &'static str) -> Self {
+        ::metrics::counter!(CONNECTIONS_ACCEPTED, "transport" => transport).increment(1);
+        Self {
+            _open: GaugeShare::new(
+                ::metrics::gauge!(CONNECTIONS, "transport" => transport),
+                1.0,
+            ),
+            bytes_sent: ::metrics::counter!(BYTES_SENT, "transport" => transport),
+            messages_sent: ::metrics::counter!(MESSAGES_SENT, "transport" => transport),
+            bytes_received: ::metrics::counter!(BYTES_RECEIVED, "transport" => transport),
+            messages_received: ::metrics::counter!(MESSAGES_RECEIVED, "transport" => transport),
+            pong_drops: ::metrics::counter!(OUTBOUND_DROPS, "kind" => "pong"),
+            rtt: ::metrics::histogram!(RTT),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_prefixed_and_unique() {
+        let names = [
+            CONNECTIONS,
+            CONNECTIONS_ACCEPTED,
+            ROOMS,
+            PLAYERS,
+            ENTITIES,
+            TICK_DURATION,
+            TICK_OVERRUNS,
+            BYTES_SENT,
+            BYTES_RECEIVED,
+            MESSAGES_SENT,
+            MESSAGES_RECEIVED,
+            MESSAGES_REJECTED,
+            DISCONNECTS,
+            OUTBOUND_DROPS,
+            AOI_VISIBLE,
+            RTT,
+        ];
+        let unique: std::collections::HashSet<_> = names.iter().collect();
+        assert_eq!(unique.len(), names.len());
+        assert!(names.iter().all(|n| n.starts_with("tessera_")));
+    }
+
+    #[test]
+    fn gauge_shares_add_up_and_leave_nothing_behind() {
+        let handle = install().expect("recorder installs");
+        let name = "tessera_test_share";
+        {
+            let mut a = GaugeShare::new(::metrics::gauge!(name), 2.0);
+            let _b = GaugeShare::new(::metrics::gauge!(name), 3.0);
+            a.set(4.0);
+            assert!(handle.render().contains("tessera_test_share 7"));
+        }
+        assert!(handle.render().contains("tessera_test_share 0"));
+    }
+}
