@@ -8,6 +8,7 @@
 //!   the sample bots.
 //! - `stats`, `swarm`: shared measurements and the controller.
 //! - [`report`], [`threshold`]: the JSON report, the summary, the verdicts.
+//! - `scrape`: the server's tick, CPU and memory from its `/metrics`.
 //!
 //! Bots share one runtime on one thread; most validate frames in place
 //! without allocating, and one in `--sample-every` keeps a full mirror.
@@ -18,6 +19,7 @@ pub mod config;
 pub mod plan;
 pub mod report;
 pub mod scenario;
+mod scrape;
 mod stats;
 mod swarm;
 pub mod threshold;
@@ -39,7 +41,15 @@ pub enum Verdict {
 /// Runs a swarm to the end of its measured window and builds the report.
 pub async fn run(config: &SwarmConfig) -> (Report, Verdict) {
     let finished = swarm::run(config).await;
-    let mut report = Report::build(config, &finished, None);
+    let server = match &finished.server {
+        Some(Ok((start, end))) => Some(scrape::between(start, end)),
+        Some(Err(e)) => {
+            eprintln!("tessera-bots: no server figures: {e}");
+            None
+        }
+        None => None,
+    };
+    let mut report = Report::build(config, &finished, server);
     report.judge(config);
     let verdict =
         if report.bots_started > 0 && report.deltas_received == 0 && report.join_failures > 0 {

@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 use crate::bot::{self, BotContext, BotHandle};
 use crate::config::SwarmConfig;
 use crate::plan::Plan;
+use crate::scrape::{self, Snapshot};
 use crate::stats::{Stats, Window};
 
 /// How often the controller adjusts the swarm.
@@ -30,6 +31,9 @@ pub struct Finished {
     pub connected_min: usize,
     pub sample_bots: usize,
     pub bots_started: u64,
+    /// The server's metrics at the start and the end of the window
+    /// (`--admin-url`), or why they could not be read.
+    pub server: Option<Result<(Snapshot, Snapshot), String>>,
 }
 
 /// Runs the whole plan. Returns when the measured window is over.
@@ -60,6 +64,7 @@ pub async fn run(config: &SwarmConfig) -> Finished {
     let mut churn_credit = 0.0f64;
     let mut last_progress = Instant::now();
     let mut ticker = tokio::time::interval(STEP);
+    let mut first_scrape = None;
     loop {
         ticker.tick().await;
         let now = Instant::now();
@@ -98,6 +103,11 @@ pub async fn run(config: &SwarmConfig) -> Finished {
         }
         if stats.window.contains(now) {
             connected_min = connected_min.min(stats.connected.load(Ordering::Relaxed));
+            if first_scrape.is_none()
+                && let Some(url) = config.admin_url.clone()
+            {
+                first_scrape = Some(tokio::spawn(async move { scrape::scrape(&url).await }));
+            }
         }
         if now - last_progress >= Duration::from_millis(250) {
             last_progress = now;
@@ -105,6 +115,15 @@ pub async fn run(config: &SwarmConfig) -> Finished {
         }
     }
     let connected_at_end = stats.connected.load(Ordering::Relaxed);
+    let server = match (&config.admin_url, first_scrape) {
+        (Some(url), Some(first)) => Some(match (first.await, scrape::scrape(url).await) {
+            (Ok(Ok(start)), Ok(end)) => Ok((start, end)),
+            (Ok(Err(e)), _) | (_, Err(e)) => Err(e),
+            (Err(e), _) => Err(e.to_string()),
+        }),
+        (Some(_), None) => Some(Err("the measured window never started".into())),
+        (None, _) => None,
+    };
     progress.finish_and_clear();
     for handle in &active {
         handle.stop.cancel();
@@ -126,6 +145,7 @@ pub async fn run(config: &SwarmConfig) -> Finished {
         },
         sample_bots,
         bots_started: next_id,
+        server,
     }
 }
 

@@ -44,11 +44,14 @@ fn config(url: &str, extra: &[&str]) -> SwarmConfig {
 async fn fifty_bots_report_every_field_and_thresholds_decide() {
     let server = server().await;
     let url = format!("ws://{}", server.ws_addr());
+    let admin = format!("http://{}", server.admin_addr());
     let cfg = config(
         &url,
         &[
             "--bots",
             "50",
+            "--admin-url",
+            &admin,
             "--threshold",
             "rtt_ms.p99<1000",
             "--threshold",
@@ -98,6 +101,12 @@ async fn fifty_bots_report_every_field_and_thresholds_decide() {
     );
     assert!(report.visible_entities.mean >= 1.0, "a bot sees itself");
     assert_eq!(report.sample_bots, 1);
+    // The server's own figures, from its /metrics.
+    let figures = json.get("server").expect("server figures with --admin-url");
+    let tick = figures["tick_ms"]["p50"].as_f64().expect("tick p50");
+    assert!(tick > 0.0 && tick < 100.0, "{tick}");
+    assert!(figures["rss_mb"].as_f64().expect("rss") > 1.0);
+    assert!(figures["cpu_percent"].as_f64().is_some());
     // The first threshold holds, the second cannot.
     assert_eq!(report.thresholds.len(), 2);
     assert!(report.thresholds[0].passed);
