@@ -99,6 +99,21 @@ pub fn write_left(out: &mut Vec<u8>, left: &[u32]) {
     }
 }
 
+/// Reads an entity entry's array header and id; returns the id and how many
+/// `(component id, value)` pairs follow.
+pub(crate) fn read_entry_head(r: &mut Reader<'_>) -> Result<(u32, usize), DecodeError> {
+    let at = r.position();
+    let len = r.array_len()?;
+    if len % 2 == 0 || len > 1 + 2 * MAX_COMPONENTS_PER_ENTITY {
+        return Err(DecodeError::WrongArity {
+            expected: 1 + 2 * (len / 2).min(MAX_COMPONENTS_PER_ENTITY),
+            found: len,
+            at,
+        });
+    }
+    Ok((r.uint_as("entity id")?, len / 2))
+}
+
 impl EntityState {
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         write_entry_head(out, self.id, self.components.len());
@@ -116,18 +131,9 @@ impl EntityState {
     }
 
     fn decode(r: &mut Reader<'_>, frame: &Bytes) -> Result<Self, DecodeError> {
-        let at = r.position();
-        let len = r.array_len()?;
-        if len % 2 == 0 || len > 1 + 2 * MAX_COMPONENTS_PER_ENTITY {
-            return Err(DecodeError::WrongArity {
-                expected: 1 + 2 * (len / 2).min(MAX_COMPONENTS_PER_ENTITY),
-                found: len,
-                at,
-            });
-        }
-        let id = r.uint_as("entity id")?;
-        let mut components = Vec::with_capacity(len / 2);
-        for _ in 0..len / 2 {
+        let (id, count) = read_entry_head(r)?;
+        let mut components = Vec::with_capacity(count);
+        for _ in 0..count {
             let id = r.uint_as("component id")?;
             let value = read_raw(r, frame)?;
             components.push(ComponentValue { id, value });

@@ -6,9 +6,10 @@
 //! clients that only need to count, check or pick out a few components use
 //! it to skip the per-entity allocations of the owned [`crate::Delta`].
 
+use crate::delta::read_entry_head;
 use crate::error::DecodeError;
 use crate::frame;
-use crate::limits::{MAX_COMPONENTS_PER_ENTITY, MAX_GAME_VALUE, MAX_SERVER_FRAME};
+use crate::limits::{MAX_GAME_VALUE, MAX_SERVER_FRAME};
 use crate::msgpack::Reader;
 use crate::server_msg::{DELTA_LEN, tag};
 
@@ -108,17 +109,8 @@ fn section<'a>(
 
 /// Validates one entity entry, as the owned decoder does.
 fn check_entry(r: &mut Reader<'_>) -> Result<(), DecodeError> {
-    let at = r.position();
-    let len = r.array_len()?;
-    if len % 2 == 0 || len > 1 + 2 * MAX_COMPONENTS_PER_ENTITY {
-        return Err(DecodeError::WrongArity {
-            expected: 1 + 2 * (len / 2).min(MAX_COMPONENTS_PER_ENTITY),
-            found: len,
-            at,
-        });
-    }
-    r.uint_as::<u32>("entity id")?;
-    for _ in 0..len / 2 {
+    let (_, count) = read_entry_head(r)?;
+    for _ in 0..count {
         r.uint_as::<u8>("component id")?;
         let span = r.value_span()?;
         if span.len() > MAX_GAME_VALUE {
