@@ -9,7 +9,8 @@
 //!   to assemble it from pre-encoded entity entries ([`delta`]).
 //! - [`DeltaPart`]: the state for unreliable transports (QUIC datagrams),
 //!   against a tick the client acknowledged, split by entity ([`delta_part`]);
-//!   [`stream`]: length-prefixed framing for byte streams.
+//!   [`stream`]: length-prefixed framing for byte streams;
+//!   [`part_receiver`]: the client's rules for applying parts.
 //! - [`RawValue`]: game-defined payloads (intents, join options, component
 //!   values), checked for shape here and decoded by the game with serde.
 //! - [`WireComponent`]: the trait a game's replicated component wire types
@@ -31,6 +32,7 @@ mod error;
 mod frame;
 pub mod limits;
 pub mod msgpack;
+pub mod part_receiver;
 pub mod quantize;
 mod raw;
 mod server_msg;
