@@ -128,13 +128,16 @@ impl PartReceiver {
         if !self.pending.contains_key(&part.tick) && self.pending.len() >= MAX_PENDING_TICKS {
             self.pending.pop_first();
         }
-        let pending = self.pending.entry(part.tick).or_insert_with(|| PendingTick {
-            baseline: part.baseline,
-            parts: part.parts,
-            seen: vec![0; usize::from(part.parts).div_ceil(64)],
-            received: 0,
-            incomplete: false,
-        });
+        let pending = self
+            .pending
+            .entry(part.tick)
+            .or_insert_with(|| PendingTick {
+                baseline: part.baseline,
+                parts: part.parts,
+                seen: vec![0; usize::from(part.parts).div_ceil(64)],
+                received: 0,
+                incomplete: false,
+            });
         if pending.parts != part.parts || pending.baseline != part.baseline {
             // Parts of one tick that disagree: none of them can complete it.
             pending.incomplete = true;
