@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 async fn server() -> Server {
     let config = ServerConfig {
         ws_addr: "127.0.0.1:0".parse().expect("addr"),
+        quic_addr: "127.0.0.1:0".parse().expect("addr"),
         admin_addr: "127.0.0.1:0".parse().expect("addr"),
         data_dir: std::env::temp_dir().join(format!("tessera-bots-test-{}", std::process::id())),
         tick_threads: 1,

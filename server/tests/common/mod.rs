@@ -99,6 +99,7 @@ pub async fn start(game: PlacedArena, tweak: impl FnOnce(&mut ServerConfig)) -> 
     ));
     let mut config = ServerConfig {
         ws_addr: "127.0.0.1:0".parse().expect("addr"),
+        quic_addr: "127.0.0.1:0".parse().expect("addr"),
         admin_addr: "127.0.0.1:0".parse().expect("addr"),
         data_dir,
         game: "placed-arena".into(),
