@@ -51,7 +51,7 @@ pub use connection::{Connection, ConnectionError, ProtocolError, State};
 pub use error::ClientError;
 pub use event::{DisconnectReason, Event};
 pub use rtt::{MAX_PINGS_IN_FLIGHT, Rtt};
-pub use world_view::{Applied, Entity, MirrorError, WorldView};
+pub use world_view::{Applied, AppliedPart, Entity, MirrorError, WorldView};
 
 pub use tessera_protocol as protocol;
 pub use tessera_protocol::{ErrorCode, Hello, KickReason, RawValue, Welcome, WireComponent, arena};
