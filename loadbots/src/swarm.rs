@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::bot::{self, BotContext, BotHandle};
 use crate::config::SwarmConfig;
+use crate::link::QuicClient;
 use crate::plan::Plan;
 use crate::scrape::{self, Snapshot};
 use crate::stats::{Stats, Window};
@@ -45,7 +46,18 @@ pub async fn run(config: &SwarmConfig) -> Finished {
         start: started + from,
         end: started + to,
     }));
+    let quic = match &config.quic_trust {
+        Some(trust) => match quic_client(&config.url, trust).await {
+            Ok(quic) => Some(quic),
+            Err(e) => {
+                eprintln!("tessera-bots: cannot set up QUIC: {e}");
+                None
+            }
+        },
+        None => None,
+    };
     let ctx = Arc::new(BotContext {
+        quic,
         url: config.url.clone(),
         room: config.room.clone(),
         scenario: config.scenario,
@@ -147,6 +159,39 @@ pub async fn run(config: &SwarmConfig) -> Finished {
         bots_started: next_id,
         server,
     }
+}
+
+/// One endpoint (one UDP socket) for every QUIC bot, aimed at `url`.
+async fn quic_client(
+    url: &str,
+    trust: &tessera_client::ClientConfig,
+) -> Result<QuicClient, String> {
+    let authority = url.trim_start_matches("quic://");
+    let authority = authority.split('/').next().unwrap_or_default();
+    let server = tokio::net::lookup_host(authority)
+        .await
+        .map_err(|e| format!("{authority}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{authority} has no address"))?;
+    let server_name = authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let client_config = tessera_client::quic_endpoint_config(trust).map_err(|e| e.to_string())?;
+    let local: std::net::SocketAddr = if server.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        ([0u16; 8], 0).into()
+    };
+    let mut endpoint = quinn::Endpoint::client(local).map_err(|e| e.to_string())?;
+    endpoint.set_default_client_config(client_config);
+    Ok(QuicClient {
+        endpoint,
+        server,
+        server_name,
+    })
 }
 
 fn progress_bar(plan: &Plan, quiet: bool) -> ProgressBar {

@@ -8,7 +8,7 @@
 //! writes every queued frame in one go and sends acks as datagrams.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -18,7 +18,7 @@ use tessera_protocol::limits::MAX_SERVER_FRAME;
 use tessera_protocol::stream::{LENGTH_PREFIX, frame_length, write_frame};
 use tokio::sync::mpsc;
 
-use super::trust::{ALPN, Verifier};
+use super::trust::{ALPN, Refusal, Verifier};
 use super::{CloseKind, Inbound, Outbound, Transport};
 use crate::config::ClientConfig;
 use crate::connection::ProtocolError;
@@ -43,27 +43,12 @@ pub(crate) async fn open(
     authority: &str,
     config: &ClientConfig,
 ) -> Result<Transport, ClientError> {
-    let (verifier, refusal) = Verifier::new(&config.trust, url)?;
+    let (client_config, refusal) = endpoint_config(config, url)?;
     let (host, addr) = resolve(url, authority).await?;
     let connect_error = |source: Box<dyn std::error::Error + Send + Sync>| ClientError::Connect {
         url: url.into(),
         source,
     };
-    let mut tls = rustls::ClientConfig::builder_with_provider(verifier.provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| connect_error(Box::new(e)))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![ALPN.to_vec()];
-    let crypto = QuicClientConfig::try_from(tls).map_err(|e| connect_error(Box::new(e)))?;
-    let mut client_config = quinn::ClientConfig::new(Arc::new(crypto));
-    let mut transport = quinn::TransportConfig::default();
-    transport
-        .datagram_receive_buffer_size(Some(DATAGRAM_RECEIVE_BUFFER))
-        .keep_alive_interval(Some(KEEP_ALIVE))
-        .max_idle_timeout(MAX_IDLE.try_into().ok());
-    client_config.transport_config(Arc::new(transport));
     let local: SocketAddr = if addr.is_ipv4() {
         ([0, 0, 0, 0], 0).into()
     } else {
@@ -98,6 +83,39 @@ pub(crate) async fn open(
     })
 }
 
+/// The quinn configuration of a connection with `config`'s trust, and
+/// where its verifier writes why it refused a certificate.
+fn endpoint_config(
+    config: &ClientConfig,
+    url: &str,
+) -> Result<(quinn::ClientConfig, Refusal), ClientError> {
+    let (verifier, refusal) = Verifier::new(&config.trust, url)?;
+    let config_error = |e: &dyn std::error::Error| ClientError::InvalidCa(e.to_string());
+    let mut tls = rustls::ClientConfig::builder_with_provider(verifier.provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| config_error(&e))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let crypto = QuicClientConfig::try_from(tls).map_err(|e| config_error(&e))?;
+    let mut client_config = quinn::ClientConfig::new(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .datagram_receive_buffer_size(Some(DATAGRAM_RECEIVE_BUFFER))
+        .keep_alive_interval(Some(KEEP_ALIVE))
+        .max_idle_timeout(MAX_IDLE.try_into().ok());
+    client_config.transport_config(Arc::new(transport));
+    Ok((client_config, refusal))
+}
+
+/// The quinn client configuration this client uses for `quic://` (ALPN,
+/// datagram buffer, keep-alive) with `config`'s trust, for tools that drive
+/// many raw QUIC connections from one endpoint (load generators).
+pub fn quic_endpoint_config(config: &ClientConfig) -> Result<quinn::ClientConfig, ClientError> {
+    endpoint_config(config, "quic://").map(|(c, _)| c)
+}
+
 /// The host name (for the certificate) and the address of `authority`.
 async fn resolve(url: &str, authority: &str) -> Result<(String, SocketAddr), ClientError> {
     let invalid = |reason| ClientError::InvalidUrl {
@@ -126,11 +144,7 @@ async fn resolve(url: &str, authority: &str) -> Result<(String, SocketAddr), Cli
     Ok((host.to_owned(), addr))
 }
 
-fn handshake_error(
-    url: &str,
-    error: ConnectionError,
-    refusal: &Mutex<Option<String>>,
-) -> ClientError {
+fn handshake_error(url: &str, error: ConnectionError, refusal: &Refusal) -> ClientError {
     match refusal.lock().unwrap_or_else(|p| p.into_inner()).take() {
         Some(reason) => ClientError::UntrustedCertificate {
             url: url.into(),
