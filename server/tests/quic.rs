@@ -419,16 +419,7 @@ async fn garbage_on_the_stream_or_in_datagrams_closes_only_that_connection() {
     let ticks = delta_ticks(&events);
     assert!(ticks.len() >= 8, "state kept coming: {ticks:?}");
     assert!(ticks.windows(2).all(|w| w[1] > w[0]), "{ticks:?}");
-    let room = server.state().registry.get("abuse").expect("room open");
-    let deadline = tokio::time::Instant::now() + 3 * SECOND;
-    while room.players() != 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} players left",
-            room.players()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_players(&server, "abuse", 1).await;
     assert!(!victim.connection().is_closed());
     server.shutdown().await;
 }

@@ -252,6 +252,20 @@ pub fn delta_ticks(events: &[Event]) -> Vec<u32> {
 
 pub const SECOND: Duration = Duration::from_secs(1);
 
+/// Waits (up to 3 s) until room `name` holds exactly `players` players.
+pub async fn wait_for_players(server: &Server, name: &str, players: usize) {
+    let room = server.state().registry.get(name).expect("room open");
+    let deadline = tokio::time::Instant::now() + 3 * SECOND;
+    while room.players() != players {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} players in {name}, expected {players}",
+            room.players()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// An HTTP answer: status code and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpAnswer {
