@@ -2,7 +2,7 @@
 //! tick the client acknowledged, split by entity into self-contained parts.
 //!
 //! ```text
-//! part = [7, tick, baseline, ack_input, part, parts,
+//! part = [7, tick, baseline_age, ack_input, part_index * 2 + last,
 //!         [entry...] entered, [entry...] updated, [id...] left]
 //! ```
 //!
@@ -10,10 +10,14 @@
 //! retransmitting server, or reordered. So a part is not "what changed since
 //! the previous message" (as a [`crate::Delta`] is) but "what changed
 //! between `baseline` and `tick`", where `baseline` is a tick the client
-//! acknowledged with `Ack` (or 0: a full state). Each part carries whole
-//! entities, so any part can be applied as soon as it arrives; `part` and
-//! `parts` tell the client when it holds all of a tick (only then may it
-//! acknowledge the tick). `PROTOCOL.md` §6.2 gives the client's rules.
+//! acknowledged with `Ack` (or 0: a full state). The baseline travels as
+//! its age (`tick - baseline`, one byte in the steady state) and the part's
+//! place as one integer (its index times two, plus one on the last part),
+//! so a one-part state costs two header bytes more than a `Delta`. Each
+//! part carries whole entities, so any part can be applied as soon as it
+//! arrives; the last part's index tells the client when it holds all of a
+//! tick (only then may it acknowledge the tick). `PROTOCOL.md` §6.2 gives
+//! the client's rules.
 
 use bytes::Bytes;
 
@@ -23,13 +27,13 @@ use crate::msgpack::{Reader, Writer};
 use crate::server_msg::tag;
 
 /// Elements of a part in this version, the tag included.
-pub(crate) const DELTA_PART_LEN: usize = 9;
+pub(crate) const DELTA_PART_LEN: usize = 8;
 
 /// Most bytes the head of a part takes, up to and including the header of
 /// its `entered` section, plus the headers of `updated` and `left`: a
-/// sender budgets this much besides the entries. Array header, tag, three
-/// uint32 (5 bytes each), two uint16 (3 each) and three array16 headers.
-pub const DELTA_PART_OVERHEAD: usize = 1 + 1 + 3 * 5 + 2 * 3 + 3 * 3;
+/// sender budgets this much besides the entries. Array header, tag, four
+/// uint32 (5 bytes each) and three array16 headers.
+pub const DELTA_PART_OVERHEAD: usize = 1 + 1 + 4 * 5 + 3 * 3;
 
 /// One part of the state of `tick` against `baseline`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -41,10 +45,11 @@ pub struct DeltaPart {
     pub baseline: u32,
     /// Sequence number of the last input the server applied for this client.
     pub ack_input: u32,
-    /// Index of this part, `0..parts`.
+    /// Index of this part among the parts of `tick`, from 0.
     pub part: u16,
-    /// How many parts the state of `tick` has (at least 1).
-    pub parts: u16,
+    /// True on the part with the highest index: the state of `tick` has
+    /// `part + 1` parts.
+    pub last: bool,
     /// Entities the client did not know at `baseline`, with every component.
     pub entered: Vec<EntityState>,
     /// Entities known at `baseline` with the components changed since.
@@ -67,7 +72,7 @@ impl DeltaPart {
                 baseline: self.baseline,
                 ack_input: self.ack_input,
                 part: self.part,
-                parts: self.parts,
+                last: self.last,
             },
             self.entered.len(),
         );
@@ -77,16 +82,19 @@ impl DeltaPart {
     /// Decodes the fields after the tag; the caller skips later elements.
     pub(crate) fn decode_body(r: &mut Reader<'_>, frame: &Bytes) -> Result<Self, DecodeError> {
         let tick: u32 = r.uint_as("tick")?;
-        let baseline: u32 = r.uint_as("baseline")?;
+        let age: u32 = r.uint_as("baseline_age")?;
         let ack_input = r.uint_as("ack_input")?;
-        let part: u16 = r.uint_as("part")?;
-        let parts: u16 = r.uint_as("parts")?;
-        if baseline >= tick && baseline != 0 {
-            return Err(DecodeError::OutOfRange { field: "baseline" });
+        let place: u32 = r.uint_as("part")?;
+        // A baseline is an earlier tick, never tick 0 (ticks start at 1).
+        if age >= tick {
+            return Err(DecodeError::OutOfRange {
+                field: "baseline_age",
+            });
         }
-        if part >= parts {
-            return Err(DecodeError::OutOfRange { field: "part" });
-        }
+        let baseline = if age == 0 { 0 } else { tick - age };
+        let part =
+            u16::try_from(place >> 1).map_err(|_| DecodeError::OutOfRange { field: "part" })?;
+        let last = place & 1 == 1;
         let Sections {
             entered,
             updated,
@@ -97,7 +105,7 @@ impl DeltaPart {
             baseline,
             ack_input,
             part,
-            parts,
+            last,
             entered,
             updated,
             left,
@@ -112,7 +120,7 @@ pub struct PartHead {
     pub baseline: u32,
     pub ack_input: u32,
     pub part: u16,
-    pub parts: u16,
+    pub last: bool,
 }
 
 /// Writes the head of a part up to the `entered` header; then follow the
@@ -122,11 +130,15 @@ pub fn write_part_head(out: &mut Vec<u8>, head: &PartHead, entered_count: usize)
     let mut w = Writer::new(out);
     w.array_len(DELTA_PART_LEN as u32);
     w.uint(tag::DELTA_PART.into());
+    let age = if head.baseline == 0 {
+        0
+    } else {
+        head.tick.wrapping_sub(head.baseline)
+    };
     w.uint(head.tick.into());
-    w.uint(head.baseline.into());
+    w.uint(age.into());
     w.uint(head.ack_input.into());
-    w.uint(head.part.into());
-    w.uint(head.parts.into());
+    w.uint((u64::from(head.part) << 1) | u64::from(head.last));
     w.array_len(entered_count as u32);
 }
 
@@ -141,7 +153,7 @@ mod tests {
             baseline: 69_998,
             ack_input: 3,
             part: 1,
-            parts: 2,
+            last: true,
             entered: vec![EntityState {
                 id: 9,
                 components: vec![ComponentValue {
@@ -164,10 +176,10 @@ mod tests {
         );
         let widest = DeltaPart {
             tick: u32::MAX,
-            baseline: u32::MAX - 1,
+            baseline: 1,
             ack_input: u32::MAX,
-            part: u16::MAX - 1,
-            parts: u16::MAX,
+            part: u16::MAX,
+            last: true,
             ..DeltaPart::default()
         };
         let empty = ServerMsg::DeltaPart(widest).encode();
@@ -175,24 +187,34 @@ mod tests {
     }
 
     #[test]
-    fn part_index_and_baseline_are_checked() {
-        for bad in [
-            DeltaPart {
-                part: 2,
-                parts: 2,
-                ..sample()
-            },
-            DeltaPart {
-                part: 0,
-                parts: 0,
-                ..sample()
-            },
-            DeltaPart {
-                baseline: 70_000,
-                ..sample()
-            },
-        ] {
-            let frame = Bytes::from(ServerMsg::DeltaPart(bad).encode());
+    fn a_steady_state_part_costs_two_bytes_more_than_a_delta() {
+        let delta = crate::Delta {
+            tick: 70_000,
+            ack_input: 3,
+            ..crate::Delta::default()
+        };
+        let part = DeltaPart {
+            tick: 70_000,
+            baseline: 69_999,
+            ack_input: 3,
+            last: true,
+            ..DeltaPart::default()
+        };
+        let delta = ServerMsg::Delta(delta).encode().len();
+        let part = ServerMsg::DeltaPart(part).encode().len();
+        assert_eq!(part, delta + 2);
+    }
+
+    #[test]
+    fn the_baseline_age_and_the_part_index_are_checked() {
+        // [7, tick 5, age 5, ack 0, part 0 last, [], [], []]: a baseline
+        // of tick 0, which no tick is.
+        let at_zero = Bytes::from_static(&[0x98, 0x07, 0x05, 0x05, 0x00, 0x01, 0x90, 0x90, 0x90]);
+        // The part index 65536 does not fit 16 bits.
+        let wide = Bytes::from_static(&[
+            0x98, 0x07, 0x05, 0x01, 0x00, 0xce, 0x00, 0x02, 0x00, 0x01, 0x90, 0x90, 0x90,
+        ]);
+        for frame in [at_zero, wide] {
             assert!(matches!(
                 ServerMsg::decode(&frame),
                 Err(DecodeError::OutOfRange { .. })

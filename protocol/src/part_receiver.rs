@@ -47,11 +47,13 @@ pub struct PartOutcome {
 #[derive(Debug, Clone)]
 struct PendingTick {
     baseline: u32,
-    parts: u16,
-    /// One bit per part index.
+    /// Index of the last part, once it arrived.
+    last: Option<u16>,
+    /// One bit per part index seen.
     seen: Vec<u64>,
-    received: u16,
-    /// An update was skipped because the entity may predate the baseline.
+    received: u32,
+    /// An update was skipped because the entity may predate the baseline,
+    /// or the parts disagree.
     incomplete: bool,
 }
 
@@ -133,26 +135,35 @@ impl PartReceiver {
             .entry(part.tick)
             .or_insert_with(|| PendingTick {
                 baseline: part.baseline,
-                parts: part.parts,
-                seen: vec![0; usize::from(part.parts).div_ceil(64)],
+                last: None,
+                seen: Vec::new(),
                 received: 0,
                 incomplete: false,
             });
-        if pending.parts != part.parts || pending.baseline != part.baseline {
+        let beyond_last = pending.last.is_some_and(|last| part.part > last);
+        let second_last = part.last && pending.last.is_some_and(|last| last != part.part);
+        if pending.baseline != part.baseline || beyond_last || second_last {
             // Parts of one tick that disagree: none of them can complete it.
             pending.incomplete = true;
             return false;
         }
         pending.incomplete |= incomplete;
+        if part.last {
+            pending.last = Some(part.part);
+        }
         let (word, bit) = (usize::from(part.part) / 64, 1u64 << (part.part % 64));
-        if let Some(w) = pending.seen.get_mut(word)
-            && *w & bit == 0
-        {
-            *w |= bit;
+        if pending.seen.len() <= word {
+            pending.seen.resize(word + 1, 0);
+        }
+        if pending.seen[word] & bit == 0 {
+            pending.seen[word] |= bit;
             pending.received += 1;
         }
+        let all_here = pending
+            .last
+            .is_some_and(|last| pending.received == u32::from(last) + 1);
         let baseline_held = pending.baseline == 0 || self.complete >= pending.baseline;
-        pending.received == pending.parts && !pending.incomplete && baseline_held
+        all_here && !pending.incomplete && baseline_held
     }
 
     fn complete_up_to(&mut self, tick: u32) {
@@ -234,7 +245,7 @@ mod tests {
         DeltaPart {
             tick,
             baseline,
-            parts: 1,
+            last: true,
             ..DeltaPart::default()
         }
     }
@@ -270,7 +281,7 @@ mod tests {
         );
         let newer = DeltaPart {
             updated: vec![entity(1, &[(1, 12)])],
-            parts: 2,
+            last: false,
             ..part(7, 5)
         };
         assert_eq!(rx.apply(&newer, &mut m).completed, None, "one of two parts");
@@ -284,7 +295,6 @@ mod tests {
         let rest = DeltaPart {
             left: vec![2],
             part: 1,
-            parts: 2,
             ..part(7, 5)
         };
         assert_eq!(rx.apply(&rest, &mut m).completed, Some(7));
@@ -292,7 +302,7 @@ mod tests {
         // A stale enter of 2 (from before it left) does not bring it back.
         let stale = DeltaPart {
             entered: vec![entity(2, &[(1, 20)])],
-            parts: 2,
+            last: false,
             ..part(8, 5)
         };
         rx.tombstone(2, 9);

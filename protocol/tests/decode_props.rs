@@ -179,21 +179,27 @@ fn delta() -> impl Strategy<Value = Delta> {
         })
 }
 
-/// A valid part: `part < parts`, and `baseline` 0 or below `tick`.
+/// A valid part: `baseline` 0 or an earlier tick than `tick`.
 fn delta_part() -> impl Strategy<Value = DeltaPart> {
     (
-        (1u32.., any::<u32>(), any::<u32>(), 1u16.., any::<u16>()),
+        (
+            1u32..,
+            any::<u32>(),
+            any::<u32>(),
+            any::<u16>(),
+            any::<bool>(),
+        ),
         vec(entity_state(), 0..6),
         vec(entity_state(), 0..6),
         vec(any::<u32>(), 0..20),
     )
         .prop_map(
-            |((tick, baseline, ack_input, parts, part), entered, updated, left)| DeltaPart {
+            |((tick, baseline, ack_input, part, last), entered, updated, left)| DeltaPart {
                 tick,
                 baseline: baseline % tick,
                 ack_input,
-                part: part % parts,
-                parts,
+                part,
+                last,
                 entered,
                 updated,
                 left,

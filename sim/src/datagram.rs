@@ -221,7 +221,7 @@ pub(crate) fn write_client_state(
         baseline,
         ack_input: view.last_input_seq,
         part: 0,
-        parts: 1,
+        last: true,
     };
     let budget = dg.max_datagram.saturating_sub(DELTA_PART_OVERHEAD);
     if full || !cut_parts(scratch, budget) {
@@ -236,12 +236,12 @@ pub(crate) fn write_client_state(
             dg.full_sent = tick;
         }
     } else {
-        let parts = (scratch.cuts.len() - 1) as u16;
-        for p in 0..scratch.cuts.len() - 1 {
+        let parts = scratch.cuts.len() - 1;
+        for p in 0..parts {
             let start = out.len();
             let head = PartHead {
                 part: p as u16,
-                parts,
+                last: p + 1 == parts,
                 ..head
             };
             write_part(out, scratch, head, scratch.cuts[p]..scratch.cuts[p + 1]);
