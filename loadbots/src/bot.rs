@@ -186,7 +186,7 @@ fn spread(id: u64) -> f64 {
 }
 
 async fn join(id: u64, ctx: &BotContext) -> Result<(Link, Welcome), String> {
-    let mut link = Link::open(&ctx.url, ctx.quic.as_ref()).await?;
+    let mut link = Link::open(&ctx.url, ctx.quic.as_ref(), id).await?;
     let mut hello = Hello::new(ctx.room.clone());
     hello.options = RawValue::encode(&JoinOptions {
         name: format!("bot-{id}"),

@@ -1,8 +1,10 @@
 //! A bot's connection: WebSocket, or QUIC (one control stream with
 //! length-prefixed frames, plus datagrams), behind one small interface.
 //!
-//! QUIC bots share one quinn endpoint (one UDP socket for the swarm), built
-//! with the SDK's own configuration and trust rules
+//! QUIC bots share a few quinn endpoints (one UDP socket each, with large
+//! kernel buffers: each tick the server sends every bot its state at once,
+//! and a thousand datagrams overflow a default-sized buffer), built with
+//! the SDK's own configuration and trust rules
 //! ([`tessera_client::quic_endpoint_config`]).
 
 use std::net::SocketAddr;
@@ -18,13 +20,72 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Bots per UDP socket.
+const BOTS_PER_ENDPOINT: u64 = 100;
+/// Most endpoints (sockets) a swarm opens.
+const MAX_ENDPOINTS: usize = 64;
+/// Kernel buffers per socket (capped by `net.core.rmem_max`).
+const UDP_SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+
 /// Where QUIC bots connect from.
 #[derive(Debug, Clone)]
 pub struct QuicClient {
-    pub endpoint: quinn::Endpoint,
+    endpoints: Vec<quinn::Endpoint>,
     pub server: SocketAddr,
     /// Name the server's certificate is checked against (with a CA).
     pub server_name: String,
+}
+
+impl QuicClient {
+    /// Endpoints for up to `bots` bots aimed at `server`.
+    pub fn new(
+        server: SocketAddr,
+        server_name: String,
+        config: &quinn::ClientConfig,
+        bots: usize,
+    ) -> std::io::Result<Self> {
+        let count = (bots as u64)
+            .div_ceil(BOTS_PER_ENDPOINT)
+            .clamp(1, MAX_ENDPOINTS as u64);
+        let endpoints = (0..count)
+            .map(|_| {
+                let socket = udp_socket(server.is_ipv4())?;
+                let mut endpoint = quinn::Endpoint::new(
+                    quinn::EndpointConfig::default(),
+                    None,
+                    socket,
+                    std::sync::Arc::new(quinn::TokioRuntime),
+                )?;
+                endpoint.set_default_client_config(config.clone());
+                Ok(endpoint)
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(Self {
+            endpoints,
+            server,
+            server_name,
+        })
+    }
+
+    fn endpoint(&self, bot: u64) -> &quinn::Endpoint {
+        &self.endpoints[(bot % self.endpoints.len() as u64) as usize]
+    }
+}
+
+/// An unbound-port UDP socket of the server's family with large buffers.
+fn udp_socket(ipv4: bool) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let (domain, local): (Domain, SocketAddr) = if ipv4 {
+        (Domain::IPV4, ([0, 0, 0, 0], 0).into())
+    } else {
+        (Domain::IPV6, ([0u16; 8], 0).into())
+    };
+    let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: a smaller buffer only makes drops likelier.
+    let _ = socket.set_recv_buffer_size(UDP_SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(UDP_SOCKET_BUFFER);
+    socket.bind(&local.into())?;
+    Ok(socket.into())
 }
 
 /// One bot's connection.
@@ -49,8 +110,9 @@ pub struct QuicLink {
 }
 
 impl Link {
-    /// Connects over WebSocket to `url`, or over QUIC from `quic`.
-    pub async fn open(url: &str, quic: Option<&QuicClient>) -> Result<Self, String> {
+    /// Connects over WebSocket to `url`, or over QUIC from `quic` (bot
+    /// `bot` picks its endpoint).
+    pub async fn open(url: &str, quic: Option<&QuicClient>, bot: u64) -> Result<Self, String> {
         let Some(quic) = quic else {
             // Nagle's algorithm would hold a ping behind an unacknowledged
             // input. A small read buffer: tungstenite zeroes it eagerly, and
@@ -63,7 +125,7 @@ impl Link {
             return Ok(Self::Ws(Box::new(ws)));
         };
         let conn = quic
-            .endpoint
+            .endpoint(bot)
             .connect(quic.server, &quic.server_name)
             .map_err(|e| e.to_string())?
             .await

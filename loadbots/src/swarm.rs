@@ -47,7 +47,7 @@ pub async fn run(config: &SwarmConfig) -> Finished {
         end: started + to,
     }));
     let quic = match &config.quic_trust {
-        Some(trust) => match quic_client(&config.url, trust).await {
+        Some(trust) => match quic_client(&config.url, trust, plan.peak()).await {
             Ok(quic) => Some(quic),
             Err(e) => {
                 eprintln!("tessera-bots: cannot set up QUIC: {e}");
@@ -161,10 +161,11 @@ pub async fn run(config: &SwarmConfig) -> Finished {
     }
 }
 
-/// One endpoint (one UDP socket) for every QUIC bot, aimed at `url`.
+/// The endpoints (UDP sockets) QUIC bots share, aimed at `url`.
 async fn quic_client(
     url: &str,
     trust: &tessera_client::ClientConfig,
+    bots: usize,
 ) -> Result<QuicClient, String> {
     let authority = url.trim_start_matches("quic://");
     let authority = authority.split('/').next().unwrap_or_default();
@@ -180,18 +181,7 @@ async fn quic_client(
         .trim_end_matches(']')
         .to_owned();
     let client_config = tessera_client::quic_endpoint_config(trust).map_err(|e| e.to_string())?;
-    let local: std::net::SocketAddr = if server.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        ([0u16; 8], 0).into()
-    };
-    let mut endpoint = quinn::Endpoint::client(local).map_err(|e| e.to_string())?;
-    endpoint.set_default_client_config(client_config);
-    Ok(QuicClient {
-        endpoint,
-        server,
-        server_name,
-    })
+    QuicClient::new(server, server_name, &client_config, bots).map_err(|e| e.to_string())
 }
 
 fn progress_bar(plan: &Plan, quiet: bool) -> ProgressBar {

@@ -38,6 +38,12 @@ const DATAGRAM_SEND_BUFFER: usize = 256 * 1024;
 const MAX_IDLE: Duration = Duration::from_secs(60);
 /// The most bytes read from the control stream at once.
 const READ_CHUNK: usize = 16 * 1024;
+/// Kernel buffers of the one UDP socket every client shares. Each tick
+/// every client answers with an ack at about the same moment, and a burst
+/// of a thousand small datagrams takes about a megabyte of kernel memory;
+/// at the 208 KiB default Linux drops most of it. The kernel caps the
+/// request at `net.core.rmem_max` / `wmem_max`.
+const UDP_SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 
 /// A bound QUIC endpoint.
 pub fn bind(addr: SocketAddr, identity: Identity) -> Result<Endpoint, BindError> {
@@ -52,7 +58,34 @@ pub fn bind(addr: SocketAddr, identity: Identity) -> Result<Endpoint, BindError>
         .datagram_send_buffer_size(DATAGRAM_SEND_BUFFER)
         .max_idle_timeout(MAX_IDLE.try_into().ok());
     config.transport_config(Arc::new(transport));
-    Endpoint::server(config, addr).map_err(BindError::Io)
+    let socket = udp_socket(addr).map_err(BindError::Io)?;
+    Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(config),
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(BindError::Io)
+}
+
+/// A UDP socket bound to `addr` with [`UDP_SOCKET_BUFFER`]-sized buffers
+/// (as large as the kernel allows).
+fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    for (what, set) in [
+        (
+            "receive",
+            Socket::set_recv_buffer_size as fn(&Socket, usize) -> _,
+        ),
+        ("send", Socket::set_send_buffer_size),
+    ] {
+        if let Err(e) = set(&socket, UDP_SOCKET_BUFFER) {
+            tracing::warn!(error = %e, "cannot size the QUIC socket's {what} buffer");
+        }
+    }
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
 }
 
 /// Why the QUIC endpoint could not start.
