@@ -354,6 +354,24 @@ mod tests {
     }
 
     #[test]
+    fn the_quic_certificate_and_key_come_together() {
+        let c = ServerConfig::load(
+            None,
+            [("TESSERA_QUIC_ADDR".to_owned(), "127.0.0.1:9701".to_owned())],
+            flags(&[
+                ("tls_cert", "cert.pem".into()),
+                ("tls_key", "key.pem".into()),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(c.quic_addr, "127.0.0.1:9701".parse().expect("addr"));
+        assert_eq!(c.tls_key, Some(PathBuf::from("key.pem")));
+        let err = ServerConfig::load(None, [], flags(&[("tls_cert", "cert.pem".into())]))
+            .expect_err("a certificate without its key");
+        assert!(err.to_string().contains("tls_key"), "{err}");
+    }
+
+    #[test]
     fn bad_values_are_fatal_and_named() {
         let err = ServerConfig::load(
             None,
