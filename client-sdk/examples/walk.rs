@@ -6,13 +6,17 @@
 //!
 //! Defaults: `ws://127.0.0.1:7700`, room `lobby`, a name from the process id.
 //! Runs for 10 seconds or until Ctrl-C, then closes.
+//!
+//! Over QUIC (`quic://127.0.0.1:7701`), say whom to trust in the
+//! environment: `TESSERA_PIN_SHA256` (the fingerprint `tessera serve` logs)
+//! or `TESSERA_CA_PEM` (a CA certificate file).
 
 use std::f32::consts::TAU;
 use std::time::Duration;
 
 use anyhow::Context;
 use tessera_client::arena::{JoinOptions, Name, Position, Walk};
-use tessera_client::{Client, Entity, Event, Hello, RawValue};
+use tessera_client::{Client, ClientConfig, Entity, Event, Hello, RawValue};
 
 /// One full circle every 4 seconds, steering 10 times a second.
 const STEPS_PER_CIRCLE: f32 = 40.0;
@@ -33,7 +37,14 @@ async fn main() -> anyhow::Result<()> {
 
     let mut hello = Hello::new(room.clone());
     hello.options = RawValue::encode(&JoinOptions { name: name.clone() })?;
-    let mut client = Client::connect(&url, hello)
+    let mut config = ClientConfig::default();
+    if let Ok(pin) = std::env::var("TESSERA_PIN_SHA256") {
+        config = config.pinned_certificate(pin);
+    } else if let Ok(path) = std::env::var("TESSERA_CA_PEM") {
+        let pem = std::fs::read(&path).with_context(|| format!("reading {path}"))?;
+        config = config.ca_certificate_pem(pem);
+    }
+    let mut client = Client::connect_with(&url, hello, config)
         .await
         .with_context(|| format!("joining {room} at {url}"))?;
     let welcome = client.welcome().clone();

@@ -33,7 +33,8 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to `url` (`ws://host:port`), sends `hello` and waits for the
+    /// Connects to `url` (`ws://host:port`, or `quic://host:port` with a
+    /// trust set in [`ClientConfig`]), sends `hello` and waits for the
     /// server's welcome, with the default [`ClientConfig`].
     pub async fn connect(url: &str, hello: Hello) -> Result<Self, ClientError> {
         Self::connect_with(url, hello, ClientConfig::default()).await
@@ -260,7 +261,12 @@ enum Wake {
 fn handle_inbound(conn: &mut Connection, transport: &Transport, inbound: Option<Inbound>) {
     match inbound {
         Some(Inbound::Frame { frame, received_at }) => {
-            if let Err(err) = conn.handle_frame(received_at, frame) {
+            let result = conn.handle_frame(received_at, frame);
+            // An ack that cannot be queued now is superseded by the next.
+            if let Some(ack) = conn.take_ack() {
+                let _ = transport.outbound.try_send(Outbound::Datagram(ack));
+            }
+            if let Err(err) = result {
                 tracing::warn!(%err, "server broke the protocol; closing the connection");
                 // If the queue is full the close waits for the client to be
                 // dropped, which also closes; the session is over either way.

@@ -1,4 +1,5 @@
-//! [`ClientConfig`]: timeouts, ping interval and queue sizes of a [`crate::Client`].
+//! [`ClientConfig`]: timeouts, ping interval, queue sizes and (for QUIC)
+//! certificate trust of a [`crate::Client`].
 
 use std::time::Duration;
 
@@ -18,6 +19,20 @@ pub struct ClientConfig {
     pub(crate) event_queue: usize,
     pub(crate) send_queue: usize,
     pub(crate) close_timeout: Duration,
+    pub(crate) trust: Trust,
+}
+
+/// Whom a QUIC (`quic://`) connection trusts to vouch for the server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Trust {
+    /// Nobody: a `quic://` connection is refused before it starts.
+    #[default]
+    Unset,
+    /// Certificates issued by these CAs (PEM, one or more certificates).
+    CaPem(Vec<u8>),
+    /// Exactly the certificate with this SHA-256 fingerprint, as the server
+    /// logs it (`AB:CD:…`; colons and case do not matter).
+    Pinned(String),
 }
 
 impl Default for ClientConfig {
@@ -28,6 +43,7 @@ impl Default for ClientConfig {
             event_queue: 256,
             send_queue: 64,
             close_timeout: Duration::from_secs(2),
+            trust: Trust::Unset,
         }
     }
 }
@@ -66,6 +82,23 @@ impl ClientConfig {
     /// a ping due then is skipped. Values below 1 count as 1.
     pub fn send_queue(mut self, frames: usize) -> Self {
         self.send_queue = frames.max(1);
+        self
+    }
+
+    /// Trusts, over QUIC, servers whose certificate chains to one of these
+    /// CA certificates (PEM). WebSocket (`ws://`) does not use it.
+    pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.trust = Trust::CaPem(pem.into());
+        self
+    }
+
+    /// Trusts, over QUIC, exactly the server certificate with this SHA-256
+    /// fingerprint: what `tessera serve` logs for its development
+    /// certificate (or `openssl x509 -noout -fingerprint -sha256` prints).
+    /// A malformed fingerprint fails the connect with
+    /// [`crate::ClientError::InvalidFingerprint`].
+    pub fn pinned_certificate(mut self, sha256: impl Into<String>) -> Self {
+        self.trust = Trust::Pinned(sha256.into());
         self
     }
 

@@ -33,12 +33,12 @@ use bytes::Bytes;
 use serde::Serialize;
 use tessera_protocol::limits::{MAX_CHAT, MAX_CLIENT_FRAME, MAX_RESUME_TOKEN, MAX_TOKEN};
 use tessera_protocol::{
-    ClientMsg, DecodeError, Delta, Hello, PayloadError, RawValue, ServerMsg, Welcome,
+    ClientMsg, DecodeError, Delta, DeltaPart, Hello, PayloadError, RawValue, ServerMsg, Welcome,
 };
 
 use crate::event::{DisconnectReason, Event};
 use crate::rtt::{PingTracker, Rtt};
-use crate::world_view::{MirrorError, WorldView};
+use crate::world_view::{Applied, MirrorError, WorldView};
 
 /// Where a session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +122,8 @@ pub struct Connection {
     pings: PingTracker,
     last_pong_tick: Option<u32>,
     disconnect_reason: Option<DisconnectReason>,
+    /// A tick completed by delta parts and not yet acknowledged.
+    pending_ack: Option<u32>,
 }
 
 impl Default for Connection {
@@ -141,6 +143,7 @@ impl Connection {
             pings: PingTracker::default(),
             last_pong_tick: None,
             disconnect_reason: None,
+            pending_ack: None,
         }
     }
 
@@ -196,6 +199,7 @@ impl Connection {
                 self.events.push_back(Event::Welcome(welcome));
             }
             (State::Joined, ServerMsg::Delta(delta)) => self.apply_delta(&delta)?,
+            (State::Joined, ServerMsg::DeltaPart(part)) => self.apply_part(&part),
             (State::Joined, ServerMsg::Chat { from, text }) => {
                 self.events.push_back(Event::Chat { from, text });
             }
@@ -223,6 +227,29 @@ impl Connection {
 
     fn apply_delta(&mut self, delta: &Delta) -> Result<(), ProtocolError> {
         let applied = self.world.apply(delta)?;
+        self.push_applied(applied, true);
+        Ok(())
+    }
+
+    /// A part may be late or a repeat; it raises the same events as a delta
+    /// for what it changed, and [`Event::Delta`] only when it is the newest
+    /// tick so far (so those ticks keep increasing).
+    fn apply_part(&mut self, part: &DeltaPart) {
+        let result = self.world.apply_part(part);
+        if let Some(tick) = result.completed {
+            self.pending_ack = Some(self.pending_ack.map_or(tick, |t| t.max(tick)));
+        }
+        self.push_applied(result.applied, result.newest);
+    }
+
+    /// The `Ack` frame for the latest tick completed by delta parts since
+    /// the last call; the transport sends it as a datagram.
+    pub fn take_ack(&mut self) -> Option<Bytes> {
+        let tick = self.pending_ack.take()?;
+        (self.state == State::Joined).then(|| Bytes::from(ClientMsg::Ack { tick }.encode()))
+    }
+
+    fn push_applied(&mut self, applied: Applied, with_delta_event: bool) {
         let events = applied
             .left
             .into_iter()
@@ -242,12 +269,11 @@ impl Connection {
                     .into_iter()
                     .map(|id| Event::EntityUpdated { id }),
             )
-            .chain(std::iter::once(Event::Delta {
+            .chain(with_delta_event.then_some(Event::Delta {
                 tick: applied.tick,
                 ack_input: applied.ack_input,
             }));
         self.events.extend(events);
-        Ok(())
     }
 
     /// The transport ended (or the caller gave up on it). Queues

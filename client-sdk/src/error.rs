@@ -10,9 +10,25 @@ use crate::event::DisconnectReason;
 /// Why a [`crate::Client`] call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The URL's scheme has no transport (yet).
-    #[error("unsupported URL scheme {scheme:?} in {url:?}: this client speaks ws://")]
+    /// The URL's scheme has no transport.
+    #[error("unsupported URL scheme {scheme:?} in {url:?}: this client speaks ws:// and quic://")]
     UnsupportedScheme { scheme: String, url: String },
+    /// A `quic://` connection with no trust configured.
+    #[error(
+        "{url}: QUIC needs to know whom to trust: set ClientConfig::ca_certificate_pem, or \
+         ClientConfig::pinned_certificate with the SHA-256 fingerprint the server logged"
+    )]
+    NoTrust { url: String },
+    /// The pinned fingerprint is not 32 hex bytes.
+    #[error("pinned certificate fingerprint {0:?} is not a SHA-256 digest (64 hex digits)")]
+    InvalidFingerprint(String),
+    /// The CA certificates given could not be read.
+    #[error("CA certificates: {0}")]
+    InvalidCa(String),
+    /// The server's certificate is not the pinned one, or no configured CA
+    /// vouches for it. Never accepted anyway.
+    #[error("{url}: untrusted server certificate: {reason}")]
+    UntrustedCertificate { url: String, reason: String },
     /// The URL could not be read at all.
     #[error("invalid server URL {url:?}: {reason}")]
     InvalidUrl { url: String, reason: &'static str },

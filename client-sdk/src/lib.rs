@@ -51,7 +51,8 @@ pub use connection::{Connection, ConnectionError, ProtocolError, State};
 pub use error::ClientError;
 pub use event::{DisconnectReason, Event};
 pub use rtt::{MAX_PINGS_IN_FLIGHT, Rtt};
-pub use world_view::{Applied, Entity, MirrorError, WorldView};
+pub use transport::quic::quic_endpoint_config;
+pub use world_view::{Applied, AppliedPart, Entity, MirrorError, WorldView};
 
 pub use tessera_protocol as protocol;
 pub use tessera_protocol::{ErrorCode, Hello, KickReason, RawValue, Welcome, WireComponent, arena};

@@ -29,7 +29,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use tessera_protocol::{ComponentValue, Delta, PayloadError, RawValue, WireComponent};
+use tessera_protocol::part_receiver::{Mirror, PartReceiver};
+use tessera_protocol::{
+    ComponentValue, Delta, DeltaPart, EntityState, PayloadError, RawValue, WireComponent,
+};
 
 /// One entity the client can see, with the latest value of each of its
 /// replicated components.
@@ -134,6 +137,21 @@ pub struct WorldView {
     start_tick: u32,
     last_tick: Option<u32>,
     ack_input: u32,
+    /// Bookkeeping of `DeltaPart`s (QUIC); unused over WebSocket.
+    parts: PartReceiver,
+}
+
+/// What applying one part changed, and the tick it completed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AppliedPart {
+    /// The changes, as for a delta. `tick` is the part's tick; a part of a
+    /// tick older than one already applied changes only entities it is
+    /// newer for.
+    pub applied: Applied,
+    /// The part raised the view's tick (it is the newest seen so far).
+    pub newest: bool,
+    /// The tick this part completed: acknowledge it.
+    pub completed: Option<u32>,
 }
 
 impl WorldView {
@@ -230,6 +248,34 @@ impl WorldView {
         Ok(())
     }
 
+    /// Applies one [`DeltaPart`] by the rules of `PROTOCOL.md` §6.2: each
+    /// entity is written only by parts newer than what the view holds of
+    /// it, and a part older than the last complete tick changes nothing.
+    /// Parts come from an unreliable path, so they are never a violation.
+    pub fn apply_part(&mut self, part: &DeltaPart) -> AppliedPart {
+        let mut applied = Applied {
+            tick: part.tick,
+            ack_input: part.ack_input,
+            ..Applied::default()
+        };
+        let mut target = PartTarget {
+            entities: &mut self.entities,
+            applied: &mut applied,
+        };
+        let outcome = self.parts.apply(part, &mut target);
+        let newest = outcome.applied && self.last_tick.is_none_or(|t| part.tick > t);
+        if newest {
+            self.last_tick = Some(part.tick);
+        }
+        self.ack_input = self.ack_input.max(part.ack_input);
+        applied.ack_input = self.ack_input;
+        AppliedPart {
+            applied,
+            newest,
+            completed: outcome.completed,
+        }
+    }
+
     /// The entity `id`, if the client can see it.
     pub fn get(&self, id: u32) -> Option<&Entity> {
         self.entities.get(&id)
@@ -267,6 +313,66 @@ impl WorldView {
     /// delta; 0 until the server has applied one (sequence numbers start at 1).
     pub fn ack_input(&self) -> u32 {
         self.ack_input
+    }
+}
+
+/// The view's entities as a [`PartReceiver`] sees them, recording what
+/// changed.
+struct PartTarget<'a> {
+    entities: &'a mut BTreeMap<u32, Entity>,
+    applied: &'a mut Applied,
+}
+
+impl Mirror for PartTarget<'_> {
+    fn entity_tick(&self, id: u32) -> Option<u32> {
+        self.entities.get(&id).map(Entity::changed_at)
+    }
+
+    /// Parts repeat what was not acknowledged yet, so a known entity is
+    /// reported updated only when a value really changed.
+    fn replace(&mut self, entry: &EntityState, tick: u32) {
+        let mut fresh = Entity::entered(entry.id, &entry.components, tick);
+        match self.entities.get_mut(&entry.id) {
+            Some(known) => {
+                let changed = known.components != fresh.components;
+                fresh.entered_at = known.entered_at;
+                *known = fresh;
+                if changed {
+                    self.applied.updated.push(entry.id);
+                }
+            }
+            None => {
+                self.entities.insert(entry.id, fresh);
+                self.applied.entered.push(entry.id);
+            }
+        }
+    }
+
+    fn merge(&mut self, entry: &EntityState, tick: u32) {
+        if let Some(entity) = self.entities.get_mut(&entry.id) {
+            let changed = entry
+                .components
+                .iter()
+                .any(|c| entity.components.get(&c.id) != Some(&c.value));
+            entity.merge(&entry.components, tick);
+            if changed {
+                self.applied.updated.push(entry.id);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: u32) {
+        if let Some(entity) = self.entities.remove(&id) {
+            self.applied.left.push(entity);
+        }
+    }
+
+    fn ids_below(&self, tick: u32) -> Vec<u32> {
+        self.entities
+            .values()
+            .filter(|e| e.changed_at < tick)
+            .map(Entity::id)
+            .collect()
     }
 }
 

@@ -276,10 +276,17 @@ async fn garbage_from_the_server_is_a_protocol_error() {
 
 #[tokio::test]
 async fn unknown_scheme_and_bad_room_fail_before_any_network() {
+    let err = Client::connect("tcp://127.0.0.1:7701", Hello::new("lobby"))
+        .await
+        .expect_err("no such transport");
+    assert!(matches!(err, ClientError::UnsupportedScheme { ref scheme, .. } if scheme == "tcp"));
+
+    // QUIC with nobody to trust is refused before any packet is sent.
     let err = Client::connect("quic://127.0.0.1:7701", Hello::new("lobby"))
         .await
-        .expect_err("no quic yet");
-    assert!(matches!(err, ClientError::UnsupportedScheme { ref scheme, .. } if scheme == "quic"));
+        .expect_err("no trust configured");
+    assert!(matches!(err, ClientError::NoTrust { .. }), "got {err:?}");
+    assert!(err.to_string().contains("pinned_certificate"), "{err}");
 
     let err = Client::connect("127.0.0.1:7700", Hello::new("lobby"))
         .await

@@ -1,26 +1,21 @@
-//! One bot: a WebSocket session that walks, pings and checks everything the
-//! server sends, reconnecting after churn or an unexpected disconnect.
+//! One bot: a session (WebSocket or QUIC) that walks, pings and checks
+//! everything the server sends, reconnecting after churn or an unexpected
+//! disconnect.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use tessera_protocol::arena::JoinOptions;
 use tessera_protocol::{ClientMsg, Hello, RawValue, ServerMsg, Welcome};
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::check::{Fault, Frame, LightCheck, MirrorCheck};
+use crate::link::{Link, QuicClient};
 use crate::scenario::{Scenario, Steering};
 use crate::stats::{Stats, Traffic};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const INPUT_PERIOD: Duration = Duration::from_millis(100);
 const PING_PERIOD: Duration = Duration::from_secs(1);
@@ -38,6 +33,8 @@ pub struct BotContext {
     /// Pause between a churned bot leaving and joining again.
     pub churn_pause: Duration,
     pub stats: Arc<Stats>,
+    /// Set when bots connect over QUIC.
+    pub quic: Option<QuicClient>,
 }
 
 /// How the swarm steers one bot.
@@ -97,7 +94,7 @@ async fn session(
         () = handle.stop.cancelled() => return Ended::Stopped,
         joined = tokio::time::timeout(JOIN_TIMEOUT, join(id, ctx)) => joined,
     };
-    let (mut ws, welcome) = match joined {
+    let (mut link, welcome) = match joined {
         Ok(Ok(joined)) => joined,
         Ok(Err(why)) => return Ended::JoinFailed(why),
         Err(_) => return Ended::JoinFailed("timed out".into()),
@@ -130,25 +127,31 @@ async fn session(
         tokio::select! {
             biased;
             () = &mut stop => {
-                let _ = ws.close(None).await;
+                link.close().await;
                 break Ended::Stopped;
             }
             () = &mut churn => {
-                let _ = ws.close(None).await;
+                link.close().await;
                 break Ended::Churned;
             }
-            read = ws.next() => match read {
-                Some(Ok(Message::Binary(frame))) => {
+            read = link.recv() => match read {
+                Ok(Some(frame)) => {
                     if let Some(why) = live.on_frame(&frame, stats, mirror.as_mut()) {
                         break Ended::Lost(why);
                     }
                     if live.mirror_failed {
                         mirror = None;
                     }
+                    if let Some(tick) = live.check.take_ack() {
+                        let ack = ClientMsg::Ack { tick }.encode();
+                        live.sent(ack.len(), stats);
+                        if let Err(e) = link.send_datagram(ack).await {
+                            break Ended::Lost(e);
+                        }
+                    }
                 }
-                Some(Ok(Message::Close(_))) | None => break Ended::Lost("closed by the server".into()),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => break Ended::Lost(e.to_string()),
+                Ok(None) => break Ended::Lost("closed by the server".into()),
+                Err(e) => break Ended::Lost(e),
             },
             _ = inputs.tick() => {
                 seq += 1;
@@ -156,8 +159,8 @@ async fn session(
                 let Ok(intent) = RawValue::encode(&walk) else { continue };
                 let frame = ClientMsg::Input { seq, intent }.encode();
                 live.sent(frame.len(), stats);
-                if let Err(e) = ws.send(Message::Binary(frame.into())).await {
-                    break Ended::Lost(e.to_string());
+                if let Err(e) = link.send(frame).await {
+                    break Ended::Lost(e);
                 }
             }
             _ = pings.tick() => {
@@ -165,8 +168,8 @@ async fn session(
                 live.pinged(nonce);
                 let frame = ClientMsg::Ping { nonce }.encode();
                 live.sent(frame.len(), stats);
-                if let Err(e) = ws.send(Message::Binary(frame.into())).await {
-                    break Ended::Lost(e.to_string());
+                if let Err(e) = link.send(frame).await {
+                    break Ended::Lost(e);
                 }
             }
         }
@@ -182,37 +185,22 @@ fn spread(id: u64) -> f64 {
     (id as f64 * 0.618_033_988_749_895).fract()
 }
 
-async fn join(id: u64, ctx: &BotContext) -> Result<(Ws, Welcome), String> {
-    // Nagle's algorithm would hold a ping behind an unacknowledged input.
-    // A small read buffer: tungstenite zeroes it eagerly, and at its 128 KiB
-    // default that `memset` was most of the swarm's CPU time.
-    let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async_with_config(ctx.url.as_str(), Some(config), true)
-            .await
-            .map_err(|e| e.to_string())?;
+async fn join(id: u64, ctx: &BotContext) -> Result<(Link, Welcome), String> {
+    let mut link = Link::open(&ctx.url, ctx.quic.as_ref(), id).await?;
     let mut hello = Hello::new(ctx.room.clone());
     hello.options = RawValue::encode(&JoinOptions {
         name: format!("bot-{id}"),
     })
     .map_err(|e| e.to_string())?;
-    ws.send(Message::Binary(ClientMsg::Hello(hello).encode().into()))
-        .await
-        .map_err(|e| e.to_string())?;
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Binary(frame))) => match ServerMsg::decode(&frame) {
-                Ok(ServerMsg::Welcome(welcome)) => return Ok((ws, welcome)),
-                Ok(ServerMsg::Error { code, message }) => {
-                    return Err(format!("refused ({code}): {message}"));
-                }
-                Ok(other) => return Err(format!("expected Welcome, got {}", other.kind())),
-                Err(e) => return Err(format!("undecodable answer: {e}")),
-            },
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(e.to_string()),
-            None => return Err("closed before the welcome".into()),
-        }
+    link.send(ClientMsg::Hello(hello).encode()).await?;
+    let Some(frame) = link.recv().await? else {
+        return Err("closed before the welcome".into());
+    };
+    match ServerMsg::decode(&frame) {
+        Ok(ServerMsg::Welcome(welcome)) => Ok((link, welcome)),
+        Ok(ServerMsg::Error { code, message }) => Err(format!("refused ({code}): {message}")),
+        Ok(other) => Err(format!("expected Welcome, got {}", other.kind())),
+        Err(e) => Err(format!("undecodable answer: {e}")),
     }
 }
 

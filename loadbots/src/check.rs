@@ -2,7 +2,9 @@
 //!
 //! Every bot runs [`LightCheck`]: each frame decodes, delta ticks increase,
 //! and the bot tracks its own position and how many entities it sees, all
-//! without allocating ([`DeltaView`]). A sample of bots also runs
+//! without allocating ([`DeltaView`]). Over QUIC, delta parts go through
+//! the client's mirror rules (`WorldView::apply_part`), which also tell
+//! the bot what to acknowledge. A sample of bots also runs
 //! [`MirrorCheck`]: a full client mirror that refuses updates for entities it
 //! never saw, plus a check that everything visible is within the interest
 //! radius (plus margin) of the bot.
@@ -11,7 +13,7 @@ use bytes::Bytes;
 use tessera_client::WorldView;
 use tessera_protocol::arena::Position;
 use tessera_protocol::msgpack::Reader;
-use tessera_protocol::{DeltaView, ServerMsg, WireComponent};
+use tessera_protocol::{DeltaPart, DeltaView, ServerMsg, WireComponent};
 
 /// What a frame was, for the bot's bookkeeping.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +49,10 @@ pub struct LightCheck {
     last_tick: Option<u32>,
     position: Option<(f32, f32)>,
     visible: i64,
+    /// The mirror of a QUIC bot: delta parts repeat and arrive out of order,
+    /// so counting and acknowledging them needs the client's rules.
+    parts: Option<WorldView>,
+    pending_ack: Option<u32>,
 }
 
 impl LightCheck {
@@ -57,6 +63,35 @@ impl LightCheck {
             last_tick: None,
             position: None,
             visible: 0,
+            parts: None,
+            pending_ack: None,
+        }
+    }
+
+    /// A tick a delta part completed, to acknowledge.
+    pub fn take_ack(&mut self) -> Option<u32> {
+        self.pending_ack.take()
+    }
+
+    /// Applies a delta part; a part of an older tick is no violation (the
+    /// transport reorders), it just is not the newest delta.
+    fn on_part(&mut self, part: &DeltaPart) -> Frame {
+        let world = self.parts.get_or_insert_with(WorldView::new);
+        let result = world.apply_part(part);
+        if let Some(tick) = result.completed {
+            self.pending_ack = Some(self.pending_ack.map_or(tick, |t| t.max(tick)));
+        }
+        self.visible = world.len() as i64;
+        if self.track_position
+            && let Some(Ok(p)) = world.get(self.me).and_then(|e| e.get::<Position>())
+        {
+            self.position = Some(p.to_units());
+        }
+        if result.newest {
+            self.last_tick = Some(part.tick);
+            Frame::Delta { tick: part.tick }
+        } else {
+            Frame::Other
         }
     }
 
@@ -83,6 +118,7 @@ impl LightCheck {
                     Frame::Goodbye(format!("kicked {reason}: {message}"))
                 }
                 ServerMsg::Welcome(_) => return Err(Fault::Violation("a second Welcome".into())),
+                ServerMsg::DeltaPart(part) => self.on_part(&part),
                 ServerMsg::Delta(_) | ServerMsg::Chat { .. } => Frame::Other,
             });
         };
@@ -134,12 +170,17 @@ impl MirrorCheck {
     pub fn on_frame(&mut self, frame: &[u8]) -> Result<(), Fault> {
         let msg = ServerMsg::decode(&Bytes::copy_from_slice(frame))
             .map_err(|e| Fault::Decode(e.to_string()))?;
-        let ServerMsg::Delta(delta) = msg else {
-            return Ok(());
-        };
-        self.mirror
-            .apply(&delta)
-            .map_err(|e| Fault::Violation(e.to_string()))?;
+        match msg {
+            ServerMsg::Delta(delta) => {
+                self.mirror
+                    .apply(&delta)
+                    .map_err(|e| Fault::Violation(e.to_string()))?;
+            }
+            ServerMsg::DeltaPart(part) => {
+                self.mirror.apply_part(&part);
+            }
+            _ => return Ok(()),
+        }
         let position_of = |id: u32| {
             self.mirror
                 .get(id)

@@ -24,8 +24,16 @@ pub struct Args {
     /// Server URL.
     #[arg(long, default_value = "ws://127.0.0.1:7700")]
     pub url: String,
+    /// `ws`, or `quic` (with a `quic://` URL and `--pin-sha256` or `--ca-pem`).
     #[arg(long, value_enum, default_value = "ws")]
     pub transport: Transport,
+    /// QUIC: trust exactly the server certificate with this SHA-256
+    /// fingerprint (what `tessera serve` logs).
+    #[arg(long)]
+    pub pin_sha256: Option<String>,
+    /// QUIC: trust server certificates issued by the CA in this PEM file.
+    #[arg(long)]
+    pub ca_pem: Option<PathBuf>,
     /// Room every bot joins.
     #[arg(long, default_value = "bench")]
     pub room: String,
@@ -82,6 +90,8 @@ pub struct Args {
 pub struct SwarmConfig {
     pub url: String,
     pub transport: Transport,
+    /// The trust of QUIC bots (`None` over WebSocket).
+    pub quic_trust: Option<tessera_client::ClientConfig>,
     pub room: String,
     pub scenario: Scenario,
     pub plan: Plan,
@@ -111,17 +121,35 @@ impl TryFrom<Args> for SwarmConfig {
         if stages.iter().all(|s| s.target == 0) {
             return Err(PlanError("the plan never starts a bot".into()));
         }
-        if a.transport == Transport::Quic {
-            return Err(PlanError(
-                "the QUIC transport is not available yet; use --transport ws".into(),
-            ));
-        }
-        if !a.url.starts_with("ws://") {
+        let scheme = format!("{}://", a.transport.name());
+        if !a.url.starts_with(&scheme) {
             return Err(PlanError(format!(
-                "--url {:?} must start with ws://",
-                a.url
+                "--url {:?} must start with {scheme} for --transport {}",
+                a.url,
+                a.transport.name()
             )));
         }
+        let quic_trust = match (a.transport, &a.pin_sha256, &a.ca_pem) {
+            (Transport::Ws, None, None) => None,
+            (Transport::Ws, _, _) => {
+                return Err(PlanError(
+                    "--pin-sha256 and --ca-pem are for --transport quic".into(),
+                ));
+            }
+            (Transport::Quic, Some(pin), None) => {
+                Some(tessera_client::ClientConfig::default().pinned_certificate(pin.clone()))
+            }
+            (Transport::Quic, None, Some(path)) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| PlanError(format!("--ca-pem {}: {e}", path.display())))?;
+                Some(tessera_client::ClientConfig::default().ca_certificate_pem(pem))
+            }
+            (Transport::Quic, _, _) => {
+                return Err(PlanError(
+                    "--transport quic needs exactly one of --pin-sha256 and --ca-pem".into(),
+                ));
+            }
+        };
         if a.sample_every == 0 {
             return Err(PlanError("--sample-every must be at least 1".into()));
         }
@@ -131,6 +159,7 @@ impl TryFrom<Args> for SwarmConfig {
         Ok(Self {
             url: a.url,
             transport: a.transport,
+            quic_trust,
             room: a.room,
             churn_per_second: if a.scenario == crate::scenario::Scenario::Churn {
                 a.churn_rate

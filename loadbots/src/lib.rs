@@ -3,7 +3,8 @@
 //!
 //! - [`plan`]: stages (`10s:500`), the settle pause and the measured window.
 //! - [`scenario`]: how bots walk (`crowd`, `hotspot`, `churn`).
-//! - `bot`: one bot's session: join, walk, ping, check every frame, rejoin.
+//! - `bot`: one bot's session: join, walk, ping, check every frame, rejoin;
+//!   `link`: its connection, WebSocket or QUIC (acks sent as datagrams).
 //! - [`check`]: the light checks every bot runs and the full mirror check of
 //!   the sample bots.
 //! - `stats`, `swarm`: shared measurements and the controller.
@@ -16,6 +17,7 @@
 mod bot;
 pub mod check;
 pub mod config;
+mod link;
 pub mod plan;
 pub mod report;
 pub mod scenario;

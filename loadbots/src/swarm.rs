@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::bot::{self, BotContext, BotHandle};
 use crate::config::SwarmConfig;
+use crate::link::QuicClient;
 use crate::plan::Plan;
 use crate::scrape::{self, Snapshot};
 use crate::stats::{Stats, Window};
@@ -45,7 +46,18 @@ pub async fn run(config: &SwarmConfig) -> Finished {
         start: started + from,
         end: started + to,
     }));
+    let quic = match &config.quic_trust {
+        Some(trust) => match quic_client(&config.url, trust, plan.peak()).await {
+            Ok(quic) => Some(quic),
+            Err(e) => {
+                eprintln!("tessera-bots: cannot set up QUIC: {e}");
+                None
+            }
+        },
+        None => None,
+    };
     let ctx = Arc::new(BotContext {
+        quic,
         url: config.url.clone(),
         room: config.room.clone(),
         scenario: config.scenario,
@@ -147,6 +159,29 @@ pub async fn run(config: &SwarmConfig) -> Finished {
         bots_started: next_id,
         server,
     }
+}
+
+/// The endpoints (UDP sockets) QUIC bots share, aimed at `url`.
+async fn quic_client(
+    url: &str,
+    trust: &tessera_client::ClientConfig,
+    bots: usize,
+) -> Result<QuicClient, String> {
+    let authority = url.trim_start_matches("quic://");
+    let authority = authority.split('/').next().unwrap_or_default();
+    let server = tokio::net::lookup_host(authority)
+        .await
+        .map_err(|e| format!("{authority}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{authority} has no address"))?;
+    let server_name = authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let client_config = tessera_client::quic_endpoint_config(trust).map_err(|e| e.to_string())?;
+    QuicClient::new(server, server_name, &client_config, bots).map_err(|e| e.to_string())
 }
 
 fn progress_bar(plan: &Plan, quiet: bool) -> ProgressBar {

@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 async fn server() -> Server {
     let config = ServerConfig {
         ws_addr: "127.0.0.1:0".parse().expect("addr"),
+        quic_addr: "127.0.0.1:0".parse().expect("addr"),
         admin_addr: "127.0.0.1:0".parse().expect("addr"),
         data_dir: std::env::temp_dir().join(format!("tessera-bots-test-{}", std::process::id())),
         tick_threads: 1,
@@ -38,6 +39,49 @@ fn config(url: &str, extra: &[&str]) -> SwarmConfig {
     ];
     argv.extend_from_slice(extra);
     SwarmConfig::try_from(Args::try_parse_from(argv).expect("args parse")).expect("valid config")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_bots_join_walk_acknowledge_and_see_no_faults() {
+    let server = server().await;
+    let url = format!("quic://{}", server.quic_addr());
+    let pin = server.quic_fingerprint().to_owned();
+    let args = |extra: &[&str]| {
+        let mut argv = vec!["tessera-bots", "--url", &url, "--transport", "quic"];
+        argv.extend_from_slice(extra);
+        SwarmConfig::try_from(Args::try_parse_from(argv).expect("args parse"))
+    };
+    assert!(args(&[]).is_err(), "QUIC needs a pin or a CA");
+    assert!(
+        args(&["--pin-sha256", &pin, "--ca-pem", "x.pem"]).is_err(),
+        "not both"
+    );
+    let mut cfg = config(
+        &url,
+        &[
+            "--transport",
+            "quic",
+            "--pin-sha256",
+            &pin,
+            "--bots",
+            "30",
+            "--sample-every",
+            "3",
+        ],
+    );
+    cfg.plan.settle = Duration::from_secs(1);
+    let (report, _) = tessera_bots::run(&cfg).await;
+    let json: Value = serde_json::to_value(&report).expect("serializes");
+    assert_eq!(json["transport"], "quic");
+    assert_eq!(report.bots_connected, 30);
+    assert_eq!((report.join_failures, report.disconnects), (0, 0));
+    assert_eq!((report.decode_errors, report.protocol_violations), (0, 0));
+    let interval = report.snapshot_interval_ms.p50.expect("deltas timed");
+    assert!((50.0..200.0).contains(&interval), "{interval}");
+    assert!(report.down_bytes_per_bot_s.mean > 10.0 * 10.0);
+    assert!(report.visible_entities.mean >= 1.0, "a bot sees itself");
+    assert_eq!(report.sample_bots, 10);
+    server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,6 +21,7 @@ pub mod tag {
     pub const INPUT: u8 = 2;
     pub const CHAT: u8 = 3;
     pub const PING: u8 = 4;
+    pub const ACK: u8 = 5;
 }
 
 /// Elements each message has in this version, the tag included. Senders
@@ -29,6 +30,7 @@ const HELLO_LEN: usize = 6;
 const INPUT_LEN: usize = 3;
 const CHAT_LEN: usize = 2;
 const PING_LEN: usize = 2;
+const ACK_LEN: usize = 2;
 
 /// The handshake: the first message on every connection.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +66,11 @@ pub enum ClientMsg {
     Ping {
         nonce: u32,
     },
+    /// The client holds every part of the state of `tick` (a
+    /// [`crate::DeltaPart`]): the server may build later parts against it.
+    Ack {
+        tick: u32,
+    },
 }
 
 impl ClientMsg {
@@ -95,6 +102,11 @@ impl ClientMsg {
                 w.array_len(PING_LEN as u32);
                 w.uint(tag::PING.into());
                 w.uint((*nonce).into());
+            }
+            Self::Ack { tick } => {
+                w.array_len(ACK_LEN as u32);
+                w.uint(tag::ACK.into());
+                w.uint((*tick).into());
             }
         }
     }
@@ -149,6 +161,11 @@ impl ClientMsg {
                 let nonce = r.uint_as("nonce")?;
                 (Self::Ping { nonce }, PING_LEN)
             }
+            tag::ACK => {
+                head.require(ACK_LEN)?;
+                let tick = r.uint_as("tick")?;
+                (Self::Ack { tick }, ACK_LEN)
+            }
             _ => return Err(DecodeError::UnknownTag { tag: head.tag }),
         };
         head.finish(&mut r, known)?;
@@ -162,6 +179,7 @@ impl ClientMsg {
             Self::Input { .. } => "input",
             Self::Chat { .. } => "chat",
             Self::Ping { .. } => "ping",
+            Self::Ack { .. } => "ack",
         }
     }
 }
@@ -209,6 +227,7 @@ mod tests {
         });
         roundtrip(ClientMsg::Chat { text: "hi".into() });
         roundtrip(ClientMsg::Ping { nonce: 9 });
+        roundtrip(ClientMsg::Ack { tick: 70_000 });
     }
 
     #[test]

@@ -130,7 +130,7 @@ impl EntityState {
             .map(|c| &c.value)
     }
 
-    fn decode(r: &mut Reader<'_>, frame: &Bytes) -> Result<Self, DecodeError> {
+    pub(crate) fn decode(r: &mut Reader<'_>, frame: &Bytes) -> Result<Self, DecodeError> {
         let (id, count) = read_entry_head(r)?;
         let mut components = Vec::with_capacity(count);
         for _ in 0..count {
@@ -145,14 +145,7 @@ impl EntityState {
 impl Delta {
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         write_delta_head(out, self.tick, self.ack_input, self.entered.len());
-        for e in &self.entered {
-            e.encode_into(out);
-        }
-        write_section_head(out, self.updated.len());
-        for e in &self.updated {
-            e.encode_into(out);
-        }
-        write_left(out, &self.left);
+        Sections::encode_into(out, &self.entered, &self.updated, &self.left);
     }
 
     /// Decodes the fields after the tag; the caller has read the header and
@@ -160,6 +153,49 @@ impl Delta {
     pub(crate) fn decode_body(r: &mut Reader<'_>, frame: &Bytes) -> Result<Self, DecodeError> {
         let tick = r.uint_as("tick")?;
         let ack_input = r.uint_as("ack_input")?;
+        let Sections {
+            entered,
+            updated,
+            left,
+        } = Sections::decode(r, frame)?;
+        Ok(Self {
+            tick,
+            ack_input,
+            entered,
+            updated,
+            left,
+        })
+    }
+}
+
+/// The three sections every state message ends with: `entered`, `updated`
+/// and `left`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Sections {
+    pub entered: Vec<EntityState>,
+    pub updated: Vec<EntityState>,
+    pub left: Vec<u32>,
+}
+
+impl Sections {
+    pub(crate) fn encode_into(
+        out: &mut Vec<u8>,
+        entered: &[EntityState],
+        updated: &[EntityState],
+        left: &[u32],
+    ) {
+        for e in entered {
+            e.encode_into(out);
+        }
+        write_section_head(out, updated.len());
+        for e in updated {
+            e.encode_into(out);
+        }
+        write_left(out, left);
+    }
+
+    /// Reads the three sections; the `entered` header comes first.
+    pub(crate) fn decode(r: &mut Reader<'_>, frame: &Bytes) -> Result<Self, DecodeError> {
         let entries = |r: &mut Reader<'_>| -> Result<Vec<EntityState>, DecodeError> {
             let n = r.array_len()?;
             let mut v = Vec::with_capacity(n.min(PREALLOCATE_MAX));
@@ -176,8 +212,6 @@ impl Delta {
             left.push(r.uint_as("entity id")?);
         }
         Ok(Self {
-            tick,
-            ack_input,
             entered,
             updated,
             left,

@@ -7,6 +7,10 @@
 //! - [`ClientMsg`] / [`ServerMsg`]: one enum per direction, encode and decode.
 //! - [`Delta`]: the per-client state delta, and the writers the server uses
 //!   to assemble it from pre-encoded entity entries ([`delta`]).
+//! - [`DeltaPart`]: the state for unreliable transports (QUIC datagrams),
+//!   against a tick the client acknowledged, split by entity ([`delta_part`]);
+//!   [`stream`]: length-prefixed framing for byte streams;
+//!   [`part_receiver`]: the client's rules for applying parts.
 //! - [`RawValue`]: game-defined payloads (intents, join options, component
 //!   values), checked for shape here and decoded by the game with serde.
 //! - [`WireComponent`]: the trait a game's replicated component wire types
@@ -22,18 +26,22 @@
 pub mod arena;
 mod client_msg;
 pub mod delta;
+pub mod delta_part;
 pub mod delta_view;
 mod error;
 mod frame;
 pub mod limits;
 pub mod msgpack;
+pub mod part_receiver;
 pub mod quantize;
 mod raw;
 mod server_msg;
+pub mod stream;
 mod wire;
 
 pub use client_msg::{ClientMsg, Hello, tag as client_tag};
 pub use delta::{ComponentValue, Delta, EntityState};
+pub use delta_part::DeltaPart;
 pub use delta_view::{DeltaView, EntryView};
 pub use error::{DecodeError, ErrorCode, KickReason};
 pub use raw::{PayloadError, RawValue};

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use crate::delta::Delta;
+use crate::delta_part::{DELTA_PART_LEN, DeltaPart};
 use crate::error::{DecodeError, ErrorCode, KickReason};
 use crate::frame;
 use crate::limits::{MAX_CHAT, MAX_REASON, MAX_SERVER_FRAME};
@@ -16,6 +17,7 @@ pub mod tag {
     pub const PONG: u8 = 4;
     pub const ERROR: u8 = 5;
     pub const KICKED: u8 = 6;
+    pub const DELTA_PART: u8 = 7;
 }
 
 /// Elements each message has in this version, the tag included. Senders
@@ -68,6 +70,9 @@ pub enum ServerMsg {
         reason: u16,
         message: String,
     },
+    /// State against an acknowledged tick, for unreliable transports
+    /// (QUIC datagrams); see [`DeltaPart`].
+    DeltaPart(DeltaPart),
 }
 
 impl ServerMsg {
@@ -122,6 +127,7 @@ impl ServerMsg {
                 w.uint((*reason).into());
                 w.str(message);
             }
+            Self::DeltaPart(p) => p.encode_into(out),
         }
     }
 
@@ -174,6 +180,11 @@ impl ServerMsg {
                 let message = r.str("kick message", MAX_REASON)?.to_owned();
                 (Self::Kicked { reason, message }, KICKED_LEN)
             }
+            tag::DELTA_PART => {
+                head.require(DELTA_PART_LEN)?;
+                let part = DeltaPart::decode_body(&mut r, frame)?;
+                (Self::DeltaPart(part), DELTA_PART_LEN)
+            }
             _ => return Err(DecodeError::UnknownTag { tag: head.tag }),
         };
         head.finish(&mut r, known)?;
@@ -189,6 +200,7 @@ impl ServerMsg {
             Self::Pong { .. } => "pong",
             Self::Error { .. } => "error",
             Self::Kicked { .. } => "kicked",
+            Self::DeltaPart(_) => "delta_part",
         }
     }
 }

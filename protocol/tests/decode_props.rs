@@ -19,8 +19,8 @@ use tessera_protocol::limits::{
     MAX_RESUME_TOKEN, MAX_ROOM_NAME, MAX_TOKEN,
 };
 use tessera_protocol::{
-    ClientMsg, ComponentValue, DecodeError, Delta, DeltaView, EntityState, ErrorCode, Hello,
-    PROTOCOL_VERSION, RawValue, ServerMsg, Welcome, truncate,
+    ClientMsg, ComponentValue, DecodeError, Delta, DeltaPart, DeltaView, EntityState, ErrorCode,
+    Hello, PROTOCOL_VERSION, RawValue, ServerMsg, Welcome, truncate,
 };
 
 // ---------------------------------------------------------------------------
@@ -147,6 +147,7 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
         (any::<u32>(), raw_value()).prop_map(|(seq, intent)| ClientMsg::Input { seq, intent }),
         text(MAX_CHAT).prop_map(|text| ClientMsg::Chat { text }),
         any::<u32>().prop_map(|nonce| ClientMsg::Ping { nonce }),
+        any::<u32>().prop_map(|tick| ClientMsg::Ack { tick }),
     ]
 }
 
@@ -178,6 +179,34 @@ fn delta() -> impl Strategy<Value = Delta> {
         })
 }
 
+/// A valid part: `baseline` 0 or an earlier tick than `tick`.
+fn delta_part() -> impl Strategy<Value = DeltaPart> {
+    (
+        (
+            1u32..,
+            any::<u32>(),
+            any::<u32>(),
+            any::<u16>(),
+            any::<bool>(),
+        ),
+        vec(entity_state(), 0..6),
+        vec(entity_state(), 0..6),
+        vec(any::<u32>(), 0..20),
+    )
+        .prop_map(
+            |((tick, baseline, ack_input, part, last), entered, updated, left)| DeltaPart {
+                tick,
+                baseline: baseline % tick,
+                ack_input,
+                part,
+                last,
+                entered,
+                updated,
+                left,
+            },
+        )
+}
+
 fn server_msg() -> impl Strategy<Value = ServerMsg> {
     prop_oneof![
         any::<(u64, u32, u16, u32, u32)>().prop_map(
@@ -198,6 +227,7 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
             .prop_map(|(code, message)| ServerMsg::Error { code, message }),
         (any::<u16>(), text(MAX_REASON))
             .prop_map(|(reason, message)| ServerMsg::Kicked { reason, message }),
+        delta_part().prop_map(ServerMsg::DeltaPart),
     ]
 }
 

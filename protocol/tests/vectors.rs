@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 use tessera_protocol::{
-    ClientMsg, Delta, ErrorCode, Hello, KickReason, RawValue, ServerMsg, Welcome,
+    ClientMsg, Delta, DeltaPart, ErrorCode, Hello, KickReason, RawValue, ServerMsg, Welcome,
 };
 
 const DOC: &str = include_str!("../PROTOCOL.md");
@@ -261,13 +261,15 @@ fn all_client_kinds() -> BTreeSet<&'static str> {
         },
         ClientMsg::Chat { text: "t".into() },
         ClientMsg::Ping { nonce: 0 },
+        ClientMsg::Ack { tick: 0 },
     ];
     for s in &samples {
         match s {
             ClientMsg::Hello(_)
             | ClientMsg::Input { .. }
             | ClientMsg::Chat { .. }
-            | ClientMsg::Ping { .. } => {}
+            | ClientMsg::Ping { .. }
+            | ClientMsg::Ack { .. } => {}
         }
     }
     samples.iter().map(ClientMsg::kind).collect()
@@ -290,6 +292,7 @@ fn all_server_kinds() -> BTreeSet<&'static str> {
         ServerMsg::Pong { nonce: 0, tick: 0 },
         ServerMsg::error(ErrorCode::Internal, ""),
         ServerMsg::kicked(KickReason::Admin, ""),
+        ServerMsg::DeltaPart(DeltaPart::default()),
     ];
     for s in &samples {
         match s {
@@ -298,7 +301,8 @@ fn all_server_kinds() -> BTreeSet<&'static str> {
             | ServerMsg::Chat { .. }
             | ServerMsg::Pong { .. }
             | ServerMsg::Error { .. }
-            | ServerMsg::Kicked { .. } => {}
+            | ServerMsg::Kicked { .. }
+            | ServerMsg::DeltaPart(_) => {}
         }
     }
     samples.iter().map(ServerMsg::kind).collect()
@@ -309,8 +313,8 @@ fn every_message_kind_has_a_valid_vector() {
     let (client, server) = run_all();
     let client_all = all_client_kinds();
     let server_all = all_server_kinds();
-    assert_eq!(client_all.len(), 4, "client kinds are distinct");
-    assert_eq!(server_all.len(), 6, "server kinds are distinct");
+    assert_eq!(client_all.len(), 5, "client kinds are distinct");
+    assert_eq!(server_all.len(), 7, "server kinds are distinct");
     let missing_client: Vec<_> = client_all.difference(&client).collect();
     let missing_server: Vec<_> = server_all.difference(&server).collect();
     assert!(

@@ -36,6 +36,16 @@ pub struct ServeArgs {
     /// WebSocket listen address [default: 0.0.0.0:7700].
     #[arg(long)]
     pub ws_addr: Option<SocketAddr>,
+    /// QUIC (UDP) listen address [default: 0.0.0.0:7701].
+    #[arg(long)]
+    pub quic_addr: Option<SocketAddr>,
+    /// PEM certificate chain for QUIC [default: a development certificate
+    /// generated once into DATA_DIR/quic-dev-cert.pem].
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Health / admin HTTP listen address [default: 127.0.0.1:7780].
     #[arg(long)]
     pub admin_addr: Option<SocketAddr>,
@@ -68,6 +78,10 @@ impl ServeArgs {
         };
         set("ws_addr", self.ws_addr.map(|a| a.to_string().into()));
         set("admin_addr", self.admin_addr.map(|a| a.to_string().into()));
+        set("quic_addr", self.quic_addr.map(|a| a.to_string().into()));
+        for (key, path) in [("tls_cert", &self.tls_cert), ("tls_key", &self.tls_key)] {
+            set(key, path.as_ref().map(|p| p.display().to_string().into()));
+        }
         set(
             "data_dir",
             self.data_dir

@@ -29,6 +29,16 @@ pub enum LogFormat {
 pub struct ServerConfig {
     /// WebSocket listener for game clients. Default `0.0.0.0:7700`.
     pub ws_addr: SocketAddr,
+    /// QUIC listener (UDP) for game clients, ALPN `tessera/1`. Default
+    /// `0.0.0.0:7701`, beside the WebSocket port.
+    pub quic_addr: SocketAddr,
+    /// PEM certificate chain of the QUIC listener. Default none: a
+    /// self-signed development certificate is generated once into
+    /// `<data_dir>/quic-dev-cert.pem` and its SHA-256 fingerprint logged, for
+    /// clients to pin. Give it together with `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`. Default none (see `tls_cert`).
+    pub tls_key: Option<PathBuf>,
     /// HTTP listener for health, metrics and the admin API. Default
     /// `127.0.0.1:7780`: loopback only, put a proxy in front to expose it.
     pub admin_addr: SocketAddr,
@@ -98,6 +108,9 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             ws_addr: ([0, 0, 0, 0], 7700).into(),
+            quic_addr: ([0, 0, 0, 0], 7701).into(),
+            tls_cert: None,
+            tls_key: None,
             admin_addr: ([127, 0, 0, 1], 7780).into(),
             data_dir: PathBuf::from("./tessera-data"),
             game: "arena".to_owned(),
@@ -127,7 +140,7 @@ impl Default for ServerConfig {
 
 /// Fields without a default value: absent from the serialized defaults, but
 /// still settable from the environment.
-const OPTIONAL_FIELDS: &[&str] = &["admin_token"];
+const OPTIONAL_FIELDS: &[&str] = &["admin_token", "tls_cert", "tls_key"];
 
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -211,6 +224,9 @@ impl ServerConfig {
         }
         if self.handshake_timeout_ms == 0 || self.idle_timeout_ms == 0 {
             return fail("timeouts must be above zero");
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return fail("tls_cert and tls_key go together: give both or neither");
         }
         if self
             .admin_token
@@ -335,6 +351,24 @@ mod tests {
         let err = ServerConfig::load(None, [], flags(&[("admin_token", " ".into())]))
             .expect_err("refused");
         assert!(err.to_string().contains("admin_token"), "{err}");
+    }
+
+    #[test]
+    fn the_quic_certificate_and_key_come_together() {
+        let c = ServerConfig::load(
+            None,
+            [("TESSERA_QUIC_ADDR".to_owned(), "127.0.0.1:9701".to_owned())],
+            flags(&[
+                ("tls_cert", "cert.pem".into()),
+                ("tls_key", "key.pem".into()),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(c.quic_addr, "127.0.0.1:9701".parse().expect("addr"));
+        assert_eq!(c.tls_key, Some(PathBuf::from("key.pem")));
+        let err = ServerConfig::load(None, [], flags(&[("tls_cert", "cert.pem".into())]))
+            .expect_err("a certificate without its key");
+        assert!(err.to_string().contains("tls_key"), "{err}");
     }
 
     #[test]

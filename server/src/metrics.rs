@@ -7,9 +7,10 @@
 //! ([`GaugeShare`]): a room, a session adds its own value and takes it back
 //! when it ends, so the total is the live sum and never drifts.
 //!
-//! Labels are bounded: `transport` (`ws`), `reason` (an `ErrorCode`,
+//! Labels are bounded: `transport` (`ws`, `quic`), `reason` (an `ErrorCode`,
 //! `KickReason` or one of the fixed endings in [`end`]) and `kind`
-//! (`delta`, `chat`, `pong`). No room or player ever becomes a label.
+//! (`delta`, `datagram`, `chat`, `pong`). No room or player ever becomes a
+//! label.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -288,6 +289,7 @@ pub struct TickMetrics {
     pub aoi_visible: Histogram,
     pub delta_drops: Counter,
     pub chat_drops: Counter,
+    pub datagram_drops: Counter,
 }
 
 impl TickMetrics {
@@ -298,6 +300,7 @@ impl TickMetrics {
             aoi_visible: ::metrics::histogram!(AOI_VISIBLE),
             delta_drops: ::metrics::counter!(OUTBOUND_DROPS, "kind" => "delta"),
             chat_drops: ::metrics::counter!(OUTBOUND_DROPS, "kind" => "chat"),
+            datagram_drops: ::metrics::counter!(OUTBOUND_DROPS, "kind" => "datagram"),
         }
     }
 }

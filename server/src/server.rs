@@ -94,6 +94,41 @@ pub enum StartError {
     },
     #[error(transparent)]
     AdminToken(#[from] TokenError),
+    #[error("cannot start QUIC on {addr}: {source}")]
+    Quic {
+        addr: SocketAddr,
+        source: transport::quic::BindError,
+    },
+}
+
+/// Loads (or generates) the QUIC certificate, logs where it came from and
+/// its fingerprint, and binds the QUIC endpoint.
+fn start_quic(config: &ServerConfig) -> Result<(quinn::Endpoint, String), StartError> {
+    let quic_error = |source| StartError::Quic {
+        addr: config.quic_addr,
+        source,
+    };
+    let identity = transport::tls::load_identity(
+        config.tls_cert.as_deref(),
+        config.tls_key.as_deref(),
+        &config.data_dir,
+    )
+    .map_err(|e| quic_error(e.into()))?;
+    let fingerprint = identity.fingerprint();
+    match &identity.origin {
+        transport::tls::Origin::Configured => {
+            tracing::info!(sha256 = %fingerprint, "quic certificate: as configured");
+        }
+        transport::tls::Origin::DevReused(path) | transport::tls::Origin::DevGenerated(path) => {
+            tracing::warn!(
+                file = %path.display(),
+                sha256 = %fingerprint,
+                "quic certificate: self-signed development certificate; clients must pin this fingerprint"
+            );
+        }
+    }
+    let endpoint = transport::quic::bind(config.quic_addr, identity).map_err(quic_error)?;
+    Ok((endpoint, fingerprint))
 }
 
 /// A running node.
@@ -101,6 +136,10 @@ pub enum StartError {
 pub struct Server {
     state: Arc<ServerState>,
     ws_addr: SocketAddr,
+    quic: quinn::Endpoint,
+    quic_addr: SocketAddr,
+    /// SHA-256 of the QUIC certificate, for clients to pin.
+    quic_fingerprint: String,
     admin_addr: SocketAddr,
 }
 
@@ -154,6 +193,12 @@ impl Server {
         };
         let ws_addr = local(&ws, "websocket", config.ws_addr)?;
         let admin_addr = local(&admin, "admin http", config.admin_addr)?;
+        let (quic, quic_fingerprint) = start_quic(&config)?;
+        let quic_addr = quic.local_addr().map_err(|source| StartError::Bind {
+            what: "quic",
+            addr: config.quic_addr,
+            source,
+        })?;
 
         let config = Arc::new(config);
         let state = Arc::new(ServerState {
@@ -171,11 +216,15 @@ impl Server {
         state
             .tasks
             .spawn(transport::ws::serve(ws, Arc::clone(&state)));
+        state
+            .tasks
+            .spawn(transport::quic::serve(quic.clone(), Arc::clone(&state)));
         state.tasks.spawn(admin::serve(admin, Arc::clone(&state)));
         state.serving.store(true, Ordering::Release);
         tracing::info!(
             game = state.registry.game_name(),
             ws = %ws_addr,
+            quic = %quic_addr,
             admin = %admin_addr,
             tick_hz = state.config.tick_hz,
             tick_threads = state.config.tick_thread_count(),
@@ -184,6 +233,9 @@ impl Server {
         Ok(Self {
             state,
             ws_addr,
+            quic,
+            quic_addr,
+            quic_fingerprint,
             admin_addr,
         })
     }
@@ -191,6 +243,16 @@ impl Server {
     /// The address game clients connect to (`ws://{ws_addr}`).
     pub fn ws_addr(&self) -> SocketAddr {
         self.ws_addr
+    }
+
+    /// The QUIC address game clients connect to (`quic://{quic_addr}`).
+    pub fn quic_addr(&self) -> SocketAddr {
+        self.quic_addr
+    }
+
+    /// SHA-256 fingerprint of the QUIC certificate (`AB:CD:…`).
+    pub fn quic_fingerprint(&self) -> &str {
+        &self.quic_fingerprint
     }
 
     pub fn admin_addr(&self) -> SocketAddr {
@@ -224,6 +286,7 @@ impl Server {
                 "grace period over; dropping the remaining connections"
             );
         }
+        self.quic.close(quinn::VarInt::from_u32(1001), b"shutdown");
         let registry = Arc::clone(&self.state.registry);
         let _ = tokio::task::spawn_blocking(move || registry.stop()).await;
         tracing::info!("shutdown complete");

@@ -10,6 +10,7 @@ mod live;
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use tracing::Instrument;
 pub use live::SessionLive;
 
 use crate::metrics::{self, LinkMetrics, end};
-use crate::room::{Refusal, RoomCommand, RoomHandle, SessionLink};
+use crate::room::{DatagramLink, Refusal, RoomCommand, RoomHandle, SessionLink};
 use crate::server::ServerState;
 use crate::transport::{FrameSink, FrameSource, Inbound, close_code};
 
@@ -149,6 +150,7 @@ pub async fn run(
     };
     let control = Arc::new(SessionControl::default());
     let live = Arc::new(SessionLive::new(peer, transport));
+    let datagrams = sink.datagrams().map(DatagramLink::new);
     let (outbound, queue) = mpsc::channel(state.config.outbound_queue);
     let writer = Writer {
         control: Arc::clone(&control),
@@ -166,6 +168,7 @@ pub async fn run(
             outbound,
             control: Arc::clone(&control),
             live,
+            datagrams,
         },
         room: None,
         joined: false,
@@ -173,6 +176,11 @@ pub async fn run(
         chat_limiter: limiter(
             state.config.chat_per_second,
             state.config.chat_per_second.saturating_mul(2).max(5),
+        ),
+        // Acks come once per tick; four per tick, two seconds of burst.
+        ack_limiter: limiter(
+            u32::from(state.config.tick_hz) * 4,
+            u32::from(state.config.tick_hz) * 8,
         ),
     };
     let end = session.run().instrument(span.clone()).await;
@@ -248,6 +256,7 @@ struct Session<S> {
     joined: bool,
     limiter: DefaultDirectRateLimiter,
     chat_limiter: DefaultDirectRateLimiter,
+    ack_limiter: DefaultDirectRateLimiter,
 }
 
 impl<S: FrameSource> Session<S> {
@@ -274,6 +283,12 @@ impl<S: FrameSource> Session<S> {
                 return Err(End::Refused(
                     ErrorCode::HandshakeTimeout,
                     "no Hello within the handshake timeout".into(),
+                ));
+            }
+            Some(Inbound::Datagram(_)) => {
+                return Err(End::Refused(
+                    ErrorCode::HandshakeRequired,
+                    "send Hello on the control stream first".into(),
                 ));
             }
             Some(inbound) => frame_of(inbound)?,
@@ -367,21 +382,42 @@ impl<S: FrameSource> Session<S> {
                 continue;
             };
             last_heard = Instant::now();
-            let frame = match frame_of(inbound) {
-                Ok(frame) => frame,
-                Err(end) => return end,
-            };
-            if self.limiter.check().is_err() {
-                return End::Refused(ErrorCode::RateLimited, "too many messages".into());
-            }
-            let msg = match decode(&frame) {
+            let via_datagram = matches!(inbound, Inbound::Datagram(_));
+            let msg = match frame_of(inbound).and_then(|frame| decode(&frame)) {
                 Ok(msg) => msg,
                 Err(end) => return end,
             };
+            if let Err(end) = self.check_rates(&msg, via_datagram) {
+                return end;
+            }
             if let Err(end) = self.dispatch(msg) {
                 return end;
             }
         }
+    }
+
+    /// Acks have their own limit (they come with every tick); only they may
+    /// travel in datagrams.
+    fn check_rates(&self, msg: &ClientMsg, via_datagram: bool) -> Result<(), End> {
+        let is_ack = matches!(msg, ClientMsg::Ack { .. });
+        if via_datagram && !is_ack {
+            return Err(End::Refused(
+                ErrorCode::UnsupportedFrame,
+                format!("{} in a datagram; only Ack may be", msg.kind()),
+            ));
+        }
+        let limiter = if is_ack {
+            &self.ack_limiter
+        } else {
+            &self.limiter
+        };
+        if limiter.check().is_err() {
+            return Err(End::Refused(
+                ErrorCode::RateLimited,
+                "too many messages".into(),
+            ));
+        }
+        Ok(())
     }
 
     fn dispatch(&mut self, msg: ClientMsg) -> Result<(), End> {
@@ -427,6 +463,13 @@ impl<S: FrameSource> Session<S> {
                     client: self.id,
                     text,
                 });
+            }
+            // Read by the tick thread before its next tick; reliable
+            // transports have no use for it.
+            ClientMsg::Ack { tick } => {
+                if let Some(datagrams) = &self.link.datagrams {
+                    datagrams.acked.fetch_max(tick, Ordering::Relaxed);
+                }
             }
             ClientMsg::Ping { nonce } => {
                 let pong = ServerMsg::Pong {
@@ -477,7 +520,7 @@ fn note_inbound(inbound: Inbound, live: &SessionLive, metrics: &LinkMetrics) -> 
             }
             None
         }
-        Inbound::Frame(ref frame) => {
+        Inbound::Frame(ref frame) | Inbound::Datagram(ref frame) => {
             metrics.messages_received.increment(1);
             metrics.bytes_received.increment(frame.len() as u64);
             Some(inbound)
@@ -488,7 +531,7 @@ fn note_inbound(inbound: Inbound, live: &SessionLive, metrics: &LinkMetrics) -> 
 
 fn frame_of(inbound: Inbound) -> Result<Bytes, End> {
     match inbound {
-        Inbound::Frame(frame) => Ok(frame),
+        Inbound::Frame(frame) | Inbound::Datagram(frame) => Ok(frame),
         // Taken by `next_inbound`; never a protocol message.
         Inbound::ProbeAnswer(_) => Err(End::Transport("unexpected probe answer".into())),
         Inbound::Unsupported(what) => Err(End::Refused(
@@ -582,8 +625,13 @@ impl Writer {
         probe_due: &mut bool,
     ) -> std::io::Result<()> {
         if std::mem::take(probe_due) {
-            let payload = self.live.probe(std::time::Instant::now());
-            sink.queue_probe(payload).await?;
+            if let Some(rtt) = sink.transport_rtt() {
+                self.live.set_rtt(rtt);
+                self.metrics.rtt.record(rtt.as_secs_f64());
+            } else {
+                let payload = self.live.probe(std::time::Instant::now());
+                sink.queue_probe(payload).await?;
+            }
         }
         sink.send_batch(batch).await
     }

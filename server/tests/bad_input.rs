@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
@@ -209,16 +207,7 @@ async fn every_kind_of_bad_input_is_refused_and_the_room_carries_on() {
         "no tick was skipped or delayed: {ticks:?}"
     );
     // The refused clients are gone from the room.
-    let room = server.state().registry.get("abuse").expect("room open");
-    let deadline = tokio::time::Instant::now() + 3 * SECOND;
-    while room.players() != 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} players left",
-            room.players()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_players(&server, "abuse", 1).await;
     server.shutdown().await;
 }
 

@@ -1,4 +1,6 @@
-//! The core path over real sockets: join, interest, movement, chat, RTT.
+//! The core path over real sockets: join, interest, movement, chat, RTT,
+//! shutdown. Every test runs over WebSocket and over QUIC (`NAME::ws`,
+//! `NAME::quic`), and a mixed room holds one client of each.
 
 mod common;
 
@@ -8,12 +10,13 @@ use common::*;
 use tessera_client::Event;
 use tessera_client::protocol::arena::{self as wire, Walk};
 
-#[tokio::test]
-async fn near_players_see_each_other_far_ones_do_not_and_leaving_the_radius_is_seen() {
+async fn near_players_see_each_other_far_ones_do_not_and_leaving_the_radius_is_seen(
+    transport: Transport,
+) {
     let server = start(PlacedArena::default(), |_| {}).await;
-    let mut a = join(&server, "core", "a", 1000.0, 1000.0).await;
-    let mut b = join(&server, "core", "b", 1100.0, 1000.0).await;
-    let mut c = join(&server, "core", "c", 3000.0, 3000.0).await;
+    let mut a = join_over(&server, transport, "core", "a", 1000.0, 1000.0).await;
+    let mut b = join_over(&server, transport, "core", "b", 1100.0, 1000.0).await;
+    let mut c = join_over(&server, transport, "core", "c", 3000.0, 3000.0).await;
     let (a_id, b_id, c_id) = (
         a.welcome().entity_id,
         b.welcome().entity_id,
@@ -69,11 +72,10 @@ async fn near_players_see_each_other_far_ones_do_not_and_leaving_the_radius_is_s
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn an_idle_entity_produces_no_updates() {
+async fn an_idle_entity_produces_no_updates(transport: Transport) {
     let server = start(PlacedArena::default(), |_| {}).await;
-    let mut walker = join(&server, "idle", "walker", 500.0, 500.0).await;
-    let mut idle = join(&server, "idle", "idle", 550.0, 500.0).await;
+    let mut walker = join_over(&server, transport, "idle", "walker", 500.0, 500.0).await;
+    let mut idle = join_over(&server, transport, "idle", "idle", 550.0, 500.0).await;
     let idle_id = idle.welcome().entity_id;
     let walker_id = walker.welcome().entity_id;
     until(&mut walker, 2 * SECOND, |w, _| w.world().contains(idle_id)).await;
@@ -99,11 +101,10 @@ async fn an_idle_entity_produces_no_updates() {
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn inputs_are_acknowledged_chat_is_broadcast_and_rtt_is_measured() {
+async fn inputs_are_acknowledged_chat_is_broadcast_and_rtt_is_measured(transport: Transport) {
     let server = start(PlacedArena::default(), |_| {}).await;
-    let mut a = join(&server, "chat", "a", 100.0, 100.0).await;
-    let mut b = join(&server, "chat", "b", 4000.0, 4000.0).await;
+    let mut a = join_over(&server, transport, "chat", "a", 100.0, 100.0).await;
+    let mut b = join_over(&server, transport, "chat", "b", 4000.0, 4000.0).await;
     input_acked(&mut a, Walk::from_direction(1.0, 1.0)).await;
     a.send_chat("hello room").await.expect("chat");
     let from_a = a.welcome().entity_id;
@@ -119,12 +120,11 @@ async fn inputs_are_acknowledged_chat_is_broadcast_and_rtt_is_measured() {
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_room_opens_on_first_join_and_closes_when_empty() {
+async fn a_room_opens_on_first_join_and_closes_when_empty(transport: Transport) {
     let server = start(PlacedArena::default(), |_| {}).await;
     let registry = std::sync::Arc::clone(&server.state().registry);
     assert!(registry.get("solo").is_none());
-    let client = join(&server, "solo", "x", 10.0, 10.0).await;
+    let client = join_over(&server, transport, "solo", "x", 10.0, 10.0).await;
     assert_eq!(
         registry.get("solo").map(|r| r.name.clone()),
         Some("solo".into())
@@ -138,13 +138,12 @@ async fn a_room_opens_on_first_join_and_closes_when_empty() {
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn shutdown_tells_every_client_and_health_answers_until_then() {
+async fn shutdown_tells_every_client_and_health_answers_until_then(transport: Transport) {
     let server = start(PlacedArena::default(), |_| {}).await;
     let health = http(&server, "GET", "/health", None).await;
     assert_eq!(health.status, 200);
     assert!(health.body.contains("\"status\":\"ok\""), "{health:?}");
-    let mut a = join(&server, "bye", "a", 10.0, 10.0).await;
+    let mut a = join_over(&server, transport, "bye", "a", 10.0, 10.0).await;
     until(&mut a, 2 * SECOND, |_, e| matches!(e, Event::Delta { .. })).await;
     let stopping = tokio::spawn(server.shutdown());
     let kicked = until(&mut a, 3 * SECOND, |_, e| matches!(e, Event::Kicked { .. })).await;
@@ -154,3 +153,52 @@ async fn shutdown_tells_every_client_and_health_answers_until_then() {
     );
     stopping.await.expect("shutdown completes");
 }
+
+/// One client of each transport in one room: each sees the other move.
+#[tokio::test]
+async fn a_websocket_and_a_quic_client_in_one_room_see_each_other_move() {
+    let server = start(PlacedArena::default(), |_| {}).await;
+    let mut ws = join_over(&server, Transport::Ws, "mixed", "ws", 1000.0, 1000.0).await;
+    let mut quic = join_over(&server, Transport::Quic, "mixed", "quic", 1050.0, 1000.0).await;
+    let (ws_id, quic_id) = (ws.welcome().entity_id, quic.welcome().entity_id);
+    until(&mut ws, 2 * SECOND, |c, _| c.world().contains(quic_id)).await;
+    until(&mut quic, 2 * SECOND, |c, _| c.world().contains(ws_id)).await;
+    ws.send_input(&Walk::from_direction(0.0, 1.0))
+        .await
+        .expect("input");
+    quic.send_input(&Walk::from_direction(0.0, -1.0))
+        .await
+        .expect("input");
+    let moved = |id| move |_: &tessera_client::Client, e: &Event| matches!(e, Event::EntityUpdated { id: u } if *u == id);
+    until(&mut ws, 2 * SECOND, moved(quic_id)).await;
+    until(&mut quic, 2 * SECOND, moved(ws_id)).await;
+    // Moments later each mirror has the other walking its way (they stay
+    // well within each other's radius).
+    collect(&mut ws, SECOND / 3).await;
+    collect(&mut quic, SECOND / 10).await;
+    let y = |c: &tessera_client::Client, id| {
+        c.world()
+            .get(id)
+            .and_then(|e| e.get::<wire::Position>())
+            .expect("position")
+            .expect("decodes")
+            .to_units()
+            .1
+    };
+    assert!(y(&ws, quic_id) < 990.0, "the QUIC client walked north");
+    assert!(
+        y(&quic, ws_id) > 1010.0,
+        "the WebSocket client walked south"
+    );
+    ws.send_input(&Walk::default()).await.expect("input");
+    quic.send_input(&Walk::default()).await.expect("input");
+    server.shutdown().await;
+}
+
+over_both_transports!(
+    near_players_see_each_other_far_ones_do_not_and_leaving_the_radius_is_seen,
+    an_idle_entity_produces_no_updates,
+    inputs_are_acknowledged_chat_is_broadcast_and_rtt_is_measured,
+    a_room_opens_on_first_join_and_closes_when_empty,
+    shutdown_tells_every_client_and_health_answers_until_then,
+);

@@ -1,20 +1,21 @@
 //! A panic in game code closes only that room: its players get an `internal`
 //! error, other rooms on the same tick thread keep ticking, and the room's
-//! name can be joined again.
+//! name can be joined again. Over both transports.
 
 mod common;
 
 use common::*;
 use tessera_client::{ErrorCode, Event};
 
-#[tokio::test]
-async fn a_panicking_room_is_closed_and_the_others_carry_on() {
+over_both_transports!(a_panicking_room_is_closed_and_the_others_carry_on);
+
+async fn a_panicking_room_is_closed_and_the_others_carry_on(transport: Transport) {
     let server = start(PlacedArena::default(), |c| c.tick_threads = 1).await;
-    let mut calm = join(&server, "calm", "calm", 100.0, 100.0).await;
+    let mut calm = join_over(&server, transport, "calm", "calm", 100.0, 100.0).await;
     calm.send_input(&tessera_client::arena::Walk::from_direction(1.0, 0.0))
         .await
         .expect("input");
-    let mut doomed = join(&server, "boom", "doomed", 100.0, 100.0).await;
+    let mut doomed = join_over(&server, transport, "boom", "doomed", 100.0, 100.0).await;
     until(&mut calm, 2 * SECOND, |_, e| {
         matches!(e, Event::Delta { .. })
     })
@@ -34,7 +35,7 @@ async fn a_panicking_room_is_closed_and_the_others_carry_on() {
     assert!(ticks.windows(2).all(|w| w[1] == w[0] + 1), "{ticks:?}");
 
     // The name is free again: a new join opens a fresh room.
-    let mut again = join(&server, "boom", "again", 50.0, 50.0).await;
+    let mut again = join_over(&server, transport, "boom", "again", 50.0, 50.0).await;
     until(&mut again, 2 * SECOND, |_, e| {
         matches!(e, Event::Delta { .. })
     })

@@ -9,17 +9,21 @@ use bevy_ecs::prelude::*;
 use tessera_protocol::delta::{write_delta_head, write_left, write_section_head};
 
 use crate::components::{ClientId, TickInfo};
+use crate::datagram::{PartScratch, write_client_state};
 use crate::interest::Clients;
 use crate::replication::ReplicationState;
+use crate::room::FrameKind;
 use crate::stats::TickStats;
 
 /// The frames one tick produced (a world resource).
 #[derive(Resource, Debug, Default)]
 pub(crate) struct Outbox {
     pub buffer: Vec<u8>,
-    pub frames: Vec<(ClientId, Range<usize>)>,
+    pub frames: Vec<(ClientId, Range<usize>, FrameKind)>,
     /// Capacity the buffer needed last tick, to allocate once.
     pub last_len: usize,
+    /// Buffers for assembling datagram clients' parts.
+    pub parts: PartScratch,
 }
 
 /// Send-side settings (a world resource).
@@ -62,8 +66,25 @@ pub(crate) fn build_deltas(
     outbox.buffer = Vec::with_capacity(outbox.last_len + outbox.last_len / 8);
     let tick = info.tick;
     for view in &mut clients.list {
-        let has_news = !(view.enters.is_empty() && view.stays.is_empty() && view.left.is_empty());
         let keepalive_due = tick.wrapping_sub(view.last_sent_tick) >= config.keepalive_ticks;
+        if view.datagram.is_some() {
+            let written = write_client_state(
+                view,
+                &mut replication,
+                &mut outbox.parts,
+                tick,
+                keepalive_due,
+                &mut outbox.buffer,
+                &mut outbox.frames,
+            );
+            if let Some(n) = written {
+                stats.entered += n.entered as u64;
+                stats.updated += n.updated as u64;
+                stats.left += n.left as u64;
+            }
+            continue;
+        }
+        let has_news = !(view.enters.is_empty() && view.stays.is_empty() && view.left.is_empty());
         if !has_news && view.sent_ack == view.last_input_seq && !keepalive_due {
             continue;
         }
@@ -93,7 +114,9 @@ pub(crate) fn build_deltas(
             }
         }
         write_left(out, &view.left);
-        outbox.frames.push((view.id, start..out.len()));
+        outbox
+            .frames
+            .push((view.id, start..out.len(), FrameKind::Delta));
         view.last_sent_tick = tick;
         view.sent_ack = view.last_input_seq;
         view.resync = false;

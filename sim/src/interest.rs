@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use bevy_ecs::prelude::*;
 
 use crate::components::{ClientId, TickInfo};
+use crate::datagram::DatagramView;
 use crate::replication::ReplicationState;
 use crate::spatial_grid::{Hit, SpatialGrid};
 use crate::stats::TickStats;
@@ -53,6 +54,8 @@ pub struct ClientView {
     pub(crate) last_input_seq: u32,
     pub(crate) sent_ack: u32,
     pub(crate) last_sent_tick: u32,
+    /// Set for clients that get their state in datagrams.
+    pub(crate) datagram: Option<Box<DatagramView>>,
 }
 
 impl ClientView {
@@ -72,6 +75,7 @@ impl ClientView {
             last_input_seq: 0,
             sent_ack: 0,
             last_sent_tick: 0,
+            datagram: None,
         }
     }
 
@@ -86,7 +90,13 @@ impl ClientView {
     }
 
     /// Undoes this tick's view change: the client did not get the delta.
+    /// A datagram client needs no roll-back (its state is against what it
+    /// acknowledged); only a full state that was not handed over is resent.
     pub(crate) fn roll_back(&mut self) {
+        if let Some(dg) = &mut self.datagram {
+            dg.full_state_lost();
+            return;
+        }
         if self.recomputed {
             std::mem::swap(&mut self.known, &mut self.prev_known);
             self.recomputed = false;
@@ -197,6 +207,10 @@ pub(crate) fn update_interest(
         if let Some([x, y]) = position
             && !view.resync
             && !view.incomplete
+            && view
+                .datagram
+                .as_ref()
+                .is_none_or(|d| d.caught_up(info.tick))
             && !grid.any_dirty(x, y, outer, info.tick)
         {
             let view = &mut clients.list[i];
@@ -239,13 +253,20 @@ pub(crate) fn update_interest(
             }
             let (enters, stays) = (&mut view.enters, &mut view.stays);
             let resync = view.resync;
+            // Datagram clients take their changes against their baseline
+            // when the state is written, not from this tick's stays.
+            let stay_tick = if view.datagram.is_some() {
+                u32::MAX
+            } else {
+                info.tick
+            };
             hits.clear();
             grid.query_into(x, y, outer, &mut hits);
             for &Hit { slot, d2, changed } in &hits {
                 let mark = &mut marks[slot as usize];
                 if *mark == g {
                     *mark = g + 1;
-                    if resync || changed == info.tick {
+                    if resync || changed == stay_tick {
                         stays.push(slot);
                     }
                 } else if *mark != g + 2 && d2 <= inner2 {
@@ -259,6 +280,21 @@ pub(crate) fn update_interest(
             }
         }
         view.incomplete = held_back;
+        if let Some(dg) = view.datagram.as_deref_mut() {
+            dg.rebuild_known(
+                &view.prev_known,
+                marks,
+                g + 1,
+                &view.enters,
+                &replication,
+                info.tick,
+                &mut view.known,
+                &mut view.left,
+            );
+            stats.visible_total += view.known.len() as u64;
+            stats.visible_max = stats.visible_max.max(view.known.len() as u32);
+            continue;
+        }
         for k in &view.prev_known {
             // Only entries whose net id still matched were stamped `g`.
             if marks[k.slot as usize] == g + 1 {

@@ -12,11 +12,14 @@
 //! - [`spatial_grid`]: the incremental uniform grid.
 //! - [`interest`]: per-client visible sets with hysteresis.
 //! - `delta`: per-client frames assembled from the shared pieces.
+//! - [`datagram`]: state for datagram clients (QUIC), against the tick
+//!   they acknowledged, split by entity into parts.
 //! - [`snapshot`]: save and restore a room's state.
 //! - [`stats`]: counters of the last tick.
 
 mod components;
 mod config;
+pub mod datagram;
 mod delta;
 pub mod game;
 pub mod games;
@@ -32,6 +35,7 @@ mod wire_value;
 
 pub use components::{ClientId, Intent, NetId, Player, Replicated, RoomRng, TickInfo};
 pub use config::{ConfigError, RoomConfig};
+pub use datagram::DeliveryMode;
 pub use game::{Game, JoinContext, JoinRefused, Replicate, RoomBuilder, SpatialPosition};
 pub use room::{ChatError, FrameKind, InputError, JoinError, Outgoing, Room};
 pub use schedule::TickSet;

@@ -143,6 +143,9 @@ pub struct ReplicationState {
     widest_value: Vec<usize>,
     /// Last encoded wire value per (slot, component): `slot * n + k`.
     values: Vec<WireValue>,
+    /// Tick each value last changed, indexed like `values`: datagram
+    /// clients get the components changed after the tick they acknowledged.
+    changed_at: Vec<u32>,
     /// Slots with a change this tick, in the order they were first seen.
     changed_slots: Vec<u32>,
     /// Encoded entries of this tick.
@@ -164,6 +167,7 @@ impl ReplicationState {
             widest_value: Vec::new(),
             untracked: 0,
             values: Vec::new(),
+            changed_at: Vec::new(),
             changed_slots: Vec::new(),
             pieces: Vec::new(),
             scratch: Vec::new(),
@@ -206,6 +210,7 @@ impl ReplicationState {
             self.updates.resize(i + 1, UpdateRef::default());
             self.values
                 .resize_with((i + 1) * self.registry.len(), WireValue::default);
+            self.changed_at.resize((i + 1) * self.registry.len(), 0);
         }
         &mut self.slots[i]
     }
@@ -227,6 +232,7 @@ impl ReplicationState {
         for v in &mut self.values[base..base + n] {
             v.clear();
         }
+        self.changed_at[base..base + n].fill(0);
     }
 
     /// Stops tracking `entity` if it still owns its slot.
@@ -306,6 +312,7 @@ impl ReplicationState {
             return false;
         }
         value.set(encoded);
+        self.changed_at[slot as usize * n + k] = tick;
         if self.widest_value.len() <= k {
             self.widest_value.resize(k + 1, 0);
         }
@@ -387,6 +394,42 @@ impl ReplicationState {
         let len = self.full_piece(slot).len();
         let start = self.slots[slot as usize].full_piece.start as usize;
         copy_piece(out, &self.pieces, start, len);
+    }
+
+    /// The last tick the entity in `slot` changed (0: never).
+    pub fn last_change(&self, slot: u32) -> u32 {
+        self.slots.get(slot as usize).map_or(0, |s| s.changed_tick)
+    }
+
+    /// The components of `slot` that changed after tick `since`, as a mask.
+    fn changed_since(&self, slot: u32, since: u32) -> u64 {
+        let n = self.registry.len();
+        let base = slot as usize * n;
+        self.changed_at[base..base + n]
+            .iter()
+            .enumerate()
+            .filter(|(_, at)| **at > since)
+            .fold(0, |mask, (k, _)| mask | (1u64 << k))
+    }
+
+    /// Appends an `updated` entry of `slot` holding the components that
+    /// changed after tick `since`; returns false (writing nothing) when none
+    /// did. When exactly this tick's changes are wanted, the shared piece
+    /// encoded once this tick is copied.
+    pub fn copy_changes_since(&self, slot: u32, since: u32, out: &mut Vec<u8>) -> bool {
+        let s = &self.slots[slot as usize];
+        if s.changed_tick <= since {
+            return false;
+        }
+        let mask = self.changed_since(slot, since);
+        if s.changed_tick == self.tick && mask == s.changed {
+            self.copy_update_piece(slot, out);
+        } else {
+            let n = self.registry.len();
+            let values = &self.values[slot as usize * n..(slot as usize + 1) * n];
+            write_entry(out, &self.registry, s.net_id, mask, values);
+        }
+        true
     }
 
     /// Every tracked entity's `(net id, [(wire id, value bytes)])`, for tools.

@@ -16,6 +16,7 @@ use tessera_protocol::{ErrorCode, PayloadError, RawValue, ServerMsg, Welcome};
 
 use crate::components::{ClientId, NetId, Player, Replicated, RoomRng, TickInfo};
 use crate::config::{ConfigError, RoomConfig};
+use crate::datagram::{DatagramView, DeliveryMode};
 use crate::delta::{DeltaConfig, Outbox, build_deltas};
 use crate::game::{Game, InputHook, JoinContext, JoinHook, LeaveHook, RoomBuilder};
 use crate::interest::{ClientView, Clients, InterestConfig, update_interest};
@@ -38,8 +39,13 @@ pub struct Outgoing {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameKind {
-    /// A state delta: report a failed delivery with [`Room::delivery_failed`].
+    /// State for the reliable path (a `Delta`, or a datagram client's full
+    /// state): report a failed delivery with [`Room::delivery_failed`].
     Delta,
+    /// A `DeltaPart` to send as one unreliable datagram. Its loss needs no
+    /// report: the client will not acknowledge the tick, and later parts
+    /// repeat what it missed.
+    Datagram,
     /// A chat line; losing one loses only that line.
     Chat,
 }
@@ -175,6 +181,18 @@ impl Room {
     /// Adds a player: the game spawns its entity, which gets a net id at
     /// once. Its first delta (next step) holds everything it can see.
     pub fn join(&mut self, client: ClientId, options: &RawValue) -> Result<Welcome, JoinError> {
+        self.join_with(client, options, DeliveryMode::Reliable)
+    }
+
+    /// [`Room::join`] for a client that receives its state as `mode` says:
+    /// datagram clients get `DeltaPart`s against the tick they last
+    /// acknowledged ([`Room::acknowledge`]).
+    pub fn join_with(
+        &mut self,
+        client: ClientId,
+        options: &RawValue,
+        mode: DeliveryMode,
+    ) -> Result<Welcome, JoinError> {
         self.check_can_join(client)?;
         let hook = self.join_hook.clone().ok_or(JoinError::NoJoinHook)?;
         let entity = hook(&mut self.world, JoinContext { client, options })
@@ -184,7 +202,7 @@ impl Room {
             .entity_mut(entity)
             .insert((Replicated, Player { client }));
         replication::register_net_id(&mut self.world, entity, id);
-        Ok(self.admit(client, entity, id))
+        Ok(self.admit(client, entity, id, mode))
     }
 
     /// Puts a client in control of an existing entity (one restored from a
@@ -197,7 +215,7 @@ impl Room {
             .and_then(|slot| replication.entity(slot))
             .ok_or(JoinError::NoSuchEntity(net_id))?;
         self.world.entity_mut(entity).insert(Player { client });
-        Ok(self.admit(client, entity, net_id))
+        Ok(self.admit(client, entity, net_id, DeliveryMode::Reliable))
     }
 
     fn check_can_join(&self, client: ClientId) -> Result<(), JoinError> {
@@ -217,10 +235,18 @@ impl Room {
             .allocate_net_id()
     }
 
-    fn admit(&mut self, client: ClientId, entity: Entity, net_id: u32) -> Welcome {
-        self.world
-            .resource_mut::<Clients>()
-            .insert(ClientView::new(client, entity));
+    fn admit(
+        &mut self,
+        client: ClientId,
+        entity: Entity,
+        net_id: u32,
+        mode: DeliveryMode,
+    ) -> Welcome {
+        let mut view = ClientView::new(client, entity);
+        if let DeliveryMode::Datagram { max_datagram } = mode {
+            view.datagram = Some(Box::new(DatagramView::new(max_datagram)));
+        }
+        self.world.resource_mut::<Clients>().insert(view);
         Welcome {
             session_id: client,
             entity_id: net_id,
@@ -333,11 +359,11 @@ impl Room {
         }
         let mut outbox = self.world.resource_mut::<Outbox>();
         let buffer = Bytes::from(std::mem::take(&mut outbox.buffer));
-        for (client, range) in outbox.frames.drain(..) {
+        for (client, range, kind) in outbox.frames.drain(..) {
             out.push(Outgoing {
                 client,
                 frame: buffer.slice(range),
-                kind: FrameKind::Delta,
+                kind,
             });
         }
     }
@@ -347,6 +373,35 @@ impl Room {
     pub fn delivery_failed(&mut self, client: ClientId) {
         if let Some(view) = self.world.resource_mut::<Clients>().get_mut(client) {
             view.roll_back();
+        }
+    }
+
+    /// A datagram client holds the whole state of `tick`: later parts may
+    /// be built against it. Ticks from the future, and acknowledgements of
+    /// reliable clients, are ignored.
+    pub fn acknowledge(&mut self, client: ClientId, tick: u32) {
+        let now = self.tick;
+        if let Some(dg) = self
+            .world
+            .resource_mut::<Clients>()
+            .get_mut(client)
+            .and_then(|v| v.datagram.as_deref_mut())
+            && tick <= now
+        {
+            dg.acknowledge(tick);
+        }
+    }
+
+    /// Changes the largest datagram a datagram client's parts may take
+    /// (the path's MTU changed).
+    pub fn set_max_datagram(&mut self, client: ClientId, bytes: usize) {
+        if let Some(dg) = self
+            .world
+            .resource_mut::<Clients>()
+            .get_mut(client)
+            .and_then(|v| v.datagram.as_deref_mut())
+        {
+            dg.max_datagram = bytes;
         }
     }
 

@@ -24,7 +24,10 @@ use std::collections::{BTreeMap, HashMap};
 use bevy_ecs::prelude::*;
 use bytes::Bytes;
 use serde::Serialize;
-use tessera_protocol::{Delta, RawValue, ServerMsg, Welcome, WireComponent};
+use tessera_protocol::part_receiver::{Mirror, PartOutcome, PartReceiver};
+use tessera_protocol::{
+    Delta, DeltaPart, EntityState, RawValue, ServerMsg, Welcome, WireComponent,
+};
 
 use crate::components::ClientId;
 use crate::config::RoomConfig;
@@ -82,6 +85,86 @@ impl ClientMirror {
     }
 }
 
+/// What a datagram client was told, kept by the rules of `PROTOCOL.md`
+/// §6.2 ([`PartReceiver`]): each entity with the tick of the part that
+/// last entered or updated it.
+#[derive(Debug, Clone, Default)]
+pub struct DatagramMirror {
+    pub mirror: ClientMirror,
+    ticks: BTreeMap<u32, u32>,
+    receiver: PartReceiver,
+}
+
+impl DatagramMirror {
+    /// Applies one part; the outcome says which tick (if any) to acknowledge.
+    pub fn apply(&mut self, part: &DeltaPart) -> PartOutcome {
+        let mut store = Store {
+            mirror: &mut self.mirror,
+            ticks: &mut self.ticks,
+        };
+        let outcome = self.receiver.apply(part, &mut store);
+        if outcome.applied {
+            self.mirror.tick = self.mirror.tick.max(part.tick);
+            self.mirror.ack_input = self.mirror.ack_input.max(part.ack_input);
+        }
+        outcome
+    }
+
+    /// Tick of the part that last entered or updated entity `id`.
+    pub fn entity_tick(&self, id: u32) -> Option<u32> {
+        self.ticks.get(&id).copied()
+    }
+
+    /// The greatest tick whose whole state the mirror holds.
+    pub fn complete(&self) -> u32 {
+        self.receiver.complete()
+    }
+}
+
+/// The entity storage of a [`DatagramMirror`], for its receiver.
+struct Store<'a> {
+    mirror: &'a mut ClientMirror,
+    ticks: &'a mut BTreeMap<u32, u32>,
+}
+
+impl Mirror for Store<'_> {
+    fn entity_tick(&self, id: u32) -> Option<u32> {
+        self.ticks.get(&id).copied()
+    }
+
+    fn replace(&mut self, entry: &EntityState, tick: u32) {
+        let components = entry
+            .components
+            .iter()
+            .map(|c| (c.id, c.value.clone()))
+            .collect();
+        self.mirror.entities.insert(entry.id, components);
+        self.ticks.insert(entry.id, tick);
+    }
+
+    fn merge(&mut self, entry: &EntityState, tick: u32) {
+        if let Some(known) = self.mirror.entities.get_mut(&entry.id) {
+            for c in &entry.components {
+                known.insert(c.id, c.value.clone());
+            }
+            self.ticks.insert(entry.id, tick);
+        }
+    }
+
+    fn remove(&mut self, id: u32) {
+        self.mirror.entities.remove(&id);
+        self.ticks.remove(&id);
+    }
+
+    fn ids_below(&self, tick: u32) -> Vec<u32> {
+        self.ticks
+            .iter()
+            .filter(|(_, t)| **t < tick)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}
+
 /// A room under test. See the module docs.
 #[derive(Debug)]
 pub struct TestRoom {
@@ -89,6 +172,7 @@ pub struct TestRoom {
     seqs: HashMap<ClientId, u32>,
     last: Vec<Outgoing>,
     mirrors: HashMap<ClientId, ClientMirror>,
+    datagram_mirrors: HashMap<ClientId, DatagramMirror>,
 }
 
 impl TestRoom {
@@ -105,6 +189,7 @@ impl TestRoom {
             seqs: HashMap::new(),
             last: Vec::new(),
             mirrors: HashMap::new(),
+            datagram_mirrors: HashMap::new(),
         }
     }
 
@@ -124,6 +209,23 @@ impl TestRoom {
         Ok(welcome)
     }
 
+    /// Joins `client` as a datagram client (parts of at most `max_datagram`
+    /// bytes), with no join options. Every part reaches it, and it
+    /// acknowledges each tick it completes.
+    ///
+    /// # Panics
+    /// If the room refuses the join.
+    pub fn join_datagram(&mut self, client: ClientId, max_datagram: usize) -> Welcome {
+        let mode = crate::DeliveryMode::Datagram { max_datagram };
+        let welcome = self
+            .room
+            .join_with(client, &RawValue::nil(), mode)
+            .unwrap_or_else(|e| panic!("join of client {client} failed: {e}"));
+        self.datagram_mirrors
+            .insert(client, DatagramMirror::default());
+        welcome
+    }
+
     /// Gives `client` control of the existing entity `net_id`.
     pub fn attach(&mut self, client: ClientId, net_id: u32) -> Result<Welcome, JoinError> {
         let welcome = self.room.attach(client, net_id)?;
@@ -134,6 +236,7 @@ impl TestRoom {
     pub fn leave(&mut self, client: ClientId) {
         self.room.leave(client);
         self.mirrors.remove(&client);
+        self.datagram_mirrors.remove(&client);
     }
 
     /// Sends `intent` from `client` with the next sequence number.
@@ -159,8 +262,22 @@ impl TestRoom {
         for out in &self.last {
             let msg = ServerMsg::decode(&out.frame)
                 .unwrap_or_else(|e| panic!("frame for client {} does not decode: {e}", out.client));
-            let Some(mirror) = self.mirrors.get_mut(&out.client) else {
+            if let ServerMsg::DeltaPart(part) = &msg {
+                let dm = self
+                    .datagram_mirrors
+                    .get_mut(&out.client)
+                    .unwrap_or_else(|| panic!("a part for reliable client {}", out.client));
+                if let Some(tick) = dm.apply(part).completed {
+                    self.room.acknowledge(out.client, tick);
+                }
                 continue;
+            }
+            let mirror = match self.mirrors.get_mut(&out.client) {
+                Some(mirror) => mirror,
+                None => match self.datagram_mirrors.get_mut(&out.client) {
+                    Some(dm) => &mut dm.mirror,
+                    None => continue,
+                },
             };
             match msg {
                 ServerMsg::Delta(delta) => mirror
@@ -177,6 +294,11 @@ impl TestRoom {
         for _ in 0..n {
             self.step();
         }
+    }
+
+    /// Every frame of the last step, in order.
+    pub fn last_frames(&self) -> &[Outgoing] {
+        &self.last
     }
 
     /// Frames of the last step for `client`, in order.
@@ -205,6 +327,7 @@ impl TestRoom {
     pub fn view(&self, client: ClientId) -> &ClientMirror {
         self.mirrors
             .get(&client)
+            .or_else(|| self.datagram_mirrors.get(&client).map(|d| &d.mirror))
             .unwrap_or_else(|| panic!("client {client} has not joined"))
     }
 

@@ -2,12 +2,11 @@
 //!
 //! Every transport has the same shape: `open` connects, spawns one
 //! background task that owns the socket, and returns a [`Transport`], a pair
-//! of bounded channels. The client never sees the socket, so a QUIC
-//! transport (`quic://`, reliable stream for control, datagrams for deltas)
-//! can be added as `quic.rs` with its own `open` and one more arm in
-//! [`open`], and nothing above this module changes.
+//! of bounded channels. The client never sees the socket.
 //!
 //! - [`ws`]: WebSocket (`ws://`), one binary message per frame.
+//! - [`quic`]: QUIC (`quic://`), a length-prefixed control stream and
+//!   datagrams (state in, acks out); [`trust`]: its certificate checks.
 
 use std::time::Instant;
 
@@ -18,6 +17,8 @@ use crate::config::ClientConfig;
 use crate::error::ClientError;
 use crate::event::DisconnectReason;
 
+pub(crate) mod quic;
+mod trust;
 pub(crate) mod ws;
 
 /// What the client asks the transport task to do.
@@ -25,6 +26,9 @@ pub(crate) mod ws;
 pub(crate) enum Outbound {
     /// Send one protocol frame.
     Frame(Bytes),
+    /// Send one frame as an unreliable datagram where the transport has
+    /// them (an `Ack`); elsewhere it goes as a frame.
+    Datagram(Bytes),
     /// Close the connection, then end the task.
     Close(CloseKind),
 }
@@ -71,6 +75,7 @@ pub(crate) async fn open(url: &str, config: &ClientConfig) -> Result<Transport, 
     }
     match scheme.to_ascii_lowercase().as_str() {
         "ws" => ws::open(url, config).await,
+        "quic" => quic::open(url, rest, config).await,
         _ => Err(ClientError::UnsupportedScheme {
             scheme: scheme.into(),
             url: url.into(),

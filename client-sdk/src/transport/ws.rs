@@ -154,7 +154,7 @@ async fn write_frames(
         let mut closing = false;
         while let Some(item) = next.take() {
             let message = match item {
-                Outbound::Frame(frame) => Message::Binary(frame),
+                Outbound::Frame(frame) | Outbound::Datagram(frame) => Message::Binary(frame),
                 Outbound::Close(kind) => {
                     closing = true;
                     close_message(kind)

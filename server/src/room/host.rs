@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tessera_protocol::{ErrorCode, KickReason, ServerMsg};
-use tessera_sim::{ClientId, FrameKind, InputError, Outgoing, Room};
+use tessera_sim::{ClientId, DeliveryMode, FrameKind, InputError, Outgoing, Room};
 use tokio::sync::mpsc::error::TrySendError;
 
 use super::load::LoadWindow;
@@ -25,6 +25,7 @@ use super::{Refusal, RoomCommand, RoomHandle, SessionLink};
 use crate::config::ServerConfig;
 use crate::metrics::{self, RoomGauges, TickMetrics};
 use crate::session::CloseRequest;
+use crate::transport::DatagramRefused;
 
 enum WorkerMsg {
     Add(Box<HostedRoom>),
@@ -158,6 +159,9 @@ pub(crate) struct HostedRoom {
     room: Room,
     inbox: Receiver<RoomCommand>,
     sessions: HashMap<ClientId, HostedSession>,
+    /// Sessions whose state goes out as datagrams: their acks are read
+    /// before every tick.
+    datagram_sessions: Vec<ClientId>,
     next_tick: Instant,
     out: Vec<Outgoing>,
     max_commands_per_tick: usize,
@@ -184,6 +188,7 @@ impl HostedRoom {
             room,
             inbox,
             sessions: HashMap::new(),
+            datagram_sessions: Vec::new(),
             next_tick: Instant::now(),
             out: Vec::new(),
             max_commands_per_tick: config.room_queue,
@@ -214,6 +219,7 @@ impl HostedRoom {
         if self.close_requested {
             return;
         }
+        self.read_acks();
         self.out.clear();
         self.room.step(&mut self.out);
         self.deliver(now, metrics);
@@ -225,6 +231,21 @@ impl HostedRoom {
             // bursting to catch up.
             tracing::warn!(room = %self.handle.name, behind_ms = (now - self.next_tick).as_millis() as u64, "tick overrun");
             self.next_tick = now + period;
+        }
+    }
+
+    /// Hands the room what each datagram client acknowledged since the
+    /// last tick.
+    fn read_acks(&mut self) {
+        for &client in &self.datagram_sessions {
+            if let Some(link) = self
+                .sessions
+                .get(&client)
+                .and_then(|s| s.link.datagrams.as_ref())
+            {
+                let acked = link.acked.load(Ordering::Relaxed);
+                self.room.acknowledge(client, acked);
+            }
         }
     }
 
@@ -260,6 +281,7 @@ impl HostedRoom {
     /// sessions were ended.
     fn end_all(&mut self, end: impl Fn() -> CloseRequest) -> usize {
         let ended = self.sessions.len();
+        self.datagram_sessions.clear();
         for (_, s) in self.sessions.drain() {
             s.link.control.close(end());
         }
@@ -293,7 +315,14 @@ impl HostedRoom {
                 options,
                 reply,
             } => {
-                let result = self.room.join(link.id, &options);
+                let mode = link
+                    .datagrams
+                    .as_ref()
+                    .and_then(|d| d.sink.max_size())
+                    .map_or(DeliveryMode::Reliable, |max_datagram| {
+                        DeliveryMode::Datagram { max_datagram }
+                    });
+                let result = self.room.join_with(link.id, &options, mode);
                 match result {
                     Ok(welcome) => {
                         // Counted before the client can know it joined.
@@ -307,6 +336,9 @@ impl HostedRoom {
                             // The session gave up waiting; undo the join.
                             self.room.leave(id);
                             return;
+                        }
+                        if mode != DeliveryMode::Reliable {
+                            self.datagram_sessions.push(id);
                         }
                         self.sessions.insert(
                             id,
@@ -336,7 +368,7 @@ impl HostedRoom {
             }
             RoomCommand::Leave { client } => {
                 self.room.leave(client);
-                self.sessions.remove(&client);
+                self.forget(client);
             }
             RoomCommand::Inspect { reply } => {
                 let _ = reply.send(self.detail(now));
@@ -362,7 +394,7 @@ impl HostedRoom {
 
     /// Removes a player on an operator's request, telling it why.
     fn kick(&mut self, client: ClientId, reason: &str) -> bool {
-        let Some(s) = self.sessions.remove(&client) else {
+        let Some(s) = self.forget(client) else {
             return false;
         };
         self.room.leave(client);
@@ -377,7 +409,7 @@ impl HostedRoom {
     fn reject(&mut self, client: ClientId, code: ErrorCode, message: &str) {
         self.room.leave(client);
         metrics::rejected(code.as_str());
-        if let Some(s) = self.sessions.remove(&client) {
+        if let Some(s) = self.forget(client) {
             tracing::info!(
                 session = client,
                 code = code.as_str(),
@@ -389,11 +421,34 @@ impl HostedRoom {
     }
 
     fn deliver(&mut self, now: Instant, metrics: &TickMetrics) {
+        let mut gone = Vec::new();
         for out in self.out.drain(..) {
             let Some(session) = self.sessions.get_mut(&out.client) else {
                 continue;
             };
             let len = out.frame.len() as u64;
+            if out.kind == FrameKind::Datagram {
+                let Some(link) = &session.link.datagrams else {
+                    continue;
+                };
+                match link.sink.try_send(out.frame) {
+                    Ok(()) => {
+                        self.bytes_out += len;
+                        session.lagging_since = None;
+                    }
+                    Err(DatagramRefused::Full) => {
+                        metrics.datagram_drops.increment(1);
+                        session.lagging_since.get_or_insert(now);
+                    }
+                    // The path shrank: later parts are cut smaller, and they
+                    // repeat what this one carried.
+                    Err(DatagramRefused::TooLarge { max }) => {
+                        self.room.set_max_datagram(out.client, max);
+                    }
+                    Err(DatagramRefused::Closed) => gone.push(out.client),
+                }
+                continue;
+            }
             match session.link.outbound.try_send(out.frame) {
                 Ok(()) => {
                     self.bytes_out += len;
@@ -412,12 +467,19 @@ impl HostedRoom {
                 }
                 // The session is gone. Its Leave normally follows, but
                 // it may have been dropped by a full queue: leave now.
-                Err(TrySendError::Closed(_)) => {
-                    self.room.leave(out.client);
-                    self.sessions.remove(&out.client);
-                }
+                Err(TrySendError::Closed(_)) => gone.push(out.client),
             }
         }
+        for client in gone {
+            self.room.leave(client);
+            self.forget(client);
+        }
+    }
+
+    /// Drops the room's handle on a session that left.
+    fn forget(&mut self, client: ClientId) -> Option<HostedSession> {
+        self.datagram_sessions.retain(|c| *c != client);
+        self.sessions.remove(&client)
     }
 
     fn drop_laggards(&mut self, now: Instant) {
@@ -430,7 +492,7 @@ impl HostedRoom {
             .collect();
         for client in laggards {
             self.room.leave(client);
-            if let Some(s) = self.sessions.remove(&client) {
+            if let Some(s) = self.forget(client) {
                 tracing::info!(
                     session = client,
                     "client too slow to read its deltas, disconnecting"

@@ -23,6 +23,7 @@ pub use registry::{Admission, RoomRegistry};
 
 use crate::admin::report::{RoomDetail, RoomSummary};
 use crate::session::{SessionControl, SessionLive};
+use crate::transport::DatagramSink;
 
 /// What a room needs to reach one session.
 #[derive(Debug, Clone)]
@@ -32,6 +33,26 @@ pub struct SessionLink {
     pub control: Arc<SessionControl>,
     /// The connection's live numbers (address, transport, round trip).
     pub live: Arc<SessionLive>,
+    /// Set when state goes out as datagrams (QUIC).
+    pub datagrams: Option<DatagramLink>,
+}
+
+/// A session's datagram path as its room sees it: where to send parts, and
+/// the greatest tick the client acknowledged (written by the session, read
+/// by the tick thread before each tick).
+#[derive(Debug, Clone)]
+pub struct DatagramLink {
+    pub sink: Arc<dyn DatagramSink>,
+    pub acked: Arc<AtomicU32>,
+}
+
+impl DatagramLink {
+    pub fn new(sink: Arc<dyn DatagramSink>) -> Self {
+        Self {
+            sink,
+            acked: Arc::new(AtomicU32::new(0)),
+        }
+    }
 }
 
 /// A request the room refused, with the code the client receives.

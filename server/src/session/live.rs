@@ -55,6 +55,12 @@ impl SessionLive {
         }
     }
 
+    /// Records a round trip the transport measured itself (QUIC).
+    pub fn set_rtt(&self, rtt: Duration) {
+        let us = u64::try_from(rtt.as_micros()).unwrap_or(UNKNOWN - 1);
+        self.rtt_us.store(us.min(UNKNOWN - 1), Ordering::Relaxed);
+    }
+
     /// Payload of a new probe sent at `now`; it replaces any outstanding one.
     pub fn probe(&self, now: Instant) -> [u8; 8] {
         let sent = self.micros(now);

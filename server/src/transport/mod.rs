@@ -1,8 +1,19 @@
 //! Transports carry frames between a client and its session. A transport
 //! splits a connection into a [`FrameSource`] and a [`FrameSink`]; the
-//! session logic (`crate::session`) is the same for all of them.
+//! session logic (`crate::session`) is the same for all of them. A
+//! transport that can also send unreliable datagrams (QUIC) hands the room
+//! a [`DatagramSink`] through [`FrameSink::datagrams`].
+//!
+//! - [`ws`]: WebSocket, one binary message per frame.
+//! - [`quic`]: QUIC, a length-prefixed control stream plus datagrams;
+//!   [`tls`]: its certificate (configured, or a generated development one).
 
+pub mod quic;
+pub mod tls;
 pub mod ws;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -23,6 +34,8 @@ pub mod close_code {
 pub enum Inbound {
     /// One binary frame: one protocol message.
     Frame(Bytes),
+    /// One frame that arrived as an unreliable datagram (QUIC).
+    Datagram(Bytes),
     /// A frame kind the protocol does not use (a WebSocket text frame).
     Unsupported(&'static str),
     /// A frame over the transport's hard size limit, refused unread.
@@ -53,4 +66,38 @@ pub trait FrameSink: Send + 'static {
     -> impl Future<Output = std::io::Result<()>> + Send;
     /// Closes the connection with a code and a short reason.
     fn close(&mut self, code: u16, reason: &str) -> impl Future<Output = ()> + Send;
+    /// The connection's datagram path, if it has one: state then travels
+    /// there, against what the client acknowledged.
+    fn datagrams(&self) -> Option<Arc<dyn DatagramSink>> {
+        None
+    }
+    /// The round trip the transport measures by itself (QUIC does), used
+    /// instead of probes when present.
+    fn transport_rtt(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// Sends unreliable datagrams on a connection, without waiting: the tick
+/// thread calls it directly.
+pub trait DatagramSink: Send + Sync + std::fmt::Debug {
+    /// The largest datagram the path takes now; `None` when the peer takes
+    /// no datagrams.
+    fn max_size(&self) -> Option<usize>;
+    /// Queues one datagram to leave with the connection's next packets.
+    fn try_send(&self, datagram: Bytes) -> Result<(), DatagramRefused>;
+}
+
+/// Why a datagram was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DatagramRefused {
+    /// The send buffer is full: the client does not keep up.
+    #[error("datagram send buffer full")]
+    Full,
+    /// Larger than the path now takes (its MTU shrank).
+    #[error("datagram over the path's limit of {max} bytes")]
+    TooLarge { max: usize },
+    /// The connection is gone, or never took datagrams.
+    #[error("connection closed")]
+    Closed,
 }

@@ -99,6 +99,7 @@ pub async fn start(game: PlacedArena, tweak: impl FnOnce(&mut ServerConfig)) -> 
     ));
     let mut config = ServerConfig {
         ws_addr: "127.0.0.1:0".parse().expect("addr"),
+        quic_addr: "127.0.0.1:0".parse().expect("addr"),
         admin_addr: "127.0.0.1:0".parse().expect("addr"),
         data_dir,
         game: "placed-arena".into(),
@@ -122,6 +123,67 @@ pub fn url(server: &Server) -> String {
     format!("ws://{}", server.ws_addr())
 }
 
+/// The transport a test client connects over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Ws,
+    Quic,
+}
+
+impl Transport {
+    pub fn url(self, server: &Server) -> String {
+        match self {
+            Self::Ws => url(server),
+            Self::Quic => format!("quic://{}", server.quic_addr()),
+        }
+    }
+
+    /// Pings every 200 ms; over QUIC, the server's certificate pinned.
+    pub fn config(self, server: &Server) -> ClientConfig {
+        let config = ClientConfig::default().ping_interval(Duration::from_millis(200));
+        match self {
+            Self::Ws => config,
+            Self::Quic => config.pinned_certificate(server.quic_fingerprint()),
+        }
+    }
+}
+
+/// Runs each named `async fn(Transport)` as two tests, `NAME::ws` and
+/// `NAME::quic`: one body, both transports.
+#[macro_export]
+macro_rules! over_both_transports {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn ws() {
+                super::$name($crate::common::Transport::Ws).await
+            }
+            #[tokio::test]
+            async fn quic() {
+                super::$name($crate::common::Transport::Quic).await
+            }
+        }
+    )*};
+}
+
+/// Joins `room` as `name` at `(x, y)` over `transport`.
+pub async fn join_over(
+    server: &Server,
+    transport: Transport,
+    room: &str,
+    name: &str,
+    x: f32,
+    y: f32,
+) -> Client {
+    Client::connect_with(
+        &transport.url(server),
+        hello(room, name, x, y),
+        transport.config(server),
+    )
+    .await
+    .expect("client joins")
+}
+
 pub fn hello(room: &str, name: &str, x: f32, y: f32) -> Hello {
     let mut hello = Hello::new(room);
     hello.options = RawValue::encode(&Placed {
@@ -133,12 +195,9 @@ pub fn hello(room: &str, name: &str, x: f32, y: f32) -> Hello {
     hello
 }
 
-/// Joins `room` as `name` at `(x, y)`.
+/// Joins `room` as `name` at `(x, y)` over WebSocket.
 pub async fn join(server: &Server, room: &str, name: &str, x: f32, y: f32) -> Client {
-    let config = ClientConfig::default().ping_interval(Duration::from_millis(200));
-    Client::connect_with(&url(server), hello(room, name, x, y), config)
-        .await
-        .expect("client joins")
+    join_over(server, Transport::Ws, room, name, x, y).await
 }
 
 /// Reads events until `want` returns true for one, failing after `limit`.
@@ -192,6 +251,20 @@ pub fn delta_ticks(events: &[Event]) -> Vec<u32> {
 }
 
 pub const SECOND: Duration = Duration::from_secs(1);
+
+/// Waits (up to 3 s) until room `name` holds exactly `players` players.
+pub async fn wait_for_players(server: &Server, name: &str, players: usize) {
+    let room = server.state().registry.get(name).expect("room open");
+    let deadline = tokio::time::Instant::now() + 3 * SECOND;
+    while room.players() != players {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} players in {name}, expected {players}",
+            room.players()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 
 /// An HTTP answer: status code and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
