@@ -283,13 +283,6 @@ impl ReplicationState {
         self.slots.get(slot as usize).and_then(|s| s.entity)
     }
 
-    /// True when the entity in `slot` changed in the current tick.
-    pub fn changed_now(&self, slot: u32) -> bool {
-        self.updates
-            .get(slot as usize)
-            .is_some_and(|u| u.tick == self.tick)
-    }
-
     pub fn changed_slots(&self) -> &[u32] {
         &self.changed_slots
     }
