@@ -101,13 +101,12 @@ impl ComponentRegistry {
     }
 }
 
-/// Where a slot's `updated` entry is. Kept apart from [`Slot`], like the
-/// net ids, because every client's interest pass reads them: small dense
-/// arrays stay in cache.
+/// Where a slot's `updated` entry of this tick is in the piece buffer (valid
+/// when the entity changed this tick, which its grid entry records). Kept
+/// apart from [`Slot`], like the net ids: delta assembly reads it for every
+/// visible changed entity, and small dense arrays stay in cache.
 #[derive(Debug, Clone, Copy, Default)]
 struct UpdateRef {
-    /// Tick whose entry is at `start..end` in the piece buffer.
-    tick: u32,
     start: u32,
     end: u32,
 }
@@ -335,7 +334,6 @@ impl ReplicationState {
                 values,
             );
             self.updates[slot as usize] = UpdateRef {
-                tick: self.tick,
                 start,
                 end: self.pieces.len() as u32,
             };
