@@ -109,9 +109,7 @@ pub(crate) fn build_deltas(
                 replication.copy_full_piece(slot, out);
             }
         } else {
-            for &slot in &view.stays {
-                replication.copy_update_piece(slot, out);
-            }
+            replication.copy_update_pieces(&view.stays, out);
         }
         write_left(out, &view.left);
         outbox

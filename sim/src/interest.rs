@@ -113,7 +113,8 @@ impl ClientView {
 pub struct Clients {
     pub(crate) list: Vec<ClientView>,
     index: HashMap<ClientId, usize>,
-    /// Scratch for grid query results, reused across clients and ticks.
+    /// Scratch for grid query results, reused across clients and ticks
+    /// (see [`SpatialGrid::query_into`]).
     hits: Vec<Hit>,
     /// Per slot stamps for the diff; see the module comment.
     marks: Vec<u32>,
@@ -260,9 +261,7 @@ pub(crate) fn update_interest(
             } else {
                 info.tick
             };
-            hits.clear();
-            grid.query_into(x, y, outer, &mut hits);
-            for &Hit { slot, d2, changed } in &hits {
+            for &Hit { slot, d2, changed } in grid.query_into(x, y, outer, &mut hits) {
                 let mark = &mut marks[slot as usize];
                 if *mark == g {
                     *mark = g + 1;

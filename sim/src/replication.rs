@@ -380,6 +380,15 @@ impl ReplicationState {
         copy_piece(out, &self.pieces, start, end - start);
     }
 
+    /// Appends the `updated` entries of `slots` to `out`, in order. One
+    /// reservation for the lot keeps the per-entry copy to a few moves.
+    pub fn copy_update_pieces(&self, slots: &[u32], out: &mut Vec<u8>) {
+        out.reserve(slots.len() * PIECE_PAD);
+        for &slot in slots {
+            self.copy_update_piece(slot, out);
+        }
+    }
+
     /// Appends the full entry of `slot` to `out`.
     pub fn copy_full_piece(&mut self, slot: u32, out: &mut Vec<u8>) {
         let len = self.full_piece(slot).len();

@@ -194,33 +194,50 @@ impl SpatialGrid {
     /// Calls `visit(slot, squared distance)` for every entity within `r` of
     /// `(x, y)`. Cells wholly outside the circle are not read.
     pub fn query(&self, x: f32, y: f32, r: f32, mut visit: impl FnMut(u32, f32)) {
-        let mut hits = Vec::new();
-        self.query_into(x, y, r, &mut hits);
-        for hit in hits {
+        let mut scratch = Vec::new();
+        for hit in self.query_into(x, y, r, &mut scratch) {
             visit(hit.slot, hit.d2);
         }
     }
 
-    /// Appends every entity within `r` of `(x, y)` to `hits`.
+    /// Every entity within `r` of `(x, y)`, written into `scratch`, which is
+    /// only ever grown: a caller that keeps it across queries pays for no
+    /// allocation and no clearing.
     ///
     /// The distance test does not branch: every entry of a cell is written
     /// and the write cursor advances only for hits. Whether a crowd member is
     /// inside the circle is a coin toss, and mispredicted branches cost more
     /// than the extra stores.
-    pub fn query_into(&self, x: f32, y: f32, r: f32, hits: &mut Vec<Hit>) {
+    pub fn query_into<'s>(&self, x: f32, y: f32, r: f32, scratch: &'s mut Vec<Hit>) -> &'s [Hit] {
         let r2 = r * r;
         let (x0, x1, y0, y1) = self.cell_span(x, y, r);
+        // The span is at most a few cells wide: each column's gap is worked
+        // out once, not once per row.
+        let mut column_gap2 = [0.0_f32; 16];
+        let columns = ((x1 - x0 + 1) as usize).min(column_gap2.len());
+        for (i, gap2) in column_gap2[..columns].iter_mut().enumerate() {
+            let dx = self.axis_gap(x0 + i as u32, x);
+            *gap2 = dx * dx;
+        }
+        let mut n = 0;
         for cy in y0..=y1 {
             let dy = self.axis_gap(cy, y);
+            let row = (cy * self.cols) as usize;
             for cx in x0..=x1 {
-                let dx = self.axis_gap(cx, x);
-                if dx * dx + dy * dy > r2 {
+                let i = (cx - x0) as usize;
+                let dx2 = match column_gap2.get(i) {
+                    Some(&g) if i < columns => g,
+                    _ => self.axis_gap(cx, x).powi(2),
+                };
+                if dx2 + dy * dy > r2 {
                     continue;
                 }
-                let entries = &self.cells[(cy * self.cols + cx) as usize];
-                let mut n = hits.len();
-                hits.resize(n + entries.len(), Hit::default());
-                let window = &mut hits[n..];
+                let entries = &self.cells[row + cx as usize];
+                let end = n + entries.len();
+                if scratch.len() < end {
+                    scratch.resize(end, Hit::default());
+                }
+                let window = &mut scratch[n..end];
                 let mut kept = 0;
                 for e in entries {
                     let (ex, ey) = (e.x - x, e.y - y);
@@ -233,9 +250,9 @@ impl SpatialGrid {
                     kept += usize::from(d2 <= r2);
                 }
                 n += kept;
-                hits.truncate(n);
             }
         }
+        &scratch[..n]
     }
 
     /// Distance along one axis from `v` to cell column (or row) `c`. Edge
