@@ -88,15 +88,28 @@ impl CloseRequest {
 }
 
 /// Lets the room (or anyone) end a session: the first request wins.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SessionControl {
+    /// Cancelled once a close request is in place (the writer's signal).
     token: CancellationToken,
+    /// Cancelled by a close request or by server shutdown: the read loop's
+    /// one signal, so that it polls a single waiter per message.
+    reader_wake: CancellationToken,
     request: Mutex<Option<CloseRequest>>,
     /// The first request's label, kept after the writer takes the request.
     label: OnceLock<&'static str>,
 }
 
 impl SessionControl {
+    fn new(shutdown: &CancellationToken) -> Self {
+        Self {
+            token: CancellationToken::new(),
+            reader_wake: shutdown.child_token(),
+            request: Mutex::new(None),
+            label: OnceLock::new(),
+        }
+    }
+
     pub fn close(&self, request: CloseRequest) {
         let mut slot = self.request.lock().unwrap_or_else(|p| p.into_inner());
         if self.label.set(request.label).is_ok() {
@@ -104,6 +117,7 @@ impl SessionControl {
         }
         drop(slot);
         self.token.cancel();
+        self.reader_wake.cancel();
     }
 
     /// Why the session ended (its first close request's label).
@@ -148,7 +162,7 @@ pub async fn run(
         goodbye(&mut sink, refusal, &link_metrics).await;
         return;
     };
-    let control = Arc::new(SessionControl::default());
+    let control = Arc::new(SessionControl::new(&state.shutdown));
     let live = Arc::new(SessionLive::new(peer, transport));
     let datagrams = sink.datagrams().map(DatagramLink::new);
     let (outbound, queue) = mpsc::channel(state.config.outbound_queue);
@@ -183,7 +197,7 @@ pub async fn run(
             u32::from(state.config.tick_hz) * 8,
         ),
     };
-    let end = session.run().instrument(span.clone()).await;
+    let end = session.run(&span).await;
     let joined = session.joined;
     if let Some(room) = session.room.take() {
         let _ = room.send(RoomCommand::Leave { client: id });
@@ -260,12 +274,15 @@ struct Session<S> {
 }
 
 impl<S: FrameSource> Session<S> {
-    async fn run(&mut self) -> End {
-        let hello = match self.read_hello().await {
-            Ok(hello) => hello,
-            Err(end) => return end,
+    /// The handshake runs inside the session's span; the read loop logs
+    /// nothing, and entering a span on every poll cost 2 % of a busy
+    /// server's CPU, so it runs outside.
+    async fn run(&mut self, span: &tracing::Span) -> End {
+        let handshake = async {
+            let hello = self.read_hello().await?;
+            self.join(hello).await
         };
-        if let Err(end) = self.join(hello).await {
+        if let Err(end) = handshake.instrument(span.clone()).await {
             return end;
         }
         self.read_loop().await
@@ -352,19 +369,27 @@ impl<S: FrameSource> Session<S> {
         let idle = Duration::from_millis(self.state.config.idle_timeout_ms);
         let control = Arc::clone(&self.link.control);
         let live = Arc::clone(&self.link.live);
-        let shutdown = self.state.shutdown.clone();
         // Built once, not per frame: registering a waiter or a timer for
         // every message cost more than handling the message.
-        let closing = control.closing();
-        let stopping = shutdown.cancelled();
+        let woken = control.reader_wake.cancelled();
         let idle_timer = tokio::time::sleep(idle);
-        tokio::pin!(closing, stopping, idle_timer);
+        tokio::pin!(woken, idle_timer);
         let mut last_heard = Instant::now();
         loop {
+            // The next frame is polled first: a frame that is already there
+            // then costs no poll of the other two. They are polled (and
+            // their wake-ups registered) whenever the socket has nothing,
+            // which between a client's messages is always.
             let inbound = tokio::select! {
                 biased;
-                () = &mut closing => return End::ClosedByServer,
-                () = &mut stopping => return End::Shutdown,
+                inbound = self.source.next() => inbound,
+                () = &mut woken => {
+                    return if control.is_closing() {
+                        End::ClosedByServer
+                    } else {
+                        End::Shutdown
+                    };
+                }
                 () = &mut idle_timer => {
                     // The timer is pushed back lazily, only when it fires.
                     let deadline = last_heard + idle;
@@ -374,7 +399,6 @@ impl<S: FrameSource> Session<S> {
                     idle_timer.as_mut().reset(deadline);
                     continue;
                 }
-                inbound = self.source.next() => inbound,
             };
             let Some(inbound) = note_inbound(inbound, &live, &self.metrics) else {
                 // A probe answer: from the client's WebSocket layer, so it
@@ -575,17 +599,19 @@ impl Writer {
         probes.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut probe_due = false;
         loop {
+            // Queued frames are polled first, as in `read_loop`; a write
+            // that cannot finish at once waits on `closing` too, so a stuck
+            // client cannot hold the writer past its close.
             let written = tokio::select! {
                 biased;
-                () = &mut closing => break,
                 n = queue.recv_many(&mut batch, WRITE_BATCH) => {
-                    if n == 0 {
+                    if n == 0 || control.is_closing() {
                         break;
                     }
                     let written = tokio::select! {
                         biased;
-                        () = &mut closing => break,
                         written = self.write(&mut sink, &batch, &mut probe_due) => written,
+                        () = &mut closing => break,
                     };
                     if written.is_ok() {
                         count_sent(&self.metrics, &batch);
@@ -593,6 +619,7 @@ impl Writer {
                     batch.clear();
                     written
                 }
+                () = &mut closing => break,
                 _ = probes.tick() => {
                     if !probe_due {
                         probe_due = true;
