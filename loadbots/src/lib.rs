@@ -9,7 +9,8 @@
 //!   the sample bots.
 //! - `stats`, `swarm`: shared measurements and the controller.
 //! - [`report`], [`threshold`]: the JSON report, the summary, the verdicts.
-//! - `scrape`: the server's tick, CPU and memory from its `/metrics`.
+//! - `scrape`: the server's tick, CPU and memory from its `/metrics`;
+//!   `own_cpu`: the bots' own CPU use, to tell which side was the limit.
 //!
 //! Bots share one runtime on one thread; most validate frames in place
 //! without allocating, and one in `--sample-every` keeps a full mirror.
@@ -18,6 +19,7 @@ mod bot;
 pub mod check;
 pub mod config;
 mod link;
+mod own_cpu;
 pub mod plan;
 pub mod report;
 pub mod scenario;

@@ -72,6 +72,10 @@ pub struct Report {
     pub bots_started: u64,
     pub deltas_received: u64,
     pub thresholds: Vec<ThresholdResult>,
+    /// The bots' own CPU use over the window, in percent of one core
+    /// (`null` where the OS does not tell). Near 100 the bots, not the
+    /// server, set the latencies.
+    pub bots_cpu_percent: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<ServerFigures>,
 }
@@ -147,6 +151,7 @@ impl Report {
             bots_started: run.bots_started,
             deltas_received: stats.deltas.load(Ordering::Relaxed),
             thresholds: Vec::new(),
+            bots_cpu_percent: run.own_cpu_percent,
             server,
         }
     }
@@ -183,7 +188,8 @@ impl Report {
              rtt:               {}\n\
              snapshot interval: {}\n\
              down: {:.0} B/s per bot (p99 {:.0}), up: {:.0} B/s per bot\n\
-             visible entities: mean {:.1}, max {}\n",
+             visible entities: mean {:.1}, max {}\n\
+             bots' own cpu: {}%\n",
             self.scenario,
             self.transport,
             self.bots_connected,
@@ -202,6 +208,7 @@ impl Report {
             self.up_bytes_per_bot_s.mean,
             self.visible_entities.mean,
             self.visible_entities.max,
+            ms(self.bots_cpu_percent),
         );
         if let Some(s) = &self.server {
             out += &format!(

@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 use crate::bot::{self, BotContext, BotHandle};
 use crate::config::SwarmConfig;
 use crate::link::QuicClient;
+use crate::own_cpu::CpuSample;
 use crate::plan::Plan;
 use crate::scrape::{self, Snapshot};
 use crate::stats::{Stats, Window};
@@ -35,6 +36,8 @@ pub struct Finished {
     /// The server's metrics at the start and the end of the window
     /// (`--admin-url`), or why they could not be read.
     pub server: Option<Result<(Snapshot, Snapshot), String>>,
+    /// The bots' own CPU use over the window, in percent of one core.
+    pub own_cpu_percent: Option<f64>,
 }
 
 /// Runs the whole plan. Returns when the measured window is over.
@@ -77,6 +80,7 @@ pub async fn run(config: &SwarmConfig) -> Finished {
     let mut last_progress = Instant::now();
     let mut ticker = tokio::time::interval(STEP);
     let mut first_scrape = None;
+    let mut own_cpu_at_start = None;
     loop {
         ticker.tick().await;
         let now = Instant::now();
@@ -115,6 +119,9 @@ pub async fn run(config: &SwarmConfig) -> Finished {
         }
         if stats.window.contains(now) {
             connected_min = connected_min.min(stats.connected.load(Ordering::Relaxed));
+            if own_cpu_at_start.is_none() {
+                own_cpu_at_start = Some(CpuSample::now());
+            }
             if first_scrape.is_none()
                 && let Some(url) = config.admin_url.clone()
             {
@@ -127,6 +134,10 @@ pub async fn run(config: &SwarmConfig) -> Finished {
         }
     }
     let connected_at_end = stats.connected.load(Ordering::Relaxed);
+    let own_cpu_percent = own_cpu_at_start
+        .flatten()
+        .zip(CpuSample::now())
+        .and_then(|(start, end)| start.percent_until(&end));
     let server = match (&config.admin_url, first_scrape) {
         (Some(url), Some(first)) => Some(match (first.await, scrape::scrape(url).await) {
             (Ok(Ok(start)), Ok(end)) => Ok((start, end)),
@@ -158,6 +169,7 @@ pub async fn run(config: &SwarmConfig) -> Finished {
         sample_bots,
         bots_started: next_id,
         server,
+        own_cpu_percent,
     }
 }
 

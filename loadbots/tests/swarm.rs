@@ -120,6 +120,7 @@ async fn fifty_bots_report_every_field_and_thresholds_decide() {
         "up_bytes_per_bot_s",
         "visible_entities",
         "thresholds",
+        "bots_cpu_percent",
     ] {
         assert!(json.get(field).is_some(), "report lacks {field}: {json}");
     }
@@ -145,6 +146,11 @@ async fn fifty_bots_report_every_field_and_thresholds_decide() {
     );
     assert!(report.visible_entities.mean >= 1.0, "a bot sees itself");
     assert_eq!(report.sample_bots, 1);
+    if cfg!(target_os = "linux") {
+        // This test process holds the server too, on two worker threads.
+        let cpu = report.bots_cpu_percent.expect("own CPU read from /proc");
+        assert!((0.0..=250.0).contains(&cpu), "{cpu}");
+    }
     // The server's own figures, from its /metrics.
     let figures = json.get("server").expect("server figures with --admin-url");
     let tick = figures["tick_ms"]["p50"].as_f64().expect("tick p50");
