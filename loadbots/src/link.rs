@@ -109,16 +109,22 @@ pub struct QuicLink {
     datagrams_open: bool,
 }
 
+/// Bytes read from a WebSocket at most per read (see [`Link::open`]).
+const READ_BUFFER: usize = 2 * 1024;
+
 impl Link {
     /// Connects over WebSocket to `url`, or over QUIC from `quic` (bot
     /// `bot` picks its endpoint).
     pub async fn open(url: &str, quic: Option<&QuicClient>, bot: u64) -> Result<Self, String> {
         let Some(quic) = quic else {
             // Nagle's algorithm would hold a ping behind an unacknowledged
-            // input. A small read buffer: tungstenite zeroes it eagerly, and
-            // at its 128 KiB default that `memset` was most of the swarm's
-            // CPU time.
-            let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
+            // input. A small read buffer: tungstenite zeroes up to this much
+            // before every read (twice per frame, counting the read that
+            // finds the socket empty). At its 128 KiB default that `memset`
+            // was most of the swarm's CPU time, and at 8 KiB still 6 % of it
+            // with 3,000 bots. Deltas of a crowd are a few hundred bytes;
+            // a larger one just takes more than one read.
+            let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
             let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
                 .await
                 .map_err(|e| e.to_string())?;

@@ -114,7 +114,7 @@ pub async fn run(config: &SwarmConfig) -> Finished {
             while churn_credit >= 1.0 && !active.is_empty() {
                 churn_credit -= 1.0;
                 let i = rng.random_range(0..active.len());
-                active[i].churn.notify_one();
+                active[i].churn.store(true, Ordering::Relaxed);
             }
         }
         if stats.window.contains(now) {

@@ -24,10 +24,11 @@ use crate::session;
 const WS_HARD_LIMIT: usize = 64 * 1024;
 
 /// Per-connection read buffer. Client frames are small, and tungstenite
-/// allocates and zeroes this buffer eagerly: its 128 KiB default made
+/// zeroes up to this much before every read: its 128 KiB default made
 /// `memset` the largest cost of a busy server (and 2.5 GiB at 20,000
-/// connections).
-const READ_BUFFER: usize = 4 * 1024;
+/// connections). Inputs and pings are tens of bytes; the rare larger frame
+/// (up to `MAX_CLIENT_FRAME`) takes a few reads.
+const READ_BUFFER: usize = 1024;
 
 /// Accepts connections until shutdown.
 pub async fn serve(listener: TcpListener, state: Arc<ServerState>) {
