@@ -380,8 +380,8 @@ impl ReplicationState {
         copy_piece(out, &self.pieces, start, end - start);
     }
 
-    /// Appends the `updated` entries of `slots` to `out`, in order. One
-    /// reservation for the lot keeps the per-entry copy to a few moves.
+    /// Appends the `updated` entries of `slots` to `out`, in order, with one
+    /// reservation for the lot.
     pub fn copy_update_pieces(&self, slots: &[u32], out: &mut Vec<u8>) {
         out.reserve(slots.len() * PIECE_PAD);
         for &slot in slots {
