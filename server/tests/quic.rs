@@ -238,10 +238,15 @@ async fn state_through_a_lossy_reordering_relay_converges_and_never_goes_back() 
     input_acked(&mut walker, Walk::default()).await;
     let truth = x_of(&walker, walker_id).expect("the walker sees itself");
     let stopped = tokio::time::Instant::now();
-    until(&mut watcher, SECOND, |w, _| {
-        x_of(w, walker_id) == Some(truth)
-    })
-    .await;
+    // The watcher may hold the last position already: when the stop lands
+    // in the tick right after the last update it read, no event is left to
+    // wait for (about one run in six did, before this check).
+    if x_of(&watcher, walker_id) != Some(truth) {
+        until(&mut watcher, SECOND, |w, _| {
+            x_of(w, walker_id) == Some(truth)
+        })
+        .await;
+    }
     let took = stopped.elapsed();
     assert!(took < SECOND, "converged after {took:?}");
     assert!(
