@@ -225,9 +225,10 @@ impl SpatialGrid {
             let row = (cy * self.cols) as usize;
             for cx in x0..=x1 {
                 let i = (cx - x0) as usize;
-                let dx2 = match column_gap2.get(i) {
-                    Some(&g) if i < columns => g,
-                    _ => self.axis_gap(cx, x).powi(2),
+                let dx2 = if i < columns {
+                    column_gap2[i]
+                } else {
+                    self.axis_gap(cx, x).powi(2)
                 };
                 if dx2 + dy * dy > r2 {
                     continue;
