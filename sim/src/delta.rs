@@ -24,6 +24,9 @@ pub(crate) struct Outbox {
     pub last_len: usize,
     /// Buffers for assembling datagram clients' parts.
     pub parts: PartScratch,
+    /// Where a client's update pieces are laid out before they join its
+    /// frame ([`ReplicationState::copy_update_pieces`]).
+    pub pieces: Vec<u8>,
 }
 
 /// Send-side settings (a world resource).
@@ -109,7 +112,7 @@ pub(crate) fn build_deltas(
                 replication.copy_full_piece(slot, out);
             }
         } else {
-            replication.copy_update_pieces(&view.stays, out);
+            replication.copy_update_pieces(&view.stays, out, &mut outbox.pieces);
         }
         write_left(out, &view.left);
         outbox
