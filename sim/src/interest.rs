@@ -15,6 +15,7 @@ use bevy_ecs::prelude::*;
 use crate::components::{ClientId, TickInfo};
 use crate::datagram::DatagramView;
 use crate::replication::ReplicationState;
+use crate::scratch::grow_to;
 use crate::spatial_grid::{Hit, SpatialGrid};
 use crate::stats::TickStats;
 
@@ -166,9 +167,7 @@ impl Clients {
     /// Three fresh stamp values: `g` = known before this tick, `g + 1` =
     /// known and still visible, `g + 2` = entering now.
     fn next_generation(&mut self, slots: usize) -> u32 {
-        if self.marks.len() < slots {
-            self.marks.resize(slots, 0);
-        }
+        grow_to(&mut self.marks, slots);
         if self.generation >= u32::MAX - 6 {
             self.marks.fill(0);
             self.generation = 0;
@@ -269,9 +268,7 @@ pub(crate) fn update_interest(
             // Most hits are stays. They are written at a running index into
             // a scratch with room for one per hit and join the view in one
             // copy: a store and an add each instead of a push.
-            if stay_scratch.len() < found.len() {
-                stay_scratch.resize(found.len(), 0);
-            }
+            grow_to(&mut stay_scratch, found.len());
             let mut stay_count = 0;
             for &Hit { slot, d2, changed } in found {
                 let mark = &mut marks[slot as usize];

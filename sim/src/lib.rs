@@ -27,6 +27,7 @@ pub mod interest;
 pub mod replication;
 mod room;
 pub mod schedule;
+mod scratch;
 pub mod snapshot;
 pub mod spatial_grid;
 pub mod stats;

@@ -18,6 +18,7 @@ use tessera_protocol::delta::{write_entry_component, write_entry_head};
 use crate::components::{ChangedReplicated, NetId, TickInfo};
 use crate::game::Replicate;
 use crate::schedule::TickSet;
+use crate::scratch::grow_to;
 use crate::spatial_grid::SpatialGrid;
 use crate::stats::TickStats;
 use crate::wire_value::WireValue;
@@ -43,13 +44,6 @@ fn copy_piece(out: &mut Vec<u8>, pieces: &[u8], start: usize, len: usize) {
             out.truncate(out.len() - (PIECE_PAD - len));
         }
         _ => out.extend_from_slice(&pieces[start..start + len]),
-    }
-}
-
-/// Makes `buffer` at least `len` long; it never shrinks.
-fn grow_to(buffer: &mut Vec<u8>, len: usize) {
-    if buffer.len() < len {
-        buffer.resize(len, 0);
     }
 }
 

@@ -12,6 +12,7 @@ use bevy_ecs::prelude::*;
 use crate::components::{ChangedReplicated, TickInfo};
 use crate::game::SpatialPosition;
 use crate::schedule::TickSet;
+use crate::scratch::grow_to;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Entry {
@@ -235,9 +236,7 @@ impl SpatialGrid {
                 }
                 let entries = &self.cells[row + cx as usize];
                 let end = n + entries.len();
-                if scratch.len() < end {
-                    scratch.resize(end, Hit::default());
-                }
+                grow_to(scratch, end);
                 let window = &mut scratch[n..end];
                 let mut kept = 0;
                 for e in entries {
