@@ -258,12 +258,12 @@ fn drive(
                     Err(e) => return Err(e),
                 }
             }
-            for sent_at in take_frames(&mut inboxes[i], &mut counts) {
+            take_frames(&mut inboxes[i], &mut counts, |sent_at| {
                 if measuring {
                     let micros = start.elapsed().saturating_sub(sent_at).as_micros();
                     let _ = rtt.record(micros as u64);
                 }
-            }
+            });
         }
         while start + slot_length * (slot_index as u32 + 1) <= Instant::now() {
             let period = slot_index / SLOTS as u64;
@@ -301,10 +301,9 @@ fn drive(
     Ok(())
 }
 
-/// Takes the whole frames off the front of `inbox`, counting them; returns
-/// the send times that the pongs among them carry.
-fn take_frames(inbox: &mut Vec<u8>, counts: &mut Counts) -> Vec<Duration> {
-    let mut pongs = Vec::new();
+/// Takes the whole frames off the front of `inbox`, counting them, and
+/// hands `on_pong` the send time each pong among them carries.
+fn take_frames(inbox: &mut Vec<u8>, counts: &mut Counts, mut on_pong: impl FnMut(Duration)) {
     let mut at = 0;
     while let Some(header) = inbox.get(at..at + HEADER) {
         let len = usize::from(u16::from_le_bytes([header[1], header[2]]));
@@ -316,12 +315,11 @@ fn take_frames(inbox: &mut Vec<u8>, counts: &mut Counts) -> Vec<Duration> {
             && let Some(sent_at) = payload.get(1..9)
         {
             let nanos = u64::from_le_bytes(sent_at.try_into().unwrap_or_default());
-            pongs.push(Duration::from_nanos(nanos));
+            on_pong(Duration::from_nanos(nanos));
         }
         at += HEADER + len;
     }
     inbox.drain(..at);
-    pongs
 }
 
 /// Prints CPU use (user and system, percent of one core) and message rates
