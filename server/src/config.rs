@@ -142,6 +142,18 @@ impl Default for ServerConfig {
 /// still settable from the environment.
 const OPTIONAL_FIELDS: &[&str] = &["admin_token", "tls_cert", "tls_key"];
 
+/// `TESSERA_*` variables (without the prefix) that are not config fields but
+/// belong to the command line, the admin CLI, the example client or the
+/// benchmarks.
+const OTHER_TOOLS_VARIABLES: &[&str] =
+    &["CONFIG", "ADMIN_URL", "PIN_SHA256", "CA_PEM", "BENCH_CELL"];
+
+/// The config field a `TESSERA_<FIELD>` variable sets, if it names one.
+fn field_of_variable(name: &str, defaults: &toml::Table) -> Option<String> {
+    let key = name.strip_prefix("TESSERA_")?.to_ascii_lowercase();
+    (defaults.contains_key(&key) || OPTIONAL_FIELDS.contains(&key.as_str())).then_some(key)
+}
+
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -172,13 +184,9 @@ impl ServerConfig {
         };
         let defaults = toml::Table::try_from(Self::default()).unwrap_or_default();
         for (name, value) in env {
-            let Some(key) = name.strip_prefix("TESSERA_") else {
+            let Some(key) = field_of_variable(&name, &defaults) else {
                 continue;
             };
-            let key = key.to_ascii_lowercase();
-            if !defaults.contains_key(&key) && !OPTIONAL_FIELDS.contains(&key.as_str()) {
-                continue;
-            }
             // Checked alone first, so the error names the variable. A value
             // that looks like a number may still be meant as a string (a
             // token, a game name): then it is taken as written.
@@ -209,6 +217,22 @@ impl ServerConfig {
             .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string().trim().to_owned()))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The `TESSERA_*` variables of `env` that [`ServerConfig::load`] passed
+    /// over because they name no field, leaving out those of Tessera's other
+    /// tools. A typo such as `TESSERA_TICKHZ` would otherwise change nothing
+    /// without a word.
+    pub fn ignored_variables(env: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
+        let defaults = toml::Table::try_from(Self::default()).unwrap_or_default();
+        env.into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| {
+                name.strip_prefix("TESSERA_")
+                    .is_some_and(|rest| !OTHER_TOOLS_VARIABLES.contains(&rest))
+                    && field_of_variable(name, &defaults).is_none()
+            })
+            .collect()
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -331,6 +355,20 @@ mod tests {
             ServerConfig::load(Some(&path), env, flags(&[("tick_hz", 30.into())])).expect("loads");
         assert_eq!((c.tick_hz, c.aoi_radius), (30, 250.0));
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn misspelt_variables_are_named() {
+        let env = [
+            ("TESSERA_TICKHZ", "20"),
+            ("TESSERA_TICK_HZ", "20"),
+            ("TESSERA_ADMIN_TOKEN", "t"),
+            ("TESSERA_ADMIN_URL", "http://127.0.0.1:7780"),
+            ("TESSERA_CONFIG", "tessera.toml"),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        assert_eq!(ServerConfig::ignored_variables(env), ["TESSERA_TICKHZ"]);
     }
 
     #[test]

@@ -19,6 +19,9 @@ fn main() -> anyhow::Result<()> {
             if let Some(file) = &file {
                 tracing::info!(file = %file.display(), "configuration loaded");
             }
+            for variable in ServerConfig::ignored_variables(std::env::vars()) {
+                tracing::warn!(%variable, "ignored: no configuration field of that name");
+            }
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_name("tessera-io")

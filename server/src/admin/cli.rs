@@ -66,6 +66,7 @@ pub enum AdminCommand {
     /// Remove a player (by session id, as `room` shows); it is told why.
     Kick {
         room: String,
+        #[arg(value_name = "SESSION")]
         player: u64,
         /// Told to the player in its `Kicked` message.
         #[arg(long)]

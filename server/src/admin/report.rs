@@ -46,12 +46,12 @@ pub struct PlayerReport {
     pub entity: Option<u32>,
     /// The client's address as the server sees it.
     pub address: String,
-    /// `ws` (or, later, `quic`).
+    /// `ws` or `quic`.
     pub transport: String,
     /// Seconds since the connection was accepted.
     pub connected_s: u64,
     /// Latest round trip measured by the server's transport probes; `null`
-    /// until the first probe is answered (about a second after connecting).
+    /// until the first probe is answered (about half a second after connecting).
     pub rtt_ms: Option<f64>,
     /// Frames waiting in the player's outbound queue.
     pub queued_frames: usize,
