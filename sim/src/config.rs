@@ -28,6 +28,11 @@ pub struct RoomConfig {
     /// delta, so it sees the tick advance and its inputs acknowledged.
     /// Default 10 (one second at 10 Hz).
     pub keepalive_ticks: u32,
+    /// Most chat lines sent to the room's players in one tick, so that chat
+    /// never crowds the deltas out of a client's outbound queue. Later lines
+    /// wait for the next ticks; while `CHAT_BACKLOG_TICKS` ticks' worth are
+    /// waiting, new lines are refused (`ChatError::Backlog`). Default 16.
+    pub max_chat_per_tick: usize,
 }
 
 impl Default for RoomConfig {
@@ -41,9 +46,14 @@ impl Default for RoomConfig {
             max_players: 10_000,
             seed: 0,
             keepalive_ticks: 10,
+            max_chat_per_tick: 16,
         }
     }
 }
+
+/// How many ticks' worth of chat lines (`max_chat_per_tick` each) may wait
+/// to be sent before new lines are refused.
+pub const CHAT_BACKLOG_TICKS: usize = 4;
 
 /// A configuration value that cannot work.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -73,6 +83,9 @@ impl RoomConfig {
         }
         if self.keepalive_ticks == 0 {
             return fail("keepalive_ticks must be at least 1");
+        }
+        if self.max_chat_per_tick == 0 {
+            return fail("max_chat_per_tick must be at least 1");
         }
         Ok(())
     }

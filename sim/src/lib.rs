@@ -35,7 +35,7 @@ pub mod testing;
 mod wire_value;
 
 pub use components::{ClientId, Intent, NetId, Player, Replicated, RoomRng, TickInfo};
-pub use config::{ConfigError, RoomConfig};
+pub use config::{CHAT_BACKLOG_TICKS, ConfigError, RoomConfig};
 pub use datagram::DeliveryMode;
 pub use game::{Game, JoinContext, JoinRefused, Replicate, RoomBuilder, SpatialPosition};
 pub use room::{ChatError, FrameKind, InputError, JoinError, Outgoing, Room};

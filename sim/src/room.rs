@@ -7,6 +7,7 @@
 //! [`Room::delivery_failed`] and the room sends that client a catch-up delta
 //! later instead of assuming it knows what it never got.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bevy_ecs::prelude::*;
@@ -15,7 +16,7 @@ use tessera_protocol::limits::MAX_CHAT;
 use tessera_protocol::{ErrorCode, PayloadError, RawValue, ServerMsg, Welcome};
 
 use crate::components::{ClientId, NetId, Player, Replicated, RoomRng, TickInfo};
-use crate::config::{ConfigError, RoomConfig};
+use crate::config::{CHAT_BACKLOG_TICKS, ConfigError, RoomConfig};
 use crate::datagram::{DatagramView, DeliveryMode};
 use crate::delta::{DeltaConfig, Outbox, build_deltas};
 use crate::game::{Game, InputHook, JoinContext, JoinHook, LeaveHook, RoomBuilder};
@@ -96,6 +97,11 @@ pub enum ChatError {
     Empty,
     #[error("chat text is over {MAX_CHAT} bytes")]
     TooLong,
+    /// The room has more chat lines waiting than it sends in
+    /// `CHAT_BACKLOG_TICKS` ticks: the line is dropped. Not the sender's
+    /// fault alone; the room is too chatty.
+    #[error("the room's chat is backed up; line dropped")]
+    Backlog,
 }
 
 pub struct Room {
@@ -108,7 +114,8 @@ pub struct Room {
     input_hook: Option<InputHook>,
     pub(crate) persist: Arc<PersistRegistry>,
     tick: u32,
-    broadcasts: Vec<Bytes>,
+    /// Chat frames waiting to be sent, oldest first.
+    broadcasts: VecDeque<Bytes>,
 }
 
 impl std::fmt::Debug for Room {
@@ -174,7 +181,7 @@ impl Room {
             input_hook: input,
             persist: Arc::new(persist),
             tick: 0,
-            broadcasts: Vec::new(),
+            broadcasts: VecDeque::new(),
         })
     }
 
@@ -312,17 +319,21 @@ impl Room {
             return Err(ChatError::TooLong);
         }
         let from = self.world.get::<NetId>(entity).map_or(0, |n| n.0);
-        self.broadcast_chat(from, text);
-        Ok(())
+        self.broadcast_chat(from, text)
     }
 
     /// Queues a chat line for everyone, from net id `from` (0 = the server).
-    pub fn broadcast_chat(&mut self, from: u32, text: &str) {
+    /// Lines go out in order, at most `max_chat_per_tick` a tick.
+    pub fn broadcast_chat(&mut self, from: u32, text: &str) -> Result<(), ChatError> {
+        if self.broadcasts.len() >= self.config.max_chat_per_tick * CHAT_BACKLOG_TICKS {
+            return Err(ChatError::Backlog);
+        }
         let msg = ServerMsg::Chat {
             from,
             text: tessera_protocol::truncate(text.to_owned(), MAX_CHAT),
         };
-        self.broadcasts.push(Bytes::from(msg.encode()));
+        self.broadcasts.push_back(Bytes::from(msg.encode()));
+        Ok(())
     }
 
     /// Simulates one tick and appends every frame to send to `out`.
@@ -348,15 +359,8 @@ impl Room {
         let entities = self.world.resource::<ReplicationState>().len() as u32;
         self.world.resource_mut::<TickStats>().entities = entities;
 
-        for frame in self.broadcasts.drain(..) {
-            for view in self.world.resource::<Clients>().iter() {
-                out.push(Outgoing {
-                    client: view.id,
-                    frame: frame.clone(),
-                    kind: FrameKind::Chat,
-                });
-            }
-        }
+        // State first: when a client's queue is short of room, chat is what
+        // waits, not the deltas.
         let mut outbox = self.world.resource_mut::<Outbox>();
         let buffer = Bytes::from(std::mem::take(&mut outbox.buffer));
         for (client, range, kind) in outbox.frames.drain(..) {
@@ -365,6 +369,16 @@ impl Room {
                 frame: buffer.slice(range),
                 kind,
             });
+        }
+        let lines = self.broadcasts.len().min(self.config.max_chat_per_tick);
+        for frame in self.broadcasts.drain(..lines) {
+            for view in self.world.resource::<Clients>().iter() {
+                out.push(Outgoing {
+                    client: view.id,
+                    frame: frame.clone(),
+                    kind: FrameKind::Chat,
+                });
+            }
         }
     }
 

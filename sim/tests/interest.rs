@@ -1,9 +1,9 @@
 //! Interest management and deltas, stepped by hand.
 
 use tessera_protocol::arena::{self as wire, Walk};
-use tessera_sim::RoomConfig;
 use tessera_sim::games::arena::{Arena, Position};
 use tessera_sim::testing::TestRoom;
+use tessera_sim::{CHAT_BACKLOG_TICKS, ChatError, FrameKind, RoomConfig};
 
 fn room() -> TestRoom {
     TestRoom::new(&Arena, RoomConfig::default())
@@ -198,6 +198,42 @@ fn chat_reaches_everyone_in_the_room() {
     t.step();
     assert_eq!(t.view(2).chat, vec![(a, "hello".to_owned())]);
     assert_eq!(t.view(1).chat, vec![(a, "hello".to_owned())]);
+}
+
+#[test]
+fn chat_waits_behind_the_deltas_and_a_flood_is_capped() {
+    let mut t = room();
+    let per_tick = RoomConfig::default().max_chat_per_tick;
+    let a = join_at(&mut t, 1, 100.0, 100.0);
+    join_at(&mut t, 2, 150.0, 100.0);
+    t.step();
+    t.input(1, &Walk::from_direction(1.0, 0.0));
+    let waiting = per_tick * CHAT_BACKLOG_TICKS;
+    for i in 0..waiting {
+        t.room.chat(1, &format!("line {i}")).expect("room for it");
+    }
+    assert_eq!(t.room.chat(1, "one too many"), Err(ChatError::Backlog));
+    let frames = t
+        .step()
+        .iter()
+        .filter(|o| o.client == 2)
+        .collect::<Vec<_>>();
+    let kinds = frames.iter().map(|o| o.kind).collect::<Vec<_>>();
+    let mut expected = vec![FrameKind::Delta];
+    expected.extend(std::iter::repeat_n(FrameKind::Chat, per_tick));
+    assert_eq!(kinds, expected, "the delta first, then one tick's chat");
+    t.step_n(CHAT_BACKLOG_TICKS - 1);
+    let lines = &t.view(2).chat;
+    assert_eq!(lines.len(), waiting, "every accepted line arrives");
+    assert!(
+        lines
+            .iter()
+            .enumerate()
+            .all(|(i, (from, text))| *from == a && *text == format!("line {i}"))
+    );
+    t.room
+        .chat(1, "room again")
+        .expect("the backlog has drained");
 }
 
 #[test]

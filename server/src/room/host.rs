@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tessera_protocol::{ErrorCode, KickReason, ServerMsg};
-use tessera_sim::{ClientId, DeliveryMode, FrameKind, InputError, Outgoing, Room};
+use tessera_sim::{ChatError, ClientId, DeliveryMode, FrameKind, InputError, Outgoing, Room};
 use tokio::sync::mpsc::error::TrySendError;
 
 use super::load::LoadWindow;
@@ -361,11 +361,12 @@ impl HostedRoom {
                 Ok(()) | Err(InputError::UnknownClient(_)) => {}
                 Err(e) => self.reject(client, ErrorCode::InvalidInput, &e.to_string()),
             },
-            RoomCommand::Chat { client, text } => {
-                if let Err(e) = self.room.chat(client, &text) {
-                    self.reject(client, ErrorCode::InvalidChat, &e.to_string());
-                }
-            }
+            RoomCommand::Chat { client, text } => match self.room.chat(client, &text) {
+                Ok(()) | Err(ChatError::UnknownClient(_)) => {}
+                // The room, not the sender, is over its chat budget.
+                Err(ChatError::Backlog) => crate::metrics::rejected("chat_backlog"),
+                Err(e) => self.reject(client, ErrorCode::InvalidChat, &e.to_string()),
+            },
             RoomCommand::Leave { client } => {
                 self.room.leave(client);
                 self.forget(client);
