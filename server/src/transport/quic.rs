@@ -29,6 +29,11 @@ pub const ALPN: &[u8] = b"tessera/1";
 /// Bytes of client datagrams buffered before quinn drops them: the client
 /// sends only `Ack`s (a few bytes, one per tick).
 const DATAGRAM_RECEIVE_BUFFER: usize = 64 * 1024;
+/// Bytes a client may send on its control stream ahead of what the session
+/// has read. Quinn's default (1.25 MB) would let every connection park that
+/// much while its session waits on a join; client frames are at most 4 KiB
+/// and come a few a tick, so 64 KiB is still many ticks of slack.
+const CONTROL_RECEIVE_WINDOW: u32 = 64 * 1024;
 /// Bytes of datagrams queued per connection before a client counts as
 /// lagging (several seconds of state at crowd rates).
 const DATAGRAM_SEND_BUFFER: usize = 256 * 1024;
@@ -54,6 +59,8 @@ pub fn bind(addr: SocketAddr, identity: Identity) -> Result<Endpoint, BindError>
     transport
         .max_concurrent_bidi_streams(VarInt::from_u32(1))
         .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .stream_receive_window(VarInt::from_u32(CONTROL_RECEIVE_WINDOW))
+        .receive_window(VarInt::from_u32(CONTROL_RECEIVE_WINDOW))
         .datagram_receive_buffer_size(Some(DATAGRAM_RECEIVE_BUFFER))
         .datagram_send_buffer_size(DATAGRAM_SEND_BUFFER)
         .max_idle_timeout(MAX_IDLE.try_into().ok());

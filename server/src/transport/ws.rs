@@ -18,10 +18,12 @@ use crate::server::ServerState;
 use crate::session;
 
 /// Frames larger than this are refused by the WebSocket layer before they
-/// are read. Protocol frames are far smaller (`MAX_CLIENT_FRAME`); frames
-/// between the two limits are read and refused by the session with a
-/// `frame_too_large` error, so a client learns what it did wrong.
-const WS_HARD_LIMIT: usize = 64 * 1024;
+/// are read. Frames between `MAX_CLIENT_FRAME` and this are read and
+/// refused by the session, with the same `frame_too_large` error. It stays
+/// close to the protocol limit because a client may keep a frame this large
+/// half-sent, and buffered, until its idle timeout: at 20,000 connections
+/// 8 KiB each is 160 MiB.
+const WS_HARD_LIMIT: usize = 2 * tessera_protocol::limits::MAX_CLIENT_FRAME;
 
 /// Per-connection read buffer. Client frames are small, and tungstenite
 /// zeroes up to this much before every read: its 128 KiB default made
