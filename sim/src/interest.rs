@@ -57,6 +57,8 @@ pub struct ClientView {
     pub(crate) last_sent_tick: u32,
     /// Set for clients that get their state in datagrams.
     pub(crate) datagram: Option<Box<DatagramView>>,
+    /// The client left; the view goes at the next [`Clients::compact`].
+    departed: bool,
 }
 
 impl ClientView {
@@ -77,6 +79,7 @@ impl ClientView {
             sent_ack: 0,
             last_sent_tick: 0,
             datagram: None,
+            departed: false,
         }
     }
 
@@ -112,8 +115,12 @@ impl ClientView {
 /// The clients of a room, in join order (a world resource).
 #[derive(Resource, Debug, Default)]
 pub struct Clients {
+    /// Join order, which is the order of the tick's output. Between ticks
+    /// it may hold departed views (see [`Clients::remove`]).
     pub(crate) list: Vec<ClientView>,
     index: HashMap<ClientId, usize>,
+    /// Departed views still in `list`.
+    departed: usize,
     /// Scratch for grid query results, reused across clients and ticks
     /// (see [`SpatialGrid::query_into`]).
     hits: Vec<Hit>,
@@ -127,11 +134,11 @@ pub struct Clients {
 
 impl Clients {
     pub fn len(&self) -> usize {
-        self.list.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
+        self.index.is_empty()
     }
 
     pub fn get(&self, id: ClientId) -> Option<&ClientView> {
@@ -143,7 +150,7 @@ impl Clients {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &ClientView> {
-        self.list.iter()
+        self.list.iter().filter(|v| !v.departed)
     }
 
     pub(crate) fn insert(&mut self, view: ClientView) {
@@ -151,17 +158,29 @@ impl Clients {
         self.list.push(view);
     }
 
-    pub(crate) fn remove(&mut self, id: ClientId) -> Option<ClientView> {
+    /// Takes the client out and returns its entity. The view itself is only
+    /// marked: shifting the list and the index at every leave would make a
+    /// mass disconnect of K players from a room of N cost K·N, where
+    /// [`Clients::compact`] once a tick costs N.
+    pub(crate) fn remove(&mut self, id: ClientId) -> Option<Entity> {
         let i = self.index.remove(&id)?;
-        let view = self.list.remove(i);
-        // Keep join order (deterministic output order); rooms are small
-        // enough that shifting the tail is cheaper than it sounds.
-        for j in &mut self.index.values_mut() {
-            if *j > i {
-                *j -= 1;
-            }
+        let view = &mut self.list[i];
+        view.departed = true;
+        self.departed += 1;
+        Some(view.entity)
+    }
+
+    /// Drops the departed views, keeping join order (the order of the
+    /// tick's output, so that it stays deterministic).
+    pub(crate) fn compact(&mut self) {
+        if self.departed == 0 {
+            return;
         }
-        Some(view)
+        self.list.retain(|v| !v.departed);
+        self.index.clear();
+        self.index
+            .extend(self.list.iter().enumerate().map(|(i, v)| (v.id, i)));
+        self.departed = 0;
     }
 
     /// Three fresh stamp values: `g` = known before this tick, `g + 1` =
@@ -327,4 +346,43 @@ pub(crate) fn update_interest(
 /// Size the stamp array must have: one past the highest slot in use.
 fn grid_slots(grid: &SpatialGrid, replication: &ReplicationState) -> usize {
     grid.slot_capacity().max(replication.slot_capacity())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clients(ids: impl IntoIterator<Item = u64>) -> Clients {
+        let mut clients = Clients::default();
+        for id in ids {
+            clients.insert(ClientView::new(
+                id,
+                Entity::from_raw_u32(id as u32).expect("index"),
+            ));
+        }
+        clients
+    }
+
+    fn ids(clients: &Clients) -> Vec<u64> {
+        clients.iter().map(|v| v.id).collect()
+    }
+
+    #[test]
+    fn removal_keeps_join_order_before_and_after_compaction() {
+        let mut c = clients(1..=6);
+        assert_eq!(c.remove(2), Some(Entity::from_raw_u32(2).expect("index")));
+        assert_eq!(c.remove(2), None, "gone once");
+        c.remove(5);
+        // A client id may come back before the departed view is dropped.
+        c.insert(ClientView::new(2, Entity::from_raw_u32(20).expect("index")));
+        let expected = [1, 3, 4, 6, 2];
+        assert_eq!((ids(&c), c.len()), (expected.to_vec(), 5));
+        assert!(c.get(5).is_none());
+        assert_eq!(c.get(2).map(|v| v.entity.index_u32()), Some(20));
+        c.compact();
+        assert_eq!((ids(&c), c.list.len()), (expected.to_vec(), 5));
+        for id in expected {
+            assert_eq!(c.get(id).map(|v| v.id), Some(id), "index after compaction");
+        }
+    }
 }

@@ -266,13 +266,13 @@ impl Room {
     /// Removes a player and lets the game clean up (by default its entity is
     /// despawned). Returns false if the client was not in the room.
     pub fn leave(&mut self, client: ClientId) -> bool {
-        let Some(view) = self.world.resource_mut::<Clients>().remove(client) else {
+        let Some(entity) = self.world.resource_mut::<Clients>().remove(client) else {
             return false;
         };
         match &self.leave_hook {
-            Some(hook) => hook(&mut self.world, view.entity),
+            Some(hook) => hook(&mut self.world, entity),
             None => {
-                self.world.despawn(view.entity);
+                self.world.despawn(entity);
             }
         }
         true
@@ -339,6 +339,7 @@ impl Room {
     /// Simulates one tick and appends every frame to send to `out`.
     pub fn step(&mut self, out: &mut Vec<Outgoing>) {
         let tick = self.tick.wrapping_add(1);
+        self.world.resource_mut::<Clients>().compact();
         self.world.resource_mut::<TickInfo>().tick = tick;
         self.world
             .resource_mut::<ReplicationState>()
