@@ -15,7 +15,8 @@ fn main() -> anyhow::Result<()> {
                 .clone()
                 .or_else(|| default_file.exists().then(|| default_file.to_owned()));
             let config = ServerConfig::load(file.as_deref(), std::env::vars(), args.overrides())?;
-            logging::init(config.log_format, &config.log_filter).map_err(anyhow::Error::msg)?;
+            let _log_writer =
+                logging::init(config.log_format, &config.log_filter).map_err(anyhow::Error::msg)?;
             if let Some(file) = &file {
                 tracing::info!(file = %file.display(), "configuration loaded");
             }
