@@ -109,6 +109,8 @@ pub enum ConnectionError {
     Payload(#[from] PayloadError),
     #[error("chat text is empty")]
     EmptyChat,
+    #[error("chat text has control characters (line breaks included)")]
+    ChatControlCharacter,
 }
 
 /// One client session, without I/O. See the module documentation.
@@ -322,8 +324,13 @@ impl Connection {
     /// would refuse it (and end the session).
     pub fn chat(&mut self, text: &str) -> Result<Bytes, ConnectionError> {
         self.require_joined()?;
-        if text.is_empty() {
+        // The server's rules (PROTOCOL.md §10.1): refused here, the line
+        // costs the client its connection there.
+        if text.trim().is_empty() {
             return Err(ConnectionError::EmptyChat);
+        }
+        if text.chars().any(char::is_control) {
+            return Err(ConnectionError::ChatControlCharacter);
         }
         if text.len() > MAX_CHAT {
             return Err(ConnectionError::TooLong {
@@ -637,6 +644,11 @@ mod tests {
 
         let mut conn = joined(Instant::now());
         assert!(matches!(conn.chat(""), Err(ConnectionError::EmptyChat)));
+        assert!(matches!(conn.chat(" \t "), Err(ConnectionError::EmptyChat)));
+        assert!(matches!(
+            conn.chat("two\nlines"),
+            Err(ConnectionError::ChatControlCharacter)
+        ));
         assert!(matches!(
             conn.chat(&"x".repeat(MAX_CHAT + 1)),
             Err(ConnectionError::TooLong { .. })

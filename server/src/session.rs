@@ -10,7 +10,6 @@ mod live;
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -477,11 +476,8 @@ impl<S: FrameSource> Session<S> {
                         "too many chat messages".into(),
                     ));
                 }
-                if text.trim().is_empty() {
-                    return Err(End::Refused(
-                        ErrorCode::InvalidChat,
-                        "chat text is empty".into(),
-                    ));
+                if let Err(e) = tessera_sim::check_chat(&text) {
+                    return Err(End::Refused(ErrorCode::InvalidChat, e.to_string()));
                 }
                 let _ = room.send(RoomCommand::Chat {
                     client: self.id,
@@ -492,7 +488,7 @@ impl<S: FrameSource> Session<S> {
             // transports have no use for it.
             ClientMsg::Ack { tick } => {
                 if let Some(datagrams) = &self.link.datagrams {
-                    datagrams.acked.fetch_max(tick, Ordering::Relaxed);
+                    datagrams.acknowledge(tick, room.tick());
                 }
             }
             ClientMsg::Ping { nonce } => {

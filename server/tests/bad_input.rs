@@ -191,6 +191,14 @@ async fn every_kind_of_bad_input_is_refused_and_the_room_carries_on() {
             ErrorCode::InvalidInput,
         )
         .await;
+        for text in ["   ", "line one\n[server] line two"] {
+            expect_refusal(
+                joined(&url).await,
+                binary(ClientMsg::Chat { text: text.into() }.encode()),
+                ErrorCode::InvalidChat,
+            )
+            .await;
+        }
     });
     let events = tokio::select! {
         events = collect(&mut victim, 30 * SECOND) => events,

@@ -38,7 +38,7 @@ pub use components::{ClientId, Intent, NetId, Player, Replicated, RoomRng, TickI
 pub use config::{CHAT_BACKLOG_TICKS, ConfigError, RoomConfig};
 pub use datagram::DeliveryMode;
 pub use game::{Game, JoinContext, JoinRefused, Replicate, RoomBuilder, SpatialPosition};
-pub use room::{ChatError, FrameKind, InputError, JoinError, Outgoing, Room};
+pub use room::{ChatError, FrameKind, InputError, JoinError, Outgoing, Room, check_chat};
 pub use schedule::TickSet;
 pub use snapshot::SnapshotError;
 pub use stats::TickStats;

@@ -97,11 +97,30 @@ pub enum ChatError {
     Empty,
     #[error("chat text is over {MAX_CHAT} bytes")]
     TooLong,
+    /// Control characters (line breaks included) would let a line pose as
+    /// several, or as the game's own text, on other players' screens.
+    #[error("chat text has control characters")]
+    ControlCharacter,
     /// The room has more chat lines waiting than it sends in
     /// `CHAT_BACKLOG_TICKS` ticks: the line is dropped. Not the sender's
     /// fault alone; the room is too chatty.
     #[error("the room's chat is backed up; line dropped")]
     Backlog,
+}
+
+/// What a chat line must be to reach the room: some visible text, at most
+/// `MAX_CHAT` bytes, no control characters.
+pub fn check_chat(text: &str) -> Result<(), ChatError> {
+    if text.trim().is_empty() {
+        return Err(ChatError::Empty);
+    }
+    if text.len() > MAX_CHAT {
+        return Err(ChatError::TooLong);
+    }
+    if text.chars().any(char::is_control) {
+        return Err(ChatError::ControlCharacter);
+    }
+    Ok(())
 }
 
 pub struct Room {
@@ -312,12 +331,7 @@ impl Room {
             .get(client)
             .ok_or(ChatError::UnknownClient(client))?
             .entity;
-        if text.trim().is_empty() {
-            return Err(ChatError::Empty);
-        }
-        if text.len() > MAX_CHAT {
-            return Err(ChatError::TooLong);
-        }
+        check_chat(text)?;
         let from = self.world.get::<NetId>(entity).map_or(0, |n| n.0);
         self.broadcast_chat(from, text)
     }

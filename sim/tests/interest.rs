@@ -194,7 +194,11 @@ fn chat_reaches_everyone_in_the_room() {
     let a = join_at(&mut t, 1, 100.0, 100.0);
     join_at(&mut t, 2, 4000.0, 4000.0);
     t.room.chat(1, "hello").expect("chat");
-    assert!(t.room.chat(1, "  ").is_err());
+    assert_eq!(t.room.chat(1, "  "), Err(ChatError::Empty));
+    assert_eq!(
+        t.room.chat(1, "hi\n[server] you are banned"),
+        Err(ChatError::ControlCharacter)
+    );
     t.step();
     assert_eq!(t.view(2).chat, vec![(a, "hello".to_owned())]);
     assert_eq!(t.view(1).chat, vec![(a, "hello".to_owned())]);

@@ -53,6 +53,16 @@ impl DatagramLink {
             acked: Arc::new(AtomicU32::new(0)),
         }
     }
+
+    /// Takes the client's acknowledgement of `tick` while the room is at
+    /// `room_tick`. A tick the room has not reached is ignored: kept as the
+    /// maximum, it would hide every true acknowledgement after it. The
+    /// room publishes its tick after sending it, so one ahead is allowed.
+    pub fn acknowledge(&self, tick: u32, room_tick: u32) {
+        if tick <= room_tick.saturating_add(1) {
+            self.acked.fetch_max(tick, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A request the room refused, with the code the client receives.
@@ -192,5 +202,38 @@ impl RoomHandle {
 
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::DatagramRefused;
+
+    #[derive(Debug)]
+    struct NoPath;
+
+    impl DatagramSink for NoPath {
+        fn max_size(&self) -> Option<usize> {
+            None
+        }
+        fn try_send(&self, _: bytes::Bytes) -> Result<(), DatagramRefused> {
+            Err(DatagramRefused::Closed)
+        }
+    }
+
+    #[test]
+    fn an_ack_from_the_future_does_not_hide_later_acks() {
+        let link = DatagramLink::new(Arc::new(NoPath));
+        link.acknowledge(u32::MAX, 100);
+        link.acknowledge(1_000, 100);
+        assert_eq!(link.acked.load(Ordering::Relaxed), 0, "ahead of the room");
+        link.acknowledge(101, 100);
+        link.acknowledge(99, 100);
+        assert_eq!(
+            link.acked.load(Ordering::Relaxed),
+            101,
+            "one ahead, and never back"
+        );
     }
 }
