@@ -63,6 +63,11 @@ pub struct ServerConfig {
     /// Concurrent connections; more are refused with `server_full`.
     /// Default 20,000.
     pub max_connections: usize,
+    /// Connections still in their transport handshake (WebSocket upgrade,
+    /// QUIC handshake and control stream), which no session counts yet;
+    /// more are dropped unanswered. Bounds what a flood of half-open
+    /// connections holds. Default 1,024.
+    pub max_pending_handshakes: usize,
     /// Time a new connection has to send its `Hello`. Default 5,000 ms.
     pub handshake_timeout_ms: u64,
     /// A joined client that sends nothing (not even a ping) for this long is
@@ -121,6 +126,7 @@ impl Default for ServerConfig {
             max_players_per_room: 10_000,
             max_rooms: 10_000,
             max_connections: 20_000,
+            max_pending_handshakes: 1_024,
             handshake_timeout_ms: 5_000,
             idle_timeout_ms: 30_000,
             outbound_queue: 64,
@@ -240,8 +246,14 @@ impl ServerConfig {
         if self.outbound_queue < 2 {
             return fail("outbound_queue must be at least 2");
         }
-        if self.room_queue == 0 || self.max_connections == 0 || self.max_rooms == 0 {
-            return fail("room_queue, max_connections and max_rooms must be at least 1");
+        if self.room_queue == 0
+            || self.max_connections == 0
+            || self.max_pending_handshakes == 0
+            || self.max_rooms == 0
+        {
+            return fail(
+                "room_queue, max_connections, max_pending_handshakes and max_rooms must be at least 1",
+            );
         }
         if self.messages_per_second == 0 || self.chat_per_second == 0 {
             return fail("messages_per_second and chat_per_second must be at least 1");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tessera_sim::Game;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -28,6 +28,8 @@ pub struct ServerState {
     pub tasks: TaskTracker,
     /// One permit per open client connection.
     pub connections: Arc<Semaphore>,
+    /// One permit per connection still in its transport handshake.
+    pub handshakes: Arc<Semaphore>,
     pub started: Instant,
     /// The bearer token `/admin/*` requires.
     pub admin_token: AdminToken,
@@ -44,6 +46,16 @@ impl ServerState {
 
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_millis(self.config.handshake_timeout_ms)
+    }
+
+    /// A permit for one more connection in its transport handshake, or
+    /// `None` (counted) when `max_pending_handshakes` are already.
+    pub fn handshake_permit(&self) -> Option<OwnedSemaphorePermit> {
+        let permit = Arc::clone(&self.handshakes).try_acquire_owned().ok();
+        if permit.is_none() {
+            crate::metrics::disconnected("handshake_limit");
+        }
+        permit
     }
 
     /// Client connections open now.
@@ -204,6 +216,7 @@ impl Server {
         let state = Arc::new(ServerState {
             registry: RoomRegistry::new(game, Arc::clone(&config)),
             connections: Arc::new(Semaphore::new(config.max_connections)),
+            handshakes: Arc::new(Semaphore::new(config.max_pending_handshakes)),
             config,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),

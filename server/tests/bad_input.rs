@@ -262,3 +262,57 @@ async fn a_flood_is_cut_off() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn half_open_connections_past_the_handshake_cap_are_dropped() {
+    use tokio::io::AsyncReadExt;
+    let server = start(PlacedArena::default(), |c| {
+        c.max_pending_handshakes = 2;
+        // Far longer than the waits below: only the cap can close them.
+        c.handshake_timeout_ms = 30_000;
+    })
+    .await;
+    let addr = server.ws_addr();
+    // Two connections that never send their upgrade request hold both
+    // handshake permits.
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        stalled.push(
+            tokio::net::TcpStream::connect(addr)
+                .await
+                .expect("connects"),
+        );
+    }
+    let mut byte = [0u8; 1];
+    let mut third = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    let read = tokio::time::timeout(2 * SECOND, third.read(&mut byte))
+        .await
+        .expect("the third is dropped, not left waiting");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    for s in &mut stalled {
+        let still_open = tokio::time::timeout(SECOND / 5, s.read(&mut byte)).await;
+        assert!(
+            still_open.is_err(),
+            "the first two are still in their handshake"
+        );
+    }
+    // Once they go, their permits come back.
+    drop(stalled);
+    let mut welcomed = false;
+    for _ in 0..50 {
+        if let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url(&server)).await {
+            let hello = ClientMsg::Hello(hello("after", "late", 100.0, 100.0)).encode();
+            ws.send(Message::Binary(hello.into())).await.expect("send");
+            welcomed = matches!(next_server_msg(&mut ws).await, Some(ServerMsg::Welcome(_)));
+            break;
+        }
+        tokio::time::sleep(SECOND / 10).await;
+    }
+    assert!(
+        welcomed,
+        "a client gets in once the stalled connections are gone"
+    );
+    server.shutdown().await;
+}

@@ -17,6 +17,7 @@ use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{Connection, ConnectionError, Endpoint, ReadError, RecvStream, SendStream, VarInt};
 use tessera_protocol::limits::MAX_CLIENT_FRAME;
 use tessera_protocol::stream::{LENGTH_PREFIX, frame_length, write_frame};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::tls::{Identity, TlsError, rustls_server_config};
 use super::{DatagramRefused, DatagramSink, FrameSink, FrameSource, Inbound};
@@ -115,14 +116,25 @@ pub async fn serve(endpoint: Endpoint, state: Arc<ServerState>) {
             incoming = endpoint.accept() => incoming,
         };
         let Some(incoming) = incoming else { break };
+        let Some(handshake) = state.handshake_permit() else {
+            tracing::debug!(peer = %incoming.remote_address(), "too many pending handshakes; connection refused");
+            incoming.refuse();
+            continue;
+        };
         let state = Arc::clone(&state);
-        state.tasks.spawn(connection(incoming, state.clone()));
+        state
+            .tasks
+            .spawn(connection(incoming, handshake, state.clone()));
     }
     // Sessions say their goodbyes in their own tasks; the server closes
     // the endpoint once they are done.
 }
 
-async fn connection(incoming: quinn::Incoming, state: Arc<ServerState>) {
+async fn connection(
+    incoming: quinn::Incoming,
+    handshake: OwnedSemaphorePermit,
+    state: Arc<ServerState>,
+) {
     let peer = incoming.remote_address();
     let limit = state.handshake_timeout();
     let conn = match tokio::time::timeout(limit, incoming).await {
@@ -157,6 +169,7 @@ async fn connection(incoming: quinn::Incoming, state: Arc<ServerState>) {
         datagrams: Arc::new(QuicDatagrams::new(conn)),
         buffer: Vec::new(),
     };
+    drop(handshake);
     session::run(source, sink, peer, "quic", state).await;
 }
 

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -42,8 +43,16 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>) {
         };
         match accepted {
             Ok((stream, peer)) => {
+                // Dropped unanswered: a flood of half-open connections must
+                // not cost a task and buffers each.
+                let Some(handshake) = state.handshake_permit() else {
+                    tracing::debug!(%peer, "too many pending handshakes; connection dropped");
+                    continue;
+                };
                 let state = Arc::clone(&state);
-                state.tasks.spawn(connection(stream, peer, state.clone()));
+                state
+                    .tasks
+                    .spawn(connection(stream, peer, handshake, state.clone()));
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off briefly.
@@ -54,7 +63,12 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>) {
     }
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, state: Arc<ServerState>) {
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    handshake: OwnedSemaphorePermit,
+    state: Arc<ServerState>,
+) {
     // Deltas are small and latency-bound: never wait to coalesce them.
     let _ = stream.set_nodelay(true);
     let send_buffer = state.config.socket_send_buffer;
@@ -79,6 +93,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, state: Arc<ServerState>
             return;
         }
     };
+    drop(handshake);
     let (sink, source) = ws.split();
     session::run(WsSource(source), WsSink(sink), peer, "ws", state).await;
 }
