@@ -292,7 +292,7 @@ impl<S: FrameSource> Session<S> {
         let deadline = Instant::now() + self.state.handshake_timeout();
         let first = tokio::select! {
             () = self.state.shutdown.cancelled() => return Err(End::Shutdown),
-            read = next_inbound(&mut self.source, &self.link.live, &self.metrics, deadline) => read,
+            read = next_inbound(&mut self.source, &self.link.live, &self.metrics, &self.limiter, deadline) => read,
         };
         let frame = match first {
             None => {
@@ -399,9 +399,10 @@ impl<S: FrameSource> Session<S> {
                     continue;
                 }
             };
-            let Some(inbound) = note_inbound(inbound, &live, &self.metrics) else {
-                // A probe answer: from the client's WebSocket layer, so it
-                // does not keep the client from idling out.
+            let Some(inbound) = note_inbound(inbound, &live, &self.metrics, &self.limiter) else {
+                // A probe answer or a control frame: from the client's
+                // WebSocket layer, so it does not keep the client from
+                // idling out.
                 continue;
             };
             last_heard = Instant::now();
@@ -513,33 +514,46 @@ impl<S: FrameSource> Session<S> {
 /// The next thing the client sent, or `None` at `deadline`. Answers to our
 /// round-trip probes are taken here and never returned.
 /// The next message before `deadline` (`None` when it passed), taking
-/// probe answers on the way. For the handshake; the read loop keeps one
-/// timer for the whole session instead.
+/// probe answers and control frames on the way. For the handshake; the
+/// read loop keeps one timer for the whole session instead.
 async fn next_inbound(
     source: &mut impl FrameSource,
     live: &SessionLive,
     metrics: &LinkMetrics,
+    limiter: &DefaultDirectRateLimiter,
     deadline: Instant,
 ) -> Option<Inbound> {
     loop {
         let inbound = tokio::time::timeout_at(deadline, source.next())
             .await
             .ok()?;
-        if let Some(inbound) = note_inbound(inbound, live, metrics) {
+        if let Some(inbound) = note_inbound(inbound, live, metrics, limiter) {
             return Some(inbound);
         }
     }
 }
 
-/// Records what arrived; `None` for a probe answer, which is consumed here.
-fn note_inbound(inbound: Inbound, live: &SessionLive, metrics: &LinkMetrics) -> Option<Inbound> {
+/// Records what arrived; `None` for a probe answer or a control frame,
+/// which are consumed here. Control frames (and pongs that answer no probe)
+/// use up the message rate; past it, they come back as
+/// [`Inbound::Control`] for the caller to refuse.
+fn note_inbound(
+    inbound: Inbound,
+    live: &SessionLive,
+    metrics: &LinkMetrics,
+    limiter: &DefaultDirectRateLimiter,
+) -> Option<Inbound> {
     match inbound {
         Inbound::ProbeAnswer(payload) => {
-            if let Some(rtt) = live.probe_answered(&payload, std::time::Instant::now()) {
-                metrics.rtt.record(rtt.as_secs_f64());
+            match live.probe_answered(&payload, std::time::Instant::now()) {
+                Some(rtt) => {
+                    metrics.rtt.record(rtt.as_secs_f64());
+                    None
+                }
+                None => limiter.check().is_err().then_some(Inbound::Control),
             }
-            None
         }
+        Inbound::Control => limiter.check().is_err().then_some(Inbound::Control),
         Inbound::Frame(ref frame) | Inbound::Datagram(ref frame) => {
             metrics.messages_received.increment(1);
             metrics.bytes_received.increment(frame.len() as u64);
@@ -554,6 +568,11 @@ fn frame_of(inbound: Inbound) -> Result<Bytes, End> {
         Inbound::Frame(frame) | Inbound::Datagram(frame) => Ok(frame),
         // Taken by `next_inbound`; never a protocol message.
         Inbound::ProbeAnswer(_) => Err(End::Transport("unexpected probe answer".into())),
+        // Returned by `note_inbound` only past the message rate.
+        Inbound::Control => Err(End::Refused(
+            ErrorCode::RateLimited,
+            "too many WebSocket control frames".into(),
+        )),
         Inbound::Unsupported(what) => Err(End::Refused(
             ErrorCode::UnsupportedFrame,
             format!("{what}s are not part of the protocol; send binary frames"),

@@ -41,8 +41,13 @@ pub enum Inbound {
     /// A frame over the transport's hard size limit, refused unread.
     TooLarge,
     /// The client's transport answered one of our round-trip probes
-    /// ([`FrameSink::queue_probe`]) with this payload.
+    /// ([`FrameSink::queue_probe`]) with this payload (or sent a pong of
+    /// its own accord, which is then a [`Inbound::Control`]).
     ProbeAnswer(Bytes),
+    /// A control frame the client's transport sent of its own accord (a
+    /// WebSocket ping). It carries no message, but it costs a read and an
+    /// answer, so it counts against the client's message rate.
+    Control,
     /// The client closed the connection.
     Closed,
     /// The connection failed.

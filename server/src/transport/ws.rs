@@ -109,8 +109,10 @@ impl FrameSource for WsSource {
                 Some(Ok(Message::Text(_))) => Inbound::Unsupported("text frame"),
                 Some(Ok(Message::Close(_))) | None => Inbound::Closed,
                 Some(Ok(Message::Pong(payload))) => Inbound::ProbeAnswer(payload),
-                // Pings are answered by tungstenite; raw frames carry nothing.
-                Some(Ok(Message::Ping(_) | Message::Frame(_))) => continue,
+                // Answered by tungstenite itself.
+                Some(Ok(Message::Ping(_))) => Inbound::Control,
+                // Only produced when writing.
+                Some(Ok(Message::Frame(_))) => continue,
                 Some(Err(WsError::Capacity(_))) => Inbound::TooLarge,
                 Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => Inbound::Closed,
                 Some(Err(e)) => Inbound::Failed(e.to_string()),
