@@ -71,6 +71,9 @@ pub mod end {
     pub const WRITE_FAILED: &str = "write_failed";
     /// Ended without a more specific reason.
     pub const NORMAL: &str = "normal";
+    /// Dropped before its transport handshake: `max_pending_handshakes`
+    /// others were in theirs.
+    pub const HANDSHAKE_LIMIT: &str = "handshake_limit";
 }
 
 /// Fine between 1 and 50 ms, where a 10 Hz tick lives and where load tests

@@ -53,7 +53,7 @@ impl ServerState {
     pub fn handshake_permit(&self) -> Option<OwnedSemaphorePermit> {
         let permit = Arc::clone(&self.handshakes).try_acquire_owned().ok();
         if permit.is_none() {
-            crate::metrics::disconnected("handshake_limit");
+            crate::metrics::disconnected(crate::metrics::end::HANDSHAKE_LIMIT);
         }
         permit
     }
