@@ -63,11 +63,14 @@ pub struct ServerConfig {
     /// Concurrent connections; more are refused with `server_full`.
     /// Default 20,000.
     pub max_connections: usize,
-    /// Connections still in their transport handshake (WebSocket upgrade,
-    /// QUIC handshake and control stream), which no session counts yet;
-    /// more are dropped unanswered. Bounds what a flood of half-open
-    /// connections holds. Default 1,024.
+    /// Connections of one transport still in their handshake (WebSocket
+    /// upgrade, or QUIC handshake and control stream), which no session
+    /// counts yet; more are dropped unanswered. Bounds the memory a flood of
+    /// half-open connections takes. Default 4,096.
     pub max_pending_handshakes: usize,
+    /// The same, from one client address, so that one host cannot hold
+    /// them all. Default 256.
+    pub max_pending_handshakes_per_ip: usize,
     /// Time a new connection has to send its `Hello`. Default 5,000 ms.
     pub handshake_timeout_ms: u64,
     /// A joined client that sends nothing (not even a ping) for this long is
@@ -126,7 +129,8 @@ impl Default for ServerConfig {
             max_players_per_room: 10_000,
             max_rooms: 10_000,
             max_connections: 20_000,
-            max_pending_handshakes: 1_024,
+            max_pending_handshakes: 4_096,
+            max_pending_handshakes_per_ip: 256,
             handshake_timeout_ms: 5_000,
             idle_timeout_ms: 30_000,
             outbound_queue: 64,
@@ -249,10 +253,11 @@ impl ServerConfig {
         if self.room_queue == 0
             || self.max_connections == 0
             || self.max_pending_handshakes == 0
+            || self.max_pending_handshakes_per_ip == 0
             || self.max_rooms == 0
         {
             return fail(
-                "room_queue, max_connections, max_pending_handshakes and max_rooms must be at least 1",
+                "room_queue, max_connections, max_pending_handshakes(_per_ip) and max_rooms must be at least 1",
             );
         }
         if self.messages_per_second == 0 || self.chat_per_second == 0 {

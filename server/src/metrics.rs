@@ -71,8 +71,8 @@ pub mod end {
     pub const WRITE_FAILED: &str = "write_failed";
     /// Ended without a more specific reason.
     pub const NORMAL: &str = "normal";
-    /// Dropped before its transport handshake: `max_pending_handshakes`
-    /// others were in theirs.
+    /// Dropped before its transport handshake: too many others were in
+    /// theirs (`max_pending_handshakes`, in all or from its address).
     pub const HANDSHAKE_LIMIT: &str = "handshake_limit";
 }
 

@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 
 use tessera_sim::Game;
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::{AdminToken, TokenError, TokenSource};
 use crate::config::ServerConfig;
 use crate::room::{Admission, RoomRegistry};
+use crate::transport::gate::HandshakeGate;
 use crate::{admin, metrics, transport};
 
 /// What every task of a node shares.
@@ -28,8 +29,10 @@ pub struct ServerState {
     pub tasks: TaskTracker,
     /// One permit per open client connection.
     pub connections: Arc<Semaphore>,
-    /// One permit per connection still in its transport handshake.
-    pub handshakes: Arc<Semaphore>,
+    /// Admission into the WebSocket upgrade.
+    pub ws_handshakes: Arc<HandshakeGate>,
+    /// Admission into the QUIC handshake and control stream.
+    pub quic_handshakes: Arc<HandshakeGate>,
     pub started: Instant,
     /// The bearer token `/admin/*` requires.
     pub admin_token: AdminToken,
@@ -46,16 +49,6 @@ impl ServerState {
 
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_millis(self.config.handshake_timeout_ms)
-    }
-
-    /// A permit for one more connection in its transport handshake, or
-    /// `None` (counted) when `max_pending_handshakes` are already.
-    pub fn handshake_permit(&self) -> Option<OwnedSemaphorePermit> {
-        let permit = Arc::clone(&self.handshakes).try_acquire_owned().ok();
-        if permit.is_none() {
-            crate::metrics::disconnected(crate::metrics::end::HANDSHAKE_LIMIT);
-        }
-        permit
     }
 
     /// Client connections open now.
@@ -216,7 +209,14 @@ impl Server {
         let state = Arc::new(ServerState {
             registry: RoomRegistry::new(game, Arc::clone(&config)),
             connections: Arc::new(Semaphore::new(config.max_connections)),
-            handshakes: Arc::new(Semaphore::new(config.max_pending_handshakes)),
+            ws_handshakes: HandshakeGate::new(
+                config.max_pending_handshakes,
+                config.max_pending_handshakes_per_ip,
+            ),
+            quic_handshakes: HandshakeGate::new(
+                config.max_pending_handshakes,
+                config.max_pending_handshakes_per_ip,
+            ),
             config,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),

@@ -18,6 +18,7 @@ use tessera_protocol::limits::MAX_SERVER_FRAME;
 use tessera_protocol::stream::{LENGTH_PREFIX, frame_length, write_frame};
 use tessera_protocol::{ClientMsg, Hello, ServerMsg};
 use tessera_server::Server;
+use tessera_server::ServerConfig;
 use tokio::net::UdpSocket;
 
 /// A certificate authority and a server certificate it signed, as files.
@@ -51,10 +52,15 @@ impl TestCa {
     }
 
     async fn server(&self) -> Server {
+        self.server_with(|_| {}).await
+    }
+
+    async fn server_with(&self, tweak: impl FnOnce(&mut ServerConfig)) -> Server {
         let (cert, key) = (self.cert.clone(), self.key.clone());
         start(PlacedArena::default(), move |c| {
             c.tls_cert = Some(cert);
             c.tls_key = Some(key);
+            tweak(c);
         })
         .await
     }
@@ -426,5 +432,25 @@ async fn garbage_on_the_stream_or_in_datagrams_closes_only_that_connection() {
     assert!(ticks.windows(2).all(|w| w[1] > w[0]), "{ticks:?}");
     wait_for_players(&server, "abuse", 1).await;
     assert!(!victim.connection().is_closed());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn under_handshake_pressure_a_client_proves_its_address_and_still_gets_in() {
+    let ca = TestCa::new("pressure");
+    let server = ca
+        .server_with(|c| {
+            c.max_pending_handshakes = 3;
+            c.handshake_timeout_ms = 30_000;
+        })
+        .await;
+    // Two connections that never use their control stream hold two of the
+    // three handshake slots: more than half, so new clients get a retry.
+    let _stalled = [
+        Raw::connect(&server, &ca.ca_pem).await,
+        Raw::connect(&server, &ca.ca_pem).await,
+    ];
+    let mut late = join_over(&server, Transport::Quic, "pressure", "late", 100.0, 100.0).await;
+    input_acked(&mut late, Walk::from_direction(1.0, 0.0)).await;
     server.shutdown().await;
 }

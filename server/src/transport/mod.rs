@@ -8,6 +8,7 @@
 //! - [`quic`]: QUIC, a length-prefixed control stream plus datagrams;
 //!   [`tls`]: its certificate (configured, or a generated development one).
 
+pub mod gate;
 pub mod quic;
 pub mod tls;
 pub mod ws;

@@ -17,8 +17,8 @@ use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{Connection, ConnectionError, Endpoint, ReadError, RecvStream, SendStream, VarInt};
 use tessera_protocol::limits::MAX_CLIENT_FRAME;
 use tessera_protocol::stream::{LENGTH_PREFIX, frame_length, write_frame};
-use tokio::sync::OwnedSemaphorePermit;
 
+use super::gate::HandshakeSlot;
 use super::tls::{Identity, TlsError, rustls_server_config};
 use super::{DatagramRefused, DatagramSink, FrameSink, FrameSource, Inbound};
 use crate::metrics;
@@ -116,7 +116,14 @@ pub async fn serve(endpoint: Endpoint, state: Arc<ServerState>) {
             incoming = endpoint.accept() => incoming,
         };
         let Some(incoming) = incoming else { break };
-        let Some(handshake) = state.handshake_permit() else {
+        let gate = &state.quic_handshakes;
+        // Under pressure, a client first proves it owns its address (one
+        // more round trip): forged-source packets then cannot hold slots.
+        if gate.is_busy() && !incoming.remote_address_validated() && incoming.may_retry() {
+            let _ = incoming.retry();
+            continue;
+        }
+        let Some(handshake) = gate.admit(incoming.remote_address().ip()) else {
             tracing::debug!(peer = %incoming.remote_address(), "too many pending handshakes; connection refused");
             incoming.refuse();
             continue;
@@ -130,11 +137,7 @@ pub async fn serve(endpoint: Endpoint, state: Arc<ServerState>) {
     // the endpoint once they are done.
 }
 
-async fn connection(
-    incoming: quinn::Incoming,
-    handshake: OwnedSemaphorePermit,
-    state: Arc<ServerState>,
-) {
+async fn connection(incoming: quinn::Incoming, handshake: HandshakeSlot, state: Arc<ServerState>) {
     let peer = incoming.remote_address();
     let limit = state.handshake_timeout();
     let conn = match tokio::time::timeout(limit, incoming).await {

@@ -8,12 +8,12 @@ use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::OwnedSemaphorePermit;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use super::gate::HandshakeSlot;
 use super::{FrameSink, FrameSource, Inbound};
 use crate::server::ServerState;
 use crate::session;
@@ -45,7 +45,7 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>) {
             Ok((stream, peer)) => {
                 // Dropped unanswered: a flood of half-open connections must
                 // not cost a task and buffers each.
-                let Some(handshake) = state.handshake_permit() else {
+                let Some(handshake) = state.ws_handshakes.admit(peer.ip()) else {
                     tracing::debug!(%peer, "too many pending handshakes; connection dropped");
                     continue;
                 };
@@ -66,7 +66,7 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>) {
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
-    handshake: OwnedSemaphorePermit,
+    handshake: HandshakeSlot,
     state: Arc<ServerState>,
 ) {
     // Deltas are small and latency-bound: never wait to coalesce them.

@@ -1,0 +1,121 @@
+//! Admission of connections into their transport handshake (WebSocket
+//! upgrade, QUIC handshake and control stream), before any session counts
+//! them.
+//!
+//! Two bounds: one on all pending handshakes of a transport, for memory,
+//! and one per client address, so that a single host holding handshakes
+//! open cannot use up the first and lock everyone else out. Each transport
+//! has its own gate: a flood on one leaves the other open.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::metrics;
+
+#[derive(Debug)]
+pub struct HandshakeGate {
+    permits: Arc<Semaphore>,
+    total: usize,
+    per_address: Mutex<HashMap<IpAddr, usize>>,
+    max_per_address: usize,
+}
+
+/// A connection's place in its handshake; given back on drop.
+#[derive(Debug)]
+pub struct HandshakeSlot {
+    _permit: OwnedSemaphorePermit,
+    gate: Arc<HandshakeGate>,
+    address: IpAddr,
+}
+
+impl HandshakeGate {
+    pub fn new(total: usize, max_per_address: usize) -> Arc<Self> {
+        Arc::new(Self {
+            permits: Arc::new(Semaphore::new(total)),
+            total,
+            per_address: Mutex::new(HashMap::new()),
+            max_per_address,
+        })
+    }
+
+    /// A slot for a handshake from `address`, or `None` (counted as a
+    /// `handshake_limit` disconnect) when either bound is reached.
+    pub fn admit(self: &Arc<Self>, address: IpAddr) -> Option<HandshakeSlot> {
+        let slot = self.try_admit(address);
+        if slot.is_none() {
+            metrics::disconnected(metrics::end::HANDSHAKE_LIMIT);
+        }
+        slot
+    }
+
+    fn try_admit(self: &Arc<Self>, address: IpAddr) -> Option<HandshakeSlot> {
+        let mut per_address = self.per_address.lock().unwrap_or_else(|p| p.into_inner());
+        if per_address.get(&address).copied().unwrap_or(0) >= self.max_per_address {
+            return None;
+        }
+        // Taken before the address gets an entry: a refused address leaves
+        // nothing behind.
+        let permit = Arc::clone(&self.permits).try_acquire_owned().ok()?;
+        *per_address.entry(address).or_insert(0) += 1;
+        Some(HandshakeSlot {
+            _permit: permit,
+            gate: Arc::clone(self),
+            address,
+        })
+    }
+
+    /// More than half the slots are taken: time to make QUIC clients prove
+    /// their address (a retry) before they may hold one.
+    pub fn is_busy(&self) -> bool {
+        let taken = self.total - self.permits.available_permits();
+        taken * 2 > self.total
+    }
+}
+
+impl Drop for HandshakeSlot {
+    fn drop(&mut self) {
+        let mut per_address = self
+            .gate
+            .per_address
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(pending) = per_address.get_mut(&self.address) {
+            *pending -= 1;
+            if *pending == 0 {
+                per_address.remove(&self.address);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_per_address_and_in_all_and_gives_slots_back() {
+        let gate = HandshakeGate::new(3, 2);
+        let (a, b, c) = (
+            IpAddr::from([10, 0, 0, 1]),
+            IpAddr::from([10, 0, 0, 2]),
+            IpAddr::from([10, 0, 0, 3]),
+        );
+        let a1 = gate.admit(a).expect("first from a");
+        let a2 = gate.admit(a).expect("second from a");
+        assert!(gate.admit(a).is_none(), "a third from one address");
+        assert!(gate.is_busy());
+        let b1 = gate.admit(b).expect("another address still gets in");
+        assert!(gate.admit(c).is_none(), "all three slots taken");
+        let counts = |gate: &HandshakeGate| gate.per_address.lock().expect("lock").clone();
+        assert_eq!(counts(&gate), HashMap::from([(a, 2), (b, 1)]));
+        drop(a1);
+        let c1 = gate.admit(c).expect("a slot came back");
+        assert!(gate.admit(a).is_none(), "full again");
+        drop((c1, b1, a2));
+        assert!(counts(&gate).is_empty(), "no address left behind");
+        assert!(!gate.is_busy());
+    }
+}
