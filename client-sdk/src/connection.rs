@@ -90,6 +90,7 @@ pub enum ProtocolError {
 
 /// A command the session cannot carry out; nothing was sent.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConnectionError {
     #[error("the hello was already sent")]
     HelloAlreadySent,
@@ -109,7 +110,7 @@ pub enum ConnectionError {
     Payload(#[from] PayloadError),
     #[error("chat text is empty")]
     EmptyChat,
-    #[error("chat text has control characters (line breaks included)")]
+    #[error("chat text has control characters, line separators or bidirectional overrides")]
     ChatControlCharacter,
 }
 
@@ -329,7 +330,10 @@ impl Connection {
         if text.trim().is_empty() {
             return Err(ConnectionError::EmptyChat);
         }
-        if text.chars().any(char::is_control) {
+        if text
+            .chars()
+            .any(tessera_protocol::limits::is_forbidden_in_chat)
+        {
             return Err(ConnectionError::ChatControlCharacter);
         }
         if text.len() > MAX_CHAT {

@@ -35,6 +35,16 @@ pub const MAX_VALUE_DEPTH: usize = 16;
 /// Most components one entity may carry in one delta entry.
 pub const MAX_COMPONENTS_PER_ENTITY: usize = 64;
 
+/// True when `c` may not appear in chat text: control characters (Unicode
+/// category Cc, line breaks and escapes included), the line and paragraph
+/// separators, and the bidirectional embedding, override and isolate
+/// controls. Each would let a line pose as several lines, or as someone
+/// else's text, on other players' screens.
+pub fn is_forbidden_in_chat(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 /// True when `name` is a valid room name.
 pub fn is_valid_room_name(name: &str) -> bool {
     !name.is_empty()

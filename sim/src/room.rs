@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use bevy_ecs::prelude::*;
 use bytes::Bytes;
-use tessera_protocol::limits::MAX_CHAT;
+use tessera_protocol::limits::{MAX_CHAT, is_forbidden_in_chat};
 use tessera_protocol::{ErrorCode, PayloadError, RawValue, ServerMsg, Welcome};
 
 use crate::components::{ClientId, NetId, Player, Replicated, RoomRng, TickInfo};
@@ -97,9 +97,9 @@ pub enum ChatError {
     Empty,
     #[error("chat text is over {MAX_CHAT} bytes")]
     TooLong,
-    /// Control characters (line breaks included) would let a line pose as
-    /// several, or as the game's own text, on other players' screens.
-    #[error("chat text has control characters")]
+    /// Control characters, line separators or bidirectional overrides
+    /// (`tessera_protocol::limits::is_forbidden_in_chat`).
+    #[error("chat text has control characters, line separators or bidirectional overrides")]
     ControlCharacter,
     /// The room has more chat lines waiting than it sends in
     /// `CHAT_BACKLOG_TICKS` ticks: the line is dropped. Not the sender's
@@ -109,7 +109,8 @@ pub enum ChatError {
 }
 
 /// What a chat line must be to reach the room: some visible text, at most
-/// `MAX_CHAT` bytes, no control characters.
+/// `MAX_CHAT` bytes, no control characters, line separators or
+/// bidirectional overrides.
 pub fn check_chat(text: &str) -> Result<(), ChatError> {
     if text.trim().is_empty() {
         return Err(ChatError::Empty);
@@ -117,7 +118,7 @@ pub fn check_chat(text: &str) -> Result<(), ChatError> {
     if text.len() > MAX_CHAT {
         return Err(ChatError::TooLong);
     }
-    if text.chars().any(char::is_control) {
+    if text.chars().any(is_forbidden_in_chat) {
         return Err(ChatError::ControlCharacter);
     }
     Ok(())

@@ -195,13 +195,18 @@ fn chat_reaches_everyone_in_the_room() {
     join_at(&mut t, 2, 4000.0, 4000.0);
     t.room.chat(1, "hello").expect("chat");
     assert_eq!(t.room.chat(1, "  "), Err(ChatError::Empty));
-    assert_eq!(
-        t.room.chat(1, "hi\n[server] you are banned"),
-        Err(ChatError::ControlCharacter)
-    );
+    for spoof in [
+        "hi\n[server] you are banned",
+        "hi\u{2028}[server]",
+        "\u{202E}olleh",
+    ] {
+        assert_eq!(t.room.chat(1, spoof), Err(ChatError::ControlCharacter));
+    }
+    t.room.chat(1, "שלום, مرحبا, 你好").expect("any script");
     t.step();
-    assert_eq!(t.view(2).chat, vec![(a, "hello".to_owned())]);
-    assert_eq!(t.view(1).chat, vec![(a, "hello".to_owned())]);
+    let lines = vec![(a, "hello".to_owned()), (a, "שלום, مرحبا, 你好".to_owned())];
+    assert_eq!(t.view(2).chat, lines);
+    assert_eq!(t.view(1).chat, lines);
 }
 
 #[test]

@@ -458,13 +458,17 @@ impl HostedRoom {
                     }
                 }
                 Err(TrySendError::Full(_)) => {
+                    // Only state tells lag: chat comes after the delta, so
+                    // a reader that keeps up may still miss a line, and a
+                    // client that stops reading misses its deltas (at least
+                    // the keepalive) soon enough.
                     if out.kind == FrameKind::Delta {
                         metrics.delta_drops.increment(1);
                         self.room.delivery_failed(out.client);
+                        session.lagging_since.get_or_insert(now);
                     } else {
                         metrics.chat_drops.increment(1);
                     }
-                    session.lagging_since.get_or_insert(now);
                 }
                 // The session is gone. Its Leave normally follows, but
                 // it may have been dropped by a full queue: leave now.
