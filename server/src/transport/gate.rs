@@ -9,59 +9,53 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::metrics;
 
 #[derive(Debug)]
 pub struct HandshakeGate {
-    permits: Arc<Semaphore>,
-    total: usize,
-    per_address: Mutex<HashMap<IpAddr, usize>>,
+    max_total: usize,
     max_per_address: usize,
+    pending: Mutex<Pending>,
+}
+
+/// Handshakes under way, in all and by address (an address leaves the map
+/// when its last one ends).
+#[derive(Debug, Default)]
+struct Pending {
+    total: usize,
+    by_address: HashMap<IpAddr, usize>,
 }
 
 /// A connection's place in its handshake; given back on drop.
 #[derive(Debug)]
 pub struct HandshakeSlot {
-    _permit: OwnedSemaphorePermit,
     gate: Arc<HandshakeGate>,
     address: IpAddr,
 }
 
 impl HandshakeGate {
-    pub fn new(total: usize, max_per_address: usize) -> Arc<Self> {
+    pub fn new(max_total: usize, max_per_address: usize) -> Arc<Self> {
         Arc::new(Self {
-            permits: Arc::new(Semaphore::new(total)),
-            total,
-            per_address: Mutex::new(HashMap::new()),
+            max_total,
             max_per_address,
+            pending: Mutex::default(),
         })
     }
 
     /// A slot for a handshake from `address`, or `None` (counted as a
     /// `handshake_limit` disconnect) when either bound is reached.
     pub fn admit(self: &Arc<Self>, address: IpAddr) -> Option<HandshakeSlot> {
-        let slot = self.try_admit(address);
-        if slot.is_none() {
+        let mut pending = self.pending();
+        let from_address = pending.by_address.get(&address).copied().unwrap_or(0);
+        if pending.total >= self.max_total || from_address >= self.max_per_address {
             metrics::disconnected(metrics::end::HANDSHAKE_LIMIT);
-        }
-        slot
-    }
-
-    fn try_admit(self: &Arc<Self>, address: IpAddr) -> Option<HandshakeSlot> {
-        let mut per_address = self.per_address.lock().unwrap_or_else(|p| p.into_inner());
-        if per_address.get(&address).copied().unwrap_or(0) >= self.max_per_address {
             return None;
         }
-        // Taken before the address gets an entry: a refused address leaves
-        // nothing behind.
-        let permit = Arc::clone(&self.permits).try_acquire_owned().ok()?;
-        *per_address.entry(address).or_insert(0) += 1;
+        pending.total += 1;
+        *pending.by_address.entry(address).or_insert(0) += 1;
         Some(HandshakeSlot {
-            _permit: permit,
             gate: Arc::clone(self),
             address,
         })
@@ -70,22 +64,22 @@ impl HandshakeGate {
     /// More than half the slots are taken: time to make QUIC clients prove
     /// their address (a retry) before they may hold one.
     pub fn is_busy(&self) -> bool {
-        let taken = self.total - self.permits.available_permits();
-        taken * 2 > self.total
+        self.pending().total * 2 > self.max_total
+    }
+
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 impl Drop for HandshakeSlot {
     fn drop(&mut self) {
-        let mut per_address = self
-            .gate
-            .per_address
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(pending) = per_address.get_mut(&self.address) {
-            *pending -= 1;
-            if *pending == 0 {
-                per_address.remove(&self.address);
+        let mut pending = self.gate.pending();
+        pending.total -= 1;
+        if let Some(from_address) = pending.by_address.get_mut(&self.address) {
+            *from_address -= 1;
+            if *from_address == 0 {
+                pending.by_address.remove(&self.address);
             }
         }
     }
@@ -109,7 +103,7 @@ mod tests {
         assert!(gate.is_busy());
         let b1 = gate.admit(b).expect("another address still gets in");
         assert!(gate.admit(c).is_none(), "all three slots taken");
-        let counts = |gate: &HandshakeGate| gate.per_address.lock().expect("lock").clone();
+        let counts = |gate: &HandshakeGate| gate.pending().by_address.clone();
         assert_eq!(counts(&gate), HashMap::from([(a, 2), (b, 1)]));
         drop(a1);
         let c1 = gate.admit(c).expect("a slot came back");
