@@ -31,7 +31,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use serde::Serialize;
-use tessera_protocol::limits::{MAX_CHAT, MAX_CLIENT_FRAME, MAX_RESUME_TOKEN, MAX_TOKEN};
+use tessera_protocol::limits::{
+    ChatTextProblem, MAX_CHAT, MAX_CLIENT_FRAME, MAX_RESUME_TOKEN, MAX_TOKEN, check_chat_text,
+};
 use tessera_protocol::{
     ClientMsg, DecodeError, Delta, DeltaPart, Hello, PayloadError, RawValue, ServerMsg, Welcome,
 };
@@ -321,28 +323,21 @@ impl Connection {
         Ok((seq, frame))
     }
 
-    /// A chat frame. Empty or over-long text is refused here, as the server
-    /// would refuse it (and end the session).
+    /// A chat frame. Text the server would refuse (and end the session for:
+    /// empty, over-long, or with a forbidden character) is refused here.
     pub fn chat(&mut self, text: &str) -> Result<Bytes, ConnectionError> {
         self.require_joined()?;
-        // The server's rules (PROTOCOL.md §10.1): refused here, the line
-        // costs the client its connection there.
-        if text.trim().is_empty() {
-            return Err(ConnectionError::EmptyChat);
-        }
-        if text
-            .chars()
-            .any(tessera_protocol::limits::is_forbidden_in_chat)
-        {
-            return Err(ConnectionError::ChatControlCharacter);
-        }
-        if text.len() > MAX_CHAT {
-            return Err(ConnectionError::TooLong {
+        // The server's rules: refused here, the line would cost the client
+        // its connection there.
+        check_chat_text(text).map_err(|problem| match problem {
+            ChatTextProblem::Empty => ConnectionError::EmptyChat,
+            ChatTextProblem::TooLong => ConnectionError::TooLong {
                 field: "chat text",
                 len: text.len(),
                 max: MAX_CHAT,
-            });
-        }
+            },
+            ChatTextProblem::ForbiddenCharacter => ConnectionError::ChatControlCharacter,
+        })?;
         encode("chat frame", &ClientMsg::Chat { text: text.into() })
     }
 

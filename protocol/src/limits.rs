@@ -35,6 +35,33 @@ pub const MAX_VALUE_DEPTH: usize = 16;
 /// Most components one entity may carry in one delta entry.
 pub const MAX_COMPONENTS_PER_ENTITY: usize = 64;
 
+/// Why chat text would be refused (PROTOCOL.md §10.1). One rule for the
+/// server, which refuses such a line with `invalid_chat`, and for clients,
+/// which refuse it before sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatTextProblem {
+    /// Nothing but whitespace.
+    Empty,
+    /// Over [`MAX_CHAT`] bytes.
+    TooLong,
+    /// A character [`is_forbidden_in_chat`].
+    ForbiddenCharacter,
+}
+
+/// Checks chat text against the rules every server applies.
+pub fn check_chat_text(text: &str) -> Result<(), ChatTextProblem> {
+    if text.trim().is_empty() {
+        return Err(ChatTextProblem::Empty);
+    }
+    if text.len() > MAX_CHAT {
+        return Err(ChatTextProblem::TooLong);
+    }
+    if text.chars().any(is_forbidden_in_chat) {
+        return Err(ChatTextProblem::ForbiddenCharacter);
+    }
+    Ok(())
+}
+
 /// True when `c` may not appear in chat text: control characters (Unicode
 /// category Cc, line breaks and escapes included), the line and paragraph
 /// separators, and the bidirectional embedding, override and isolate

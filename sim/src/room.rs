@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use bevy_ecs::prelude::*;
 use bytes::Bytes;
-use tessera_protocol::limits::{MAX_CHAT, is_forbidden_in_chat};
+use tessera_protocol::limits::{ChatTextProblem, MAX_CHAT, check_chat_text};
 use tessera_protocol::{ErrorCode, PayloadError, RawValue, ServerMsg, Welcome};
 
 use crate::components::{ClientId, NetId, Player, Replicated, RoomRng, TickInfo};
@@ -112,16 +112,11 @@ pub enum ChatError {
 /// `MAX_CHAT` bytes, no control characters, line separators or
 /// bidirectional overrides.
 pub fn check_chat(text: &str) -> Result<(), ChatError> {
-    if text.trim().is_empty() {
-        return Err(ChatError::Empty);
-    }
-    if text.len() > MAX_CHAT {
-        return Err(ChatError::TooLong);
-    }
-    if text.chars().any(is_forbidden_in_chat) {
-        return Err(ChatError::ControlCharacter);
-    }
-    Ok(())
+    check_chat_text(text).map_err(|problem| match problem {
+        ChatTextProblem::Empty => ChatError::Empty,
+        ChatTextProblem::TooLong => ChatError::TooLong,
+        ChatTextProblem::ForbiddenCharacter => ChatError::ControlCharacter,
+    })
 }
 
 pub struct Room {
