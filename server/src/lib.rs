@@ -1,27 +1,39 @@
 //! Tessera's server: transports, sessions, room hosting and operations.
 //!
+//! Data flows one way: transport → session → link → room → link → session
+//! → transport. No two modules import each other (`tests/module_map.rs`
+//! checks it); `docs/ARCHITECTURE.md` draws the map.
+//!
 //! - [`server`]: [`Server::start`] binds the listeners and starts the tick
 //!   threads; [`Server::shutdown`] stops them in order. Tests start a
 //!   [`Server`] on port 0 and talk to it over real sockets.
-//! - [`config`]: [`ServerConfig`], loaded from file, environment and flags.
-//! - [`transport`]: WebSocket (and the traits other transports implement).
-//! - [`session`]: one connection's handshake, read loop and writer.
-//! - [`room`]: the registry that opens and closes rooms by name, and the
-//!   tick threads that own and step them.
+//! - [`state`]: [`ServerState`], what every task of a node shares.
+//! - [`transport`]: WebSocket and QUIC, each behind its handshake gate.
+//! - [`frames`]: the traits a transport implements for a session.
+//! - [`session`]: one connection: sans-IO rules, the read loop, the writer.
+//! - [`link`]: everything a session and a room say to each other.
+//! - [`room`]: the name → room table, the hosted rooms, the tick threads.
 //! - [`admin`]: the HTTP listener (health, readiness, metrics, the admin
 //!   API) and the `tessera admin` command line that talks to it.
+//! - [`admin_token`]: the admin API's bearer token, configured or generated.
+//! - [`config`]: [`ServerConfig`], loaded from file, environment and flags.
 //! - [`metrics`]: every metric name, the Prometheus recorder, cached handles.
 //! - [`cli`], [`logging`]: the `tessera` binary's front.
 
 pub mod admin;
+pub mod admin_token;
 pub mod cli;
 pub mod config;
+pub mod frames;
+pub mod link;
 pub mod logging;
 pub mod metrics;
 pub mod room;
 pub mod server;
 pub mod session;
+pub mod state;
 pub mod transport;
 
 pub use config::ServerConfig;
-pub use server::{Server, ServerState, StartError};
+pub use server::{Server, StartError};
+pub use state::ServerState;

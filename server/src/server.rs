@@ -3,83 +3,17 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tessera_sim::Game;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use crate::admin::{AdminToken, TokenError, TokenSource};
+use crate::admin_token::{self, TokenError, TokenSource};
 use crate::config::ServerConfig;
-use crate::room::{Admission, RoomRegistry};
+use crate::room::RoomTable;
+use crate::state::ServerState;
 use crate::transport::gate::HandshakeGate;
 use crate::{admin, metrics, transport};
-
-/// What every task of a node shares.
-#[derive(Debug)]
-pub struct ServerState {
-    pub config: Arc<ServerConfig>,
-    pub registry: Arc<RoomRegistry>,
-    /// Cancelled when the node starts shutting down.
-    pub shutdown: CancellationToken,
-    /// Connection tasks, waited for on shutdown.
-    pub tasks: TaskTracker,
-    /// One permit per open client connection.
-    pub connections: Arc<Semaphore>,
-    /// Admission into the WebSocket upgrade.
-    pub ws_handshakes: Arc<HandshakeGate>,
-    /// Admission into the QUIC handshake and control stream.
-    pub quic_handshakes: Arc<HandshakeGate>,
-    pub started: Instant,
-    /// The bearer token `/admin/*` requires.
-    pub admin_token: AdminToken,
-    /// Set once the listeners are bound and the tick threads run.
-    serving: AtomicBool,
-    next_session: AtomicU64,
-    dropped_inputs: AtomicU64,
-}
-
-impl ServerState {
-    pub fn next_session_id(&self) -> u64 {
-        self.next_session.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub fn handshake_timeout(&self) -> Duration {
-        Duration::from_millis(self.config.handshake_timeout_ms)
-    }
-
-    /// Client connections open now.
-    pub fn open_connections(&self) -> usize {
-        self.config.max_connections - self.connections.available_permits()
-    }
-
-    pub fn count_dropped_input(&self) {
-        self.dropped_inputs.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn dropped_inputs(&self) -> u64 {
-        self.dropped_inputs.load(Ordering::Relaxed)
-    }
-
-    /// Whether the node should get new players, and if not why: `starting`,
-    /// `draining` or `shutting down`.
-    pub fn readiness(&self) -> Result<(), &'static str> {
-        if self.shutdown.is_cancelled() {
-            return Err("shutting down");
-        }
-        if !self.serving.load(Ordering::Acquire) || self.registry.tick_threads() == 0 {
-            return Err("starting");
-        }
-        match self.registry.admission() {
-            Admission::Open => Ok(()),
-            Admission::Draining => Err("draining"),
-            Admission::Stopped => Err("shutting down"),
-        }
-    }
-}
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -173,7 +107,7 @@ impl Server {
             source,
         })?;
         let (admin_token, token_source) =
-            admin::resolve_token(config.admin_token.as_ref(), &config.data_dir)?;
+            admin_token::resolve(config.admin_token.as_ref(), &config.data_dir)?;
         match &token_source {
             TokenSource::Configured => tracing::info!("admin token: as configured"),
             TokenSource::File(path) => {
@@ -206,36 +140,26 @@ impl Server {
         })?;
 
         let config = Arc::new(config);
-        let state = Arc::new(ServerState {
-            registry: RoomRegistry::new(game, Arc::clone(&config)),
-            connections: Arc::new(Semaphore::new(config.max_connections)),
-            ws_handshakes: HandshakeGate::new(
+        let rooms = RoomTable::new(game, Arc::clone(&config));
+        let state = Arc::new(ServerState::new(Arc::clone(&config), rooms, admin_token));
+        let gate = || {
+            HandshakeGate::new(
                 config.max_pending_handshakes,
                 config.max_pending_handshakes_per_ip,
-            ),
-            quic_handshakes: HandshakeGate::new(
-                config.max_pending_handshakes,
-                config.max_pending_handshakes_per_ip,
-            ),
-            config,
-            shutdown: CancellationToken::new(),
-            tasks: TaskTracker::new(),
-            started: Instant::now(),
-            admin_token,
-            serving: AtomicBool::new(false),
-            next_session: AtomicU64::new(1),
-            dropped_inputs: AtomicU64::new(0),
-        });
+            )
+        };
         state
             .tasks
-            .spawn(transport::ws::serve(ws, Arc::clone(&state)));
-        state
-            .tasks
-            .spawn(transport::quic::serve(quic.clone(), Arc::clone(&state)));
+            .spawn(transport::ws::serve(ws, gate(), Arc::clone(&state)));
+        state.tasks.spawn(transport::quic::serve(
+            quic.clone(),
+            gate(),
+            Arc::clone(&state),
+        ));
         state.tasks.spawn(admin::serve(admin, Arc::clone(&state)));
-        state.serving.store(true, Ordering::Release);
+        state.start_serving();
         tracing::info!(
-            game = state.registry.game_name(),
+            game = state.rooms.game_name(),
             ws = %ws_addr,
             quic = %quic_addr,
             admin = %admin_addr,
@@ -286,7 +210,7 @@ impl Server {
     /// waits up to the grace period, then stops the tick threads.
     pub async fn shutdown(self) {
         tracing::info!("shutting down");
-        self.state.registry.stop_accepting();
+        self.state.rooms.stop_accepting();
         self.state.shutdown.cancel();
         self.state.tasks.close();
         let grace = Duration::from_millis(self.state.config.shutdown_grace_ms);
@@ -300,8 +224,8 @@ impl Server {
             );
         }
         self.quic.close(quinn::VarInt::from_u32(1001), b"shutdown");
-        let registry = Arc::clone(&self.state.registry);
-        let _ = tokio::task::spawn_blocking(move || registry.stop()).await;
+        let rooms = Arc::clone(&self.state.rooms);
+        let _ = tokio::task::spawn_blocking(move || rooms.stop()).await;
         tracing::info!("shutdown complete");
     }
 }

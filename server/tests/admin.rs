@@ -197,9 +197,9 @@ async fn close_tells_every_player_and_frees_the_name() {
     for client in [&mut a, &mut b] {
         expect_kicked(client, KickReason::RoomClosed, "maintenance").await;
     }
-    let registry = std::sync::Arc::clone(&server.state().registry);
+    let rooms = std::sync::Arc::clone(&server.state().rooms);
     eventually(3 * SECOND, "the room is gone", || async {
-        registry.get("closing").is_none().then_some(())
+        rooms.get("closing").is_none().then_some(())
     })
     .await;
     refused(&server, &["room", "closing"], "no room named \"closing\"").await;
@@ -273,7 +273,7 @@ async fn admin_endpoints_answer_401_and_nothing_else_without_the_token() {
     }
     // Nothing happened: still ready, the room still open.
     assert_eq!(http(&server, "GET", "/ready", None).await.status, 200);
-    assert!(server.state().registry.get("secret").is_some());
+    assert!(server.state().rooms.get("secret").is_some());
     let ok = http(&server, "GET", "/admin/rooms", Some(TOKEN)).await;
     assert_eq!(ok.status, 200);
     assert!(ok.body.contains("\"secret\""), "{ok:?}");

@@ -122,16 +122,16 @@ async fn inputs_are_acknowledged_chat_is_broadcast_and_rtt_is_measured(transport
 
 async fn a_room_opens_on_first_join_and_closes_when_empty(transport: Transport) {
     let server = start(PlacedArena::default(), |_| {}).await;
-    let registry = std::sync::Arc::clone(&server.state().registry);
-    assert!(registry.get("solo").is_none());
+    let rooms = std::sync::Arc::clone(&server.state().rooms);
+    assert!(rooms.get("solo").is_none());
     let client = join_over(&server, transport, "solo", "x", 10.0, 10.0).await;
     assert_eq!(
-        registry.get("solo").map(|r| r.name.clone()),
+        rooms.get("solo").map(|r| r.name.clone()),
         Some("solo".into())
     );
     client.close().await;
     let deadline = tokio::time::Instant::now() + 3 * SECOND;
-    while registry.get("solo").is_some() {
+    while rooms.get("solo").is_some() {
         assert!(tokio::time::Instant::now() < deadline, "room still open");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

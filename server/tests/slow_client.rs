@@ -40,7 +40,7 @@ async fn a_client_that_stops_reading_is_dropped_without_delaying_others() {
         .await
         .expect("hello");
 
-    let room = server.state().registry.get("slow").expect("room");
+    let room = server.state().rooms.get("slow").expect("room");
     let deadline = tokio::time::Instant::now() + 20 * SECOND;
     let mut ticks = Vec::new();
     let mut saw_two = false;

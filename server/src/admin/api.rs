@@ -21,13 +21,14 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use super::auth;
-use super::report::{
+use crate::admin_token as auth;
+use crate::link::RoomCommand;
+use crate::link::report::{
     CloseReport, CloseRequest, ComponentReport, DrainReport, EntityReport, ErrorBody, KickReport,
     KickRequest, RoomDetail, RoomList,
 };
-use crate::room::{Admission, RoomCommand};
-use crate::server::ServerState;
+use crate::room::Admission;
+use crate::state::ServerState;
 
 /// How long an admin request waits for a room's tick thread to answer.
 const ROOM_ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -105,11 +106,11 @@ async fn health(State(state): State<Arc<ServerState>>) -> Json<Value> {
     Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
-        "game": state.registry.game_name(),
+        "game": state.rooms.game_name(),
         "uptime_s": state.started.elapsed().as_secs(),
-        "rooms": state.registry.len(),
+        "rooms": state.rooms.len(),
         "connections": state.open_connections(),
-        "draining": state.registry.admission() == Admission::Draining,
+        "draining": state.rooms.admission() == Admission::Draining,
     }))
 }
 
@@ -145,7 +146,7 @@ async fn metrics() -> Response {
 }
 
 async fn list_rooms(State(state): State<Arc<ServerState>>) -> Json<RoomList> {
-    let mut rooms: Vec<_> = state.registry.rooms().iter().map(|r| r.summary()).collect();
+    let mut rooms: Vec<_> = state.rooms.rooms().iter().map(|r| r.summary()).collect();
     rooms.sort_by(|a, b| a.name.cmp(&b.name));
     Json(RoomList { rooms })
 }
@@ -181,7 +182,7 @@ async fn entity(
             id: wire,
             name: name.to_owned(),
             value: rmp_serde::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
-            bytes: super::hex(&bytes),
+            bytes: auth::hex(&bytes),
         })
         .collect();
     Ok(Json(EntityReport {
@@ -238,12 +239,12 @@ async fn close(
 }
 
 async fn drain(State(state): State<Arc<ServerState>>) -> Json<DrainReport> {
-    if state.registry.drain() {
+    if state.rooms.drain() {
         tracing::warn!("admin: drain started; new joins are refused, rooms keep running");
     }
-    let rooms = state.registry.rooms();
+    let rooms = state.rooms.rooms();
     Json(DrainReport {
-        draining: state.registry.admission() != Admission::Open,
+        draining: state.rooms.admission() != Admission::Open,
         rooms: rooms.len(),
         players: rooms.iter().map(|r| r.players()).sum(),
     })
@@ -256,7 +257,7 @@ async fn ask<T>(
     command: impl FnOnce(oneshot::Sender<T>) -> RoomCommand,
 ) -> Result<T, ApiError> {
     let room = state
-        .registry
+        .rooms
         .get(name)
         .ok_or_else(|| ApiError::NoRoom(name.to_owned()))?;
     let (reply, answer) = oneshot::channel();

@@ -18,12 +18,12 @@ use hyper::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::auth::TOKEN_FILE;
 use super::http::{HttpError, Target};
 use super::report::{
     CloseReport, CloseRequest, DrainReport, EntityReport, ErrorBody, KickReport, KickRequest,
     RoomDetail, RoomList, RoomSummary,
 };
+use crate::admin_token::TOKEN_FILE;
 use crate::config::ServerConfig;
 
 /// Default `--url`: the server's default `admin_addr`.

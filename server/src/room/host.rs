@@ -1,17 +1,20 @@
-//! Tick threads: each owns some rooms and steps each at its own fixed rate.
+//! A hosted room: the sim's [`Room`] with its command inbox, the links to
+//! its sessions, and everything one tick does around the simulation
+//! (commands in, acks read, frames handed to sessions, laggards dropped,
+//! numbers published, admin questions answered).
 //!
-//! A room ticks on a plain OS thread, never on the async runtime, so a slow
-//! tick cannot stall network I/O and the tick never awaits anything. Rooms
-//! are spread over the threads round-robin; each room keeps its own phase
-//! (its first tick is when it opened), so rooms do not all tick at once.
+//! It never reads the clock for a decision: [`HostedRoom::step`] is given
+//! `now`, so tests step it by hand (`host/tests.rs`) and the tick threads
+//! (`super::workers`) step it on their schedule.
 
 mod inspect;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
-use std::sync::{Arc, Mutex, Weak};
-use std::thread::JoinHandle;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,132 +22,21 @@ use tessera_protocol::{ErrorCode, KickReason, ServerMsg};
 use tessera_sim::{ChatError, ClientId, DeliveryMode, FrameKind, InputError, Outgoing, Room};
 use tokio::sync::mpsc::error::TrySendError;
 
+use super::handle::RoomHandle;
 use super::load::LoadWindow;
-use super::registry::RoomRegistry;
-use super::{Refusal, RoomCommand, RoomHandle, SessionLink};
 use crate::config::ServerConfig;
+use crate::frames::DatagramRefused;
+use crate::link::{CloseRequest, Refusal, RoomCommand, SessionLink};
 use crate::metrics::{self, RoomGauges, TickMetrics};
-use crate::session::CloseRequest;
-use crate::transport::DatagramRefused;
 
-enum WorkerMsg {
-    Add(Box<HostedRoom>),
-    Stop,
-}
-
-/// The pool of tick threads.
-pub(super) struct TickWorkers {
-    senders: Mutex<Vec<Sender<WorkerMsg>>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
-    next: AtomicUsize,
-}
-
-impl TickWorkers {
-    pub(super) fn start(
-        count: usize,
-        registry: Weak<RoomRegistry>,
-        config: Arc<ServerConfig>,
-    ) -> Self {
-        let mut senders = Vec::with_capacity(count);
-        let mut threads = Vec::with_capacity(count);
-        for i in 0..count {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let registry = registry.clone();
-            let period = config.tick_period();
-            let spawned = std::thread::Builder::new()
-                .name(format!("tessera-tick-{i}"))
-                .spawn(move || worker_loop(&rx, &registry, period));
-            match spawned {
-                Ok(handle) => {
-                    senders.push(tx);
-                    threads.push(handle);
-                }
-                Err(e) => tracing::error!(error = %e, "cannot start tick thread"),
-            }
-        }
-        Self {
-            senders: Mutex::new(senders),
-            threads: Mutex::new(threads),
-            next: AtomicUsize::new(0),
-        }
-    }
-
-    /// Hands a room to the next tick thread. Fails after `stop`.
-    pub(super) fn add(&self, room: HostedRoom) -> Result<(), ()> {
-        let senders = self.senders.lock().unwrap_or_else(|p| p.into_inner());
-        if senders.is_empty() {
-            return Err(());
-        }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % senders.len();
-        senders[i]
-            .send(WorkerMsg::Add(Box::new(room)))
-            .map_err(|_| ())
-    }
-
-    /// Tick threads running.
-    pub(super) fn len(&self) -> usize {
-        self.senders.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    /// Stops every tick thread and waits for them.
-    pub(super) fn stop(&self) {
-        let senders = std::mem::take(&mut *self.senders.lock().unwrap_or_else(|p| p.into_inner()));
-        for tx in &senders {
-            let _ = tx.send(WorkerMsg::Stop);
-        }
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
-        for t in threads {
-            if t.join().is_err() {
-                tracing::error!("a tick thread panicked");
-            }
-        }
-    }
-}
-
-fn worker_loop(inbox: &Receiver<WorkerMsg>, registry: &Weak<RoomRegistry>, period: Duration) {
-    let mut rooms: Vec<Box<HostedRoom>> = Vec::new();
-    let metrics = TickMetrics::new();
-    loop {
-        let now = Instant::now();
-        let wait = rooms
-            .iter()
-            .map(|r| r.next_tick.saturating_duration_since(now))
-            .min()
-            .unwrap_or(Duration::from_secs(1));
-        match inbox.recv_timeout(wait) {
-            Ok(WorkerMsg::Add(room)) => rooms.push(room),
-            Ok(WorkerMsg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
-            Err(RecvTimeoutError::Timeout) => {}
-        }
-        let Some(registry) = registry.upgrade() else {
-            return;
-        };
-        let now = Instant::now();
-        for room in rooms.iter_mut().filter(|r| r.next_tick <= now) {
-            // A panic in game code must not take the thread's other rooms
-            // with it: the failed room is closed and its players told.
-            let ticked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                room.tick(now, period, &metrics);
-            }));
-            if ticked.is_err() {
-                tracing::error!(room = %room.handle.name, "room tick panicked; closing the room");
-                room.end_all(|| CloseRequest::error(ErrorCode::Internal, "the room failed"));
-                registry.force_close(&room.handle);
-                room.closed = true;
-            } else if room.close_requested {
-                registry.force_close(&room.handle);
-                room.closed = true;
-                tracing::info!(
-                    room = %room.handle.name,
-                    room_id = room.handle.id,
-                    "room closed by an operator"
-                );
-            } else if room.is_empty() && registry.try_close(&room.handle) {
-                room.closed = true;
-            }
-        }
-        rooms.retain(|r| !r.closed);
-    }
+/// What a step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stepped {
+    /// The room ticked.
+    Ticked,
+    /// An operator closed the room: its players were told, and it must not
+    /// tick again.
+    CloseRequested,
 }
 
 struct HostedSession {
@@ -162,18 +54,18 @@ pub(crate) struct HostedRoom {
     /// Sessions whose state goes out as datagrams: their acks are read
     /// before every tick.
     datagram_sessions: Vec<ClientId>,
-    next_tick: Instant,
     out: Vec<Outgoing>,
     max_commands_per_tick: usize,
     max_lag: Duration,
     tick_hz: u32,
+    /// The tick period, for counting overruns.
+    period: Duration,
     load: LoadWindow,
     gauges: RoomGauges,
     /// Bytes handed to sessions this tick.
     bytes_out: u64,
     /// An operator closed the room; its thread drops it after this tick.
     close_requested: bool,
-    closed: bool,
 }
 
 impl HostedRoom {
@@ -182,6 +74,7 @@ impl HostedRoom {
         room: Room,
         inbox: Receiver<RoomCommand>,
         config: &ServerConfig,
+        now: Instant,
     ) -> Self {
         Self {
             handle,
@@ -189,24 +82,30 @@ impl HostedRoom {
             inbox,
             sessions: HashMap::new(),
             datagram_sessions: Vec::new(),
-            next_tick: Instant::now(),
             out: Vec::new(),
             max_commands_per_tick: config.room_queue,
             max_lag: Duration::from_millis(config.max_lag_ms),
             tick_hz: u32::from(config.tick_hz),
-            load: LoadWindow::new(config.tick_hz, Instant::now()),
+            period: config.tick_period(),
+            load: LoadWindow::new(config.tick_hz, now),
             gauges: RoomGauges::new(),
             bytes_out: 0,
             close_requested: false,
-            closed: false,
         }
     }
 
-    fn is_empty(&self) -> bool {
+    pub(super) fn handle(&self) -> &RoomHandle {
+        &self.handle
+    }
+
+    /// No session is linked and no player is in the world.
+    pub(super) fn is_empty(&self) -> bool {
         self.sessions.is_empty() && self.room.player_count() == 0
     }
 
-    fn tick(&mut self, now: Instant, period: Duration, metrics: &TickMetrics) {
+    /// Applies the queued commands, then (unless they closed the room)
+    /// runs one tick at `now` and hands its frames to the sessions.
+    pub(super) fn step(&mut self, now: Instant, metrics: &TickMetrics) -> Stepped {
         let started = Instant::now();
         let span = tracing::debug_span!(
             "room",
@@ -217,21 +116,15 @@ impl HostedRoom {
         let _entered = span.enter();
         self.apply_commands(now);
         if self.close_requested {
-            return;
+            return Stepped::CloseRequested;
         }
         self.read_acks();
         self.out.clear();
         self.room.step(&mut self.out);
         self.deliver(now, metrics);
         self.drop_laggards(now);
-        self.publish(started, period, metrics);
-        self.next_tick += period;
-        if self.next_tick < now {
-            // Overran by a whole period: skip the missed ticks rather than
-            // bursting to catch up.
-            tracing::warn!(room = %self.handle.name, behind_ms = (now - self.next_tick).as_millis() as u64, "tick overrun");
-            self.next_tick = now + period;
-        }
+        self.publish(started, metrics);
+        Stepped::Ticked
     }
 
     /// Hands the room what each datagram client acknowledged since the
@@ -251,7 +144,7 @@ impl HostedRoom {
 
     /// Publishes the tick's numbers: to the handle (pongs, admin API) and
     /// to the metrics.
-    fn publish(&mut self, started: Instant, period: Duration, metrics: &TickMetrics) {
+    fn publish(&mut self, started: Instant, metrics: &TickMetrics) {
         let players = self.room.player_count();
         let entities = self.room.entity_count();
         self.handle.tick.store(self.room.tick(), Ordering::Relaxed);
@@ -267,7 +160,7 @@ impl HostedRoom {
         let finished = Instant::now();
         let took = finished - started;
         metrics.tick_duration.record(took.as_secs_f64());
-        if took > period {
+        if took > self.period {
             metrics.overruns.increment(1);
         }
         self.load.record(took, std::mem::take(&mut self.bytes_out));
@@ -279,7 +172,7 @@ impl HostedRoom {
     /// Ends every session with the request `end` makes, and refuses the
     /// joins still queued: the room is going away. Returns how many
     /// sessions were ended.
-    fn end_all(&mut self, end: impl Fn() -> CloseRequest) -> usize {
+    pub(super) fn end_all(&mut self, end: impl Fn() -> CloseRequest) -> usize {
         let ended = self.sessions.len();
         self.datagram_sessions.clear();
         for (_, s) in self.sessions.drain() {
@@ -364,7 +257,7 @@ impl HostedRoom {
             RoomCommand::Chat { client, text } => match self.room.chat(client, &text) {
                 Ok(()) | Err(ChatError::UnknownClient(_)) => {}
                 // The room, not the sender, is over its chat budget.
-                Err(ChatError::Backlog) => crate::metrics::rejected("chat_backlog"),
+                Err(ChatError::Backlog) => metrics::rejected("chat_backlog"),
                 Err(e) => self.reject(client, ErrorCode::InvalidChat, &e.to_string()),
             },
             RoomCommand::Leave { client } => {

@@ -18,12 +18,12 @@ use quinn::{Connection, ConnectionError, Endpoint, ReadError, RecvStream, SendSt
 use tessera_protocol::limits::MAX_CLIENT_FRAME;
 use tessera_protocol::stream::{LENGTH_PREFIX, frame_length, write_frame};
 
-use super::gate::HandshakeSlot;
+use super::gate::{HandshakeGate, HandshakeSlot};
 use super::tls::{Identity, TlsError, rustls_server_config};
-use super::{DatagramRefused, DatagramSink, FrameSink, FrameSource, Inbound};
+use crate::frames::{DatagramRefused, DatagramSink, FrameSink, FrameSource, Inbound};
 use crate::metrics;
-use crate::server::ServerState;
 use crate::session;
+use crate::state::ServerState;
 
 /// The ALPN protocol id of this protocol version.
 pub const ALPN: &[u8] = b"tessera/1";
@@ -108,7 +108,8 @@ pub enum BindError {
 }
 
 /// Accepts connections until shutdown.
-pub async fn serve(endpoint: Endpoint, state: Arc<ServerState>) {
+/// `gate` bounds the handshakes under way.
+pub async fn serve(endpoint: Endpoint, gate: Arc<HandshakeGate>, state: Arc<ServerState>) {
     let shutdown = state.shutdown.clone();
     loop {
         let incoming = tokio::select! {
@@ -116,7 +117,6 @@ pub async fn serve(endpoint: Endpoint, state: Arc<ServerState>) {
             incoming = endpoint.accept() => incoming,
         };
         let Some(incoming) = incoming else { break };
-        let gate = &state.quic_handshakes;
         // Under pressure, a client first proves it owns its address (one
         // more round trip): forged-source packets then cannot hold slots.
         if gate.is_busy() && !incoming.remote_address_validated() && incoming.may_retry() {

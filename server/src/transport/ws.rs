@@ -13,10 +13,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use super::gate::HandshakeSlot;
-use super::{FrameSink, FrameSource, Inbound};
-use crate::server::ServerState;
+use super::gate::{HandshakeGate, HandshakeSlot};
+use crate::frames::{FrameSink, FrameSource, Inbound};
 use crate::session;
+use crate::state::ServerState;
 
 /// Frames larger than this are refused by the WebSocket layer before they
 /// are read. Frames between `MAX_CLIENT_FRAME` and this are read and
@@ -34,7 +34,8 @@ const WS_HARD_LIMIT: usize = 2 * tessera_protocol::limits::MAX_CLIENT_FRAME;
 const READ_BUFFER: usize = 1024;
 
 /// Accepts connections until shutdown.
-pub async fn serve(listener: TcpListener, state: Arc<ServerState>) {
+/// `gate` bounds the upgrades under way.
+pub async fn serve(listener: TcpListener, gate: Arc<HandshakeGate>, state: Arc<ServerState>) {
     let shutdown = state.shutdown.clone();
     loop {
         let accepted = tokio::select! {
@@ -45,7 +46,7 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>) {
             Ok((stream, peer)) => {
                 // Dropped unanswered: a flood of half-open connections must
                 // not cost a task and buffers each.
-                let Some(handshake) = state.ws_handshakes.admit(peer.ip()) else {
+                let Some(handshake) = gate.admit(peer.ip()) else {
                     tracing::debug!(%peer, "too many pending handshakes; connection dropped");
                     continue;
                 };

@@ -254,7 +254,7 @@ pub const SECOND: Duration = Duration::from_secs(1);
 
 /// Waits (up to 3 s) until room `name` holds exactly `players` players.
 pub async fn wait_for_players(server: &Server, name: &str, players: usize) {
-    let room = server.state().registry.get(name).expect("room open");
+    let room = server.state().rooms.get(name).expect("room open");
     let deadline = tokio::time::Instant::now() + 3 * SECOND;
     while room.players() != players {
         assert!(

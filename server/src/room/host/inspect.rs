@@ -6,8 +6,8 @@ use std::time::Instant;
 use tessera_sim::NetId;
 
 use super::HostedRoom;
-use crate::admin::report::{PlayerReport, RoomDetail};
-use crate::room::EntityState;
+use crate::link::EntityState;
+use crate::link::report::{PlayerReport, RoomDetail};
 
 impl HostedRoom {
     /// The room and each of its players, as of the last tick.

@@ -1,16 +1,23 @@
-//! Finds a room by name, opening it on first join; closes it when empty.
+//! The name → room table: finds a room by name, opening it on its first
+//! join, and closes it when its tick thread finds nobody in it.
+//!
+//! The table owns the tick threads; they share only its [`Names`], through
+//! which they close rooms, so nothing points back at the table.
 
-use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use tessera_protocol::ErrorCode;
 use tessera_sim::{Game, Room};
 
-use super::host::{HostedRoom, TickWorkers};
-use super::{Refusal, RoomHandle};
+use super::handle::RoomHandle;
+use super::host::HostedRoom;
+use super::names::Names;
+use super::workers::TickWorkers;
 use crate::config::ServerConfig;
+use crate::link::Refusal;
 
 /// Whether the node takes new joins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,12 +31,8 @@ pub enum Admission {
 }
 
 /// All rooms of this node.
-///
-/// Membership and closing share one lock, so a room can never close while
-/// a session is on its way in: `reserve` counts the session under the lock,
-/// and the tick thread closes a room only under the lock with no members.
-pub struct RoomRegistry {
-    rooms: Mutex<HashMap<String, Arc<RoomHandle>>>,
+pub struct RoomTable {
+    names: Arc<Names>,
     game: Arc<dyn Game>,
     config: Arc<ServerConfig>,
     workers: TickWorkers,
@@ -38,41 +41,35 @@ pub struct RoomRegistry {
     admission: AtomicU8,
 }
 
-impl std::fmt::Debug for RoomRegistry {
+impl std::fmt::Debug for RoomTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RoomRegistry")
+        f.debug_struct("RoomTable")
             .field("game", &self.game.name())
             .field("rooms", &self.len())
             .finish_non_exhaustive()
     }
 }
 
-impl RoomRegistry {
-    pub fn new(game: Arc<dyn Game>, config: Arc<ServerConfig>) -> Arc<Self> {
-        Arc::new_cyclic(|weak| Self {
-            rooms: Mutex::new(HashMap::new()),
+impl RoomTable {
+    /// A table with no rooms yet, and its tick threads started.
+    pub fn new(game: Arc<dyn Game>, config: Arc<ServerConfig>) -> Self {
+        let names = Arc::new(Names::default());
+        Self {
             workers: TickWorkers::start(
                 config.tick_thread_count(),
-                weak.clone(),
-                Arc::clone(&config),
+                config.tick_period(),
+                Arc::clone(&names),
             ),
+            names,
             game,
             config,
             next_id: AtomicU64::new(1),
             admission: AtomicU8::new(Admission::Open as u8),
-        })
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<RoomHandle>>> {
-        // A panic while holding this lock cannot leave the map half-updated
-        // (every critical section is a single insert, remove or lookup).
-        self.rooms
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
     }
 
     /// Counts a session in to room `name`, opening the room if needed.
-    /// Pair every success with [`RoomRegistry::release`].
+    /// Pair every success with [`RoomTable::release`].
     pub fn reserve(&self, name: &str) -> Result<Arc<RoomHandle>, Refusal> {
         match self.admission() {
             Admission::Open => {}
@@ -89,7 +86,7 @@ impl RoomRegistry {
                 ));
             }
         }
-        let mut rooms = self.lock();
+        let mut rooms = self.names.lock();
         if let Some(handle) = rooms.get(name) {
             handle.members.fetch_add(1, Ordering::AcqRel);
             return Ok(Arc::clone(handle));
@@ -109,13 +106,15 @@ impl RoomRegistry {
             .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
         let (commands, inbox) = std::sync::mpsc::sync_channel(self.config.room_queue);
         let handle = Arc::new(RoomHandle::new(id, name, commands));
+        let hosted = HostedRoom::new(
+            Arc::clone(&handle),
+            room,
+            inbox,
+            &self.config,
+            Instant::now(),
+        );
         self.workers
-            .add(HostedRoom::new(
-                Arc::clone(&handle),
-                room,
-                inbox,
-                &self.config,
-            ))
+            .add(hosted)
             .map_err(|()| Refusal::new(ErrorCode::ShuttingDown, "room threads have stopped"))?;
         rooms.insert(name.to_owned(), Arc::clone(&handle));
         tracing::info!(room = name, room_id = id, "room opened");
@@ -127,41 +126,16 @@ impl RoomRegistry {
         handle.members.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Closes the room if nobody is in it or on the way in. Called by the
-    /// room's tick thread.
-    pub(crate) fn try_close(&self, handle: &RoomHandle) -> bool {
-        let mut rooms = self.lock();
-        if handle.members.load(Ordering::Acquire) != 0 {
-            return false;
-        }
-        if rooms.get(&handle.name).is_some_and(|h| h.id == handle.id) {
-            rooms.remove(&handle.name);
-        }
-        handle.closed.store(true, Ordering::Release);
-        tracing::info!(room = %handle.name, room_id = handle.id, "room closed");
-        true
-    }
-
-    /// Closes a failed room whatever its members; their sessions end and
-    /// release it, and a later join opens a fresh room under the name.
-    pub(crate) fn force_close(&self, handle: &RoomHandle) {
-        let mut rooms = self.lock();
-        if rooms.get(&handle.name).is_some_and(|h| h.id == handle.id) {
-            rooms.remove(&handle.name);
-        }
-        handle.closed.store(true, Ordering::Release);
-    }
-
     pub fn get(&self, name: &str) -> Option<Arc<RoomHandle>> {
-        self.lock().get(name).cloned()
+        self.names.lock().get(name).cloned()
     }
 
     pub fn rooms(&self) -> Vec<Arc<RoomHandle>> {
-        self.lock().values().cloned().collect()
+        self.names.lock().values().cloned().collect()
     }
 
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.names.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -200,7 +174,7 @@ impl RoomRegistry {
             .store(Admission::Stopped as u8, Ordering::Release);
     }
 
-    /// Tick threads running (0 before they start or after `stop`).
+    /// Tick threads running (0 after `stop`).
     pub fn tick_threads(&self) -> usize {
         self.workers.len()
     }

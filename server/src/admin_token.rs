@@ -125,7 +125,7 @@ fn generate() -> Result<AdminToken, TokenError> {
     rand::rngs::SysRng
         .try_fill_bytes(&mut bytes)
         .map_err(|e| TokenError::Random(e.to_string()))?;
-    Ok(AdminToken(super::hex(&bytes)))
+    Ok(AdminToken(hex(&bytes)))
 }
 
 /// Creates the file readable by its owner only, refusing to overwrite one.
@@ -171,6 +171,17 @@ pub fn bearer(header: Option<&str>) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 #[cfg(test)]

@@ -1,0 +1,175 @@
+//! Everything a session and a room say to each other, in one leaf module
+//! that both sides import (and the admin API, which asks rooms questions):
+//!
+//! - [`SessionLink`]: what a room holds to reach one session: its bounded
+//!   outbound queue, its [`SessionControl`], its [`SessionLive`] numbers
+//!   and, over QUIC, its [`DatagramLink`].
+//! - [`RoomCommand`]: what sessions (and the admin API) send a room, and
+//!   the [`Refusal`]s and [`report`]s it answers with.
+//! - [`control`]: [`CloseRequest`] and [`SessionControl`], how anyone ends
+//!   a session with the right last frame and close code.
+//! - [`live`]: a connection's address, transport and round trip.
+//!
+//! Sessions talk to a room only through its bounded command queue; the room
+//! talks to sessions only through their bounded outbound queues and their
+//! control handle. Neither side ever waits for the other.
+
+pub mod control;
+pub mod live;
+pub mod report;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use bytes::Bytes;
+use tessera_protocol::{ErrorCode, RawValue, Welcome};
+use tessera_sim::ClientId;
+use tokio::sync::{mpsc, oneshot};
+
+pub use control::{CloseRequest, SessionControl};
+pub use live::SessionLive;
+
+use crate::frames::DatagramSink;
+use report::RoomDetail;
+
+/// What a room needs to reach one session.
+#[derive(Debug, Clone)]
+pub struct SessionLink {
+    pub id: ClientId,
+    pub outbound: mpsc::Sender<Bytes>,
+    pub control: Arc<SessionControl>,
+    /// The connection's live numbers (address, transport, round trip).
+    pub live: Arc<SessionLive>,
+    /// Set when state goes out as datagrams (QUIC).
+    pub datagrams: Option<DatagramLink>,
+}
+
+/// A session's datagram path as its room sees it: where to send parts, and
+/// the greatest tick the client acknowledged (written by the session, read
+/// by the tick thread before each tick).
+#[derive(Debug, Clone)]
+pub struct DatagramLink {
+    pub sink: Arc<dyn DatagramSink>,
+    pub acked: Arc<AtomicU32>,
+}
+
+impl DatagramLink {
+    pub fn new(sink: Arc<dyn DatagramSink>) -> Self {
+        Self {
+            sink,
+            acked: Arc::new(AtomicU32::new(0)),
+        }
+    }
+
+    /// Takes the client's acknowledgement of `tick` while the room is at
+    /// `room_tick`. A tick the room has not reached is ignored: kept as the
+    /// maximum, it would hide every true acknowledgement after it. The
+    /// room publishes its tick after sending it, so one ahead is allowed.
+    pub fn acknowledge(&self, tick: u32, room_tick: u32) {
+        if tick <= room_tick.saturating_add(1) {
+            self.acked.fetch_max(tick, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A request the room refused, with the code the client receives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Messages from sessions to their room's tick thread.
+#[derive(Debug)]
+pub enum RoomCommand {
+    Join {
+        link: SessionLink,
+        options: RawValue,
+        reply: oneshot::Sender<Result<Welcome, Refusal>>,
+    },
+    Input {
+        client: ClientId,
+        seq: u32,
+        intent: RawValue,
+    },
+    Chat {
+        client: ClientId,
+        text: String,
+    },
+    Leave {
+        client: ClientId,
+    },
+    /// The room and every player in it, for the admin API.
+    Inspect {
+        reply: oneshot::Sender<RoomDetail>,
+    },
+    /// One entity's replicated components (`None`: no such entity).
+    InspectEntity {
+        id: u32,
+        reply: oneshot::Sender<Option<EntityState>>,
+    },
+    /// Removes a player; it receives `Kicked` (`admin`) with `reason`.
+    /// Answers whether the player was in the room.
+    Kick {
+        client: ClientId,
+        reason: String,
+        reply: oneshot::Sender<bool>,
+    },
+    /// Closes the room: every player receives `Kicked` (`room_closed`) with
+    /// `reason`, and the name is free again. Answers how many were told.
+    Close {
+        reason: String,
+        reply: oneshot::Sender<usize>,
+    },
+}
+
+/// An entity's replicated state, owned, as the tick thread read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityState {
+    /// The session controlling it, if a player does.
+    pub player: Option<ClientId>,
+    /// `(wire id, component name, encoded value)` per component it has.
+    pub components: Vec<(u8, &'static str, Vec<u8>)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frames::DatagramRefused;
+
+    #[derive(Debug)]
+    struct NoPath;
+
+    impl DatagramSink for NoPath {
+        fn max_size(&self) -> Option<usize> {
+            None
+        }
+        fn try_send(&self, _: bytes::Bytes) -> Result<(), DatagramRefused> {
+            Err(DatagramRefused::Closed)
+        }
+    }
+
+    #[test]
+    fn an_ack_from_the_future_does_not_hide_later_acks() {
+        let link = DatagramLink::new(Arc::new(NoPath));
+        link.acknowledge(u32::MAX, 100);
+        link.acknowledge(1_000, 100);
+        assert_eq!(link.acked.load(Ordering::Relaxed), 0, "ahead of the room");
+        link.acknowledge(101, 100);
+        link.acknowledge(99, 100);
+        assert_eq!(
+            link.acked.load(Ordering::Relaxed),
+            101,
+            "one ahead, and never back"
+        );
+    }
+}

@@ -1,0 +1,290 @@
+//! One client connection, whatever its transport.
+//!
+//! - [`rules`]: what the session decides about each inbound frame, with no
+//!   I/O and the time passed in ([`SessionRules`]).
+//! - this file: the thin async loop that reads frames, asks the rules, and
+//!   carries out their decisions (join the room, queue a command, answer a
+//!   ping, end the session).
+//! - `writer`: drains the session's bounded outbound queue in batches.
+//! - `rate`: governor limits on a clock the caller sets.
+//!
+//! A misbehaving client gets an `Error` frame with a code and its connection
+//! is closed; nothing it sends can reach the room unchecked, and nothing it
+//! fails to read can hold up the room (the room only ever `try_send`s).
+
+mod rate;
+pub mod rules;
+mod writer;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tessera_protocol::{ErrorCode, Hello, ServerMsg};
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
+
+pub use rules::{Decision, End, RuleLimits, SessionRules};
+
+use crate::frames::{FrameSink, FrameSource, Inbound};
+use crate::link::{
+    CloseRequest, DatagramLink, Refusal, RoomCommand, SessionControl, SessionLink, SessionLive,
+};
+use crate::metrics::{self, LinkMetrics};
+use crate::room::RoomHandle;
+use crate::state::ServerState;
+use writer::{GOODBYE_TIMEOUT, Writer, goodbye};
+
+/// Runs a session to its end. Never fails: every ending is logged.
+pub async fn run(
+    source: impl FrameSource,
+    sink: impl FrameSink,
+    peer: SocketAddr,
+    transport: &'static str,
+    state: Arc<ServerState>,
+) {
+    let id = state.next_session_id();
+    let span = tracing::info_span!("session", id, %peer, transport, room = tracing::field::Empty);
+    let link_metrics = Arc::new(LinkMetrics::open(transport));
+    let Ok(_permit) = Arc::clone(&state.connections).try_acquire_owned() else {
+        let mut sink = sink;
+        let refusal = CloseRequest::error(
+            ErrorCode::ServerFull,
+            "the server is at its connection limit",
+        );
+        metrics::disconnected(refusal.label);
+        goodbye(&mut sink, refusal, &link_metrics).await;
+        return;
+    };
+    let control = Arc::new(SessionControl::new(&state.shutdown));
+    let live = Arc::new(SessionLive::new(peer, transport));
+    let datagrams = sink.datagrams().map(DatagramLink::new);
+    let (outbound, queue) = mpsc::channel(state.config.outbound_queue);
+    let writer = Writer {
+        control: Arc::clone(&control),
+        live: Arc::clone(&live),
+        metrics: Arc::clone(&link_metrics),
+    };
+    let writer = tokio::spawn(writer.run(sink, queue));
+    let mut session = Session {
+        id,
+        source,
+        rules: SessionRules::new(
+            RuleLimits::of(&state.config),
+            Arc::clone(&live),
+            Instant::now(),
+        ),
+        state: Arc::clone(&state),
+        metrics: link_metrics,
+        link: SessionLink {
+            id,
+            outbound,
+            control: Arc::clone(&control),
+            live,
+            datagrams,
+        },
+        room: None,
+    };
+    let end = session.run(&span).await;
+    let joined = session.rules.is_joined();
+    if let Some(room) = session.room.take() {
+        let _ = room.send(RoomCommand::Leave { client: id });
+        state.rooms.release(&room);
+    }
+    let _entered = span.enter();
+    match &end {
+        End::ClientClosed => tracing::debug!("client closed the connection"),
+        End::Refused(code, msg) => {
+            metrics::rejected(code.as_str());
+            tracing::info!(code = code.as_str(), reason = %msg, "client refused")
+        }
+        End::Transport(e) => tracing::info!(error = %e, "connection failed"),
+        other => tracing::info!(end = ?other, "session ended"),
+    }
+    control.close(end.close_request(joined));
+    metrics::disconnected(control.label());
+    drop(session);
+    let mut writer = writer;
+    if tokio::time::timeout(GOODBYE_TIMEOUT * 2, &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
+}
+
+struct Session<S> {
+    id: u64,
+    source: S,
+    rules: SessionRules,
+    state: Arc<ServerState>,
+    metrics: Arc<LinkMetrics>,
+    link: SessionLink,
+    /// The room this session reserved a place in, once it has.
+    room: Option<Arc<RoomHandle>>,
+}
+
+impl<S: FrameSource> Session<S> {
+    /// Reads frames and carries out what the rules decide until the
+    /// session ends. Only the join runs inside the session's span: entering
+    /// a span on every poll cost 2 % of a busy server's CPU.
+    async fn run(&mut self, span: &tracing::Span) -> End {
+        let control = Arc::clone(&self.link.control);
+        // Built once, not per frame: registering a waiter or a timer for
+        // every message cost more than handling the message.
+        let woken = control.reader_woken();
+        let timer = tokio::time::sleep_until(self.rules.deadline().into());
+        tokio::pin!(woken, timer);
+        loop {
+            // The next frame is polled first: a frame that is already there
+            // then costs no poll of the other two. They are polled (and
+            // their wake-ups registered) whenever the socket has nothing,
+            // which between a client's messages is always.
+            let decision = tokio::select! {
+                biased;
+                inbound = self.source.next() => {
+                    if let Inbound::Frame(frame) | Inbound::Datagram(frame) = &inbound {
+                        self.metrics.messages_received.increment(1);
+                        self.metrics.bytes_received.increment(frame.len() as u64);
+                    }
+                    self.rules.on_inbound(inbound, Instant::now())
+                }
+                () = &mut woken => {
+                    return if control.is_closing() {
+                        End::ClosedByServer
+                    } else {
+                        End::Shutdown
+                    };
+                }
+                () = &mut timer => {
+                    if let Some(end) = self.rules.on_deadline(Instant::now()) {
+                        return end;
+                    }
+                    // The timer is pushed back lazily, only when it fires.
+                    timer.as_mut().reset(self.rules.deadline().into());
+                    continue;
+                }
+            };
+            match decision {
+                Decision::Join(hello) => {
+                    if let Err(end) = self.join(hello).instrument(span.clone()).await {
+                        return end;
+                    }
+                    timer.as_mut().reset(self.rules.deadline().into());
+                }
+                other => {
+                    if let Err(end) = self.carry_out(other) {
+                        return end;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reserves a place in the room, sends it the join and waits for its
+    /// answer (within the rules' join deadline, or until shutdown).
+    async fn join(&mut self, hello: Hello) -> Result<(), End> {
+        let refused = |r: Refusal| End::Refused(r.code, r.message);
+        let room = self.state.rooms.reserve(&hello.room).map_err(refused)?;
+        tracing::Span::current().record("room", room.name.as_str());
+        let (reply, answer) = oneshot::channel();
+        let command = RoomCommand::Join {
+            link: self.link.clone(),
+            options: hello.options,
+            reply,
+        };
+        if room.send(command).is_err() {
+            self.state.rooms.release(&room);
+            return Err(End::Refused(
+                ErrorCode::RoomBusy,
+                "the room is too busy; try again".into(),
+            ));
+        }
+        // From here on the room may hold us: leave it whatever happens.
+        self.room = Some(room);
+        let deadline = self.rules.deadline();
+        let answer = tokio::select! {
+            () = self.state.shutdown.cancelled() => return Err(End::Shutdown),
+            answer = tokio::time::timeout_at(deadline.into(), answer) => answer,
+        };
+        match answer {
+            Ok(Ok(Ok(welcome))) => {
+                self.rules.joined(Instant::now());
+                tracing::info!(entity = welcome.entity_id, "joined");
+                Ok(())
+            }
+            Ok(Ok(Err(refusal))) => Err(refused(refusal)),
+            // The room went away without answering, or did not answer in
+            // time: the rules say what the client hears.
+            Ok(Err(_)) | Err(_) => Err(self
+                .rules
+                .on_deadline(deadline)
+                .unwrap_or(End::ClosedByServer)),
+        }
+    }
+
+    /// Carries out a decision that needs no waiting.
+    fn carry_out(&mut self, decision: Decision) -> Result<(), End> {
+        match decision {
+            // The rules answer a second Hello with an End.
+            Decision::Nothing | Decision::Join(_) => {}
+            Decision::RoundTrip(rtt) => self.metrics.rtt.record(rtt.as_secs_f64()),
+            Decision::End(end) => return Err(end),
+            // The rules let these through only after the Hello, and the
+            // room is reserved by then.
+            for_room => {
+                if let Some(room) = &self.room {
+                    self.send_to_room(room, for_room);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn send_to_room(&self, room: &RoomHandle, decision: Decision) {
+        match decision {
+            Decision::Input { seq, intent } => {
+                // A full room queue drops the input: the client's next one
+                // supersedes it, and the ack tells the client what landed.
+                let input = RoomCommand::Input {
+                    client: self.id,
+                    seq,
+                    intent,
+                };
+                if room.send(input).is_err() {
+                    self.state.count_dropped_input();
+                    metrics::rejected(ErrorCode::RoomBusy.as_str());
+                }
+            }
+            Decision::Chat(text) => {
+                let _ = room.send(RoomCommand::Chat {
+                    client: self.id,
+                    text,
+                });
+            }
+            // Read by the tick thread before its next tick; reliable
+            // transports have no use for it.
+            Decision::Ack(tick) => {
+                if let Some(datagrams) = &self.link.datagrams {
+                    datagrams.acknowledge(tick, room.tick());
+                }
+            }
+            Decision::Pong(nonce) => {
+                let pong = ServerMsg::Pong {
+                    nonce,
+                    tick: room.tick(),
+                };
+                if self
+                    .link
+                    .outbound
+                    .try_send(Bytes::from(pong.encode()))
+                    .is_err()
+                {
+                    self.metrics.pong_drops.increment(1);
+                }
+            }
+            Decision::Nothing | Decision::RoundTrip(_) | Decision::Join(_) | Decision::End(_) => {}
+        }
+    }
+}
