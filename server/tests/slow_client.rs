@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use futures_util::SinkExt;
 use tessera_protocol::ClientMsg;
@@ -45,7 +43,7 @@ async fn a_client_that_stops_reading_is_dropped_without_delaying_others() {
     let mut ticks = Vec::new();
     let mut saw_two = false;
     loop {
-        let events = collect(&mut reader, Duration::from_millis(100)).await;
+        let events = next_deltas(&mut reader, 1).await;
         ticks.extend(delta_ticks(&events));
         saw_two |= room.players() == 2;
         if saw_two && room.players() == 1 {

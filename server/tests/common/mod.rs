@@ -229,14 +229,49 @@ pub async fn input_acked(client: &mut Client, walk: Walk) {
     .await;
 }
 
-/// Reads events for `duration`, returning them all.
-pub async fn collect(client: &mut Client, duration: Duration) -> Vec<Event> {
-    let deadline = tokio::time::Instant::now() + duration;
+/// How long a test waits for events that should come within a tick or
+/// two: generous, since a busy CI machine is slow, and never reached when
+/// things work.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Reads events until `done` holds for all read so far, failing after
+/// [`PATIENCE`]; returns them all.
+pub async fn read_until(client: &mut Client, mut done: impl FnMut(&[Event]) -> bool) -> Vec<Event> {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
     let mut events = Vec::new();
-    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, client.next_event()).await {
+    while !done(&events) {
+        let event = tokio::time::timeout_at(deadline, client.next_event())
+            .await
+            .expect("the expected events arrive in time")
+            .expect("the session is still open");
         events.push(event);
     }
     events
+}
+
+/// Reads events until `n` deltas have arrived; returns every event read.
+pub async fn next_deltas(client: &mut Client, n: usize) -> Vec<Event> {
+    read_until(client, |events| delta_ticks(events).len() >= n).await
+}
+
+/// Reads the client's events while `work` runs; returns them with what
+/// `work` returned.
+pub async fn events_during<T>(
+    client: &mut Client,
+    work: impl Future<Output = T>,
+) -> (Vec<Event>, T) {
+    let mut events = Vec::new();
+    tokio::pin!(work);
+    let deadline = tokio::time::sleep(3 * PATIENCE);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            biased;
+            out = &mut work => return (events, out),
+            event = client.next_event() => events.push(event.expect("the session is still open")),
+            () = &mut deadline => panic!("the work did not finish in time"),
+        }
+    }
 }
 
 /// Tick numbers of the deltas among `events`.
