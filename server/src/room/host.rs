@@ -3,9 +3,10 @@
 //! (commands in, acks read, frames handed to sessions, laggards dropped,
 //! numbers published, admin questions answered).
 //!
-//! It never reads the clock for a decision: [`HostedRoom::step`] is given
-//! `now`, so tests step it by hand (`host/tests.rs`) and the tick threads
-//! (`super::workers`) step it on their schedule.
+//! Every decision and every published number runs on the `now`
+//! [`HostedRoom::step`] is given, so tests step it by hand
+//! (`host/tests.rs`) and the tick threads (`super::workers`) step it on
+//! their schedule. It reads the clock only to time its own tick.
 
 mod inspect;
 #[cfg(test)]
@@ -64,7 +65,7 @@ pub(crate) struct HostedRoom {
     gauges: RoomGauges,
     /// Bytes handed to sessions this tick.
     bytes_out: u64,
-    /// An operator closed the room; its thread drops it after this tick.
+    /// An operator closed the room; its thread drops it instead of ticking.
     close_requested: bool,
 }
 
@@ -123,7 +124,7 @@ impl HostedRoom {
         self.room.step(&mut self.out);
         self.deliver(now, metrics);
         self.drop_laggards(now);
-        self.publish(started, metrics);
+        self.publish(now, started, metrics);
         Stepped::Ticked
     }
 
@@ -144,7 +145,7 @@ impl HostedRoom {
 
     /// Publishes the tick's numbers: to the handle (pongs, admin API) and
     /// to the metrics.
-    fn publish(&mut self, started: Instant, metrics: &TickMetrics) {
+    fn publish(&mut self, now: Instant, started: Instant, metrics: &TickMetrics) {
         let players = self.room.player_count();
         let entities = self.room.entity_count();
         self.handle.tick.store(self.room.tick(), Ordering::Relaxed);
@@ -157,14 +158,13 @@ impl HostedRoom {
                 metrics.aoi_visible.record(view.visible() as f64);
             }
         }
-        let finished = Instant::now();
-        let took = finished - started;
+        let took = started.elapsed();
         metrics.tick_duration.record(took.as_secs_f64());
         if took > self.period {
             metrics.overruns.increment(1);
         }
         self.load.record(took, std::mem::take(&mut self.bytes_out));
-        if let Some(load) = self.load.publish(finished) {
+        if let Some(load) = self.load.publish(now) {
             *self.handle.load.lock().unwrap_or_else(|p| p.into_inner()) = load;
         }
     }

@@ -4,8 +4,9 @@
 //! tick cannot stall network I/O and the tick never awaits anything. Rooms
 //! are spread over the threads round-robin; each room keeps its own phase
 //! (its first tick is when it opened), so rooms do not all tick at once.
-//! This file is the only one that reads the clock for a room: the hosted
-//! room itself is stepped with the `now` it is given.
+//! The schedule lives here and reads the clock; the hosted room is
+//! stepped with the `now` it is given (it reads the clock only to time its
+//! own tick for the metrics).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -136,7 +137,9 @@ fn worker_loop(inbox: &Receiver<WorkerMsg>, names: &Names, period: Duration) {
         let now = Instant::now();
         for due in rooms.iter_mut().filter(|r| r.next_tick <= now) {
             due.open = tick_one(&mut due.room, now, names, &metrics);
-            due.advance(now, period);
+            if due.open {
+                due.advance(now, period);
+            }
         }
         rooms.retain(|r| r.open);
     }

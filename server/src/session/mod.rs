@@ -25,8 +25,6 @@ use tessera_protocol::{ErrorCode, Hello, ServerMsg};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-pub use rules::{Decision, End, RuleLimits, SessionRules};
-
 use crate::frames::{FrameSink, FrameSource, Inbound};
 use crate::link::{
     CloseRequest, DatagramLink, Refusal, RoomCommand, SessionControl, SessionLink, SessionLive,
@@ -34,6 +32,7 @@ use crate::link::{
 use crate::metrics::{self, LinkMetrics};
 use crate::room::RoomHandle;
 use crate::state::ServerState;
+use rules::{Decision, End, RuleLimits, SessionRules};
 use writer::{GOODBYE_TIMEOUT, Writer, goodbye};
 
 /// Runs a session to its end. Never fails: every ending is logged.
@@ -203,6 +202,7 @@ impl<S: FrameSource> Session<S> {
         }
         // From here on the room may hold us: leave it whatever happens.
         self.room = Some(room);
+        self.rules.join_sent(Instant::now());
         let deadline = self.rules.deadline();
         let answer = tokio::select! {
             () = self.state.shutdown.cancelled() => return Err(End::Shutdown),
@@ -216,11 +216,8 @@ impl<S: FrameSource> Session<S> {
             }
             Ok(Ok(Err(refusal))) => Err(refused(refusal)),
             // The room went away without answering, or did not answer in
-            // time: the rules say what the client hears.
-            Ok(Err(_)) | Err(_) => Err(self
-                .rules
-                .on_deadline(deadline)
-                .unwrap_or(End::ClosedByServer)),
+            // time.
+            Ok(Err(_)) | Err(_) => Err(self.rules.join_unanswered()),
         }
     }
 

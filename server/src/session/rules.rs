@@ -56,7 +56,8 @@ pub enum Decision {
     /// The client's transport answered the outstanding probe.
     RoundTrip(Duration),
     /// A valid `Hello`: reserve a place in its room and join. Call
-    /// [`SessionRules::joined`] once the room welcomed the session.
+    /// [`SessionRules::join_sent`] once the room has the join, and
+    /// [`SessionRules::joined`] once it welcomed the session.
     Join(Hello),
     /// An input for the room.
     Input { seq: u32, intent: RawValue },
@@ -164,6 +165,22 @@ impl SessionRules {
         self.phase == Phase::Joined
     }
 
+    /// The room got the join at `now`: it has the handshake timeout to
+    /// answer.
+    pub fn join_sent(&mut self, now: Instant) {
+        self.phase = Phase::Joining {
+            deadline: now + self.limits.handshake_timeout,
+        };
+    }
+
+    /// The room went away without answering the join.
+    pub fn join_unanswered(&self) -> End {
+        End::refused(
+            ErrorCode::RoomBusy,
+            "the room did not answer in time; try again",
+        )
+    }
+
     /// The room welcomed the session at `now`: the idle clock starts.
     pub fn joined(&mut self, now: Instant) {
         self.phase = Phase::Joined;
@@ -188,10 +205,7 @@ impl SessionRules {
                 ErrorCode::HandshakeTimeout,
                 "no Hello within the handshake timeout",
             ),
-            Phase::Joining { .. } => End::refused(
-                ErrorCode::RoomBusy,
-                "the room did not answer in time; try again",
-            ),
+            Phase::Joining { .. } => self.join_unanswered(),
             Phase::Joined => End::IdleTimeout,
         })
     }

@@ -34,7 +34,7 @@ impl Writer {
     pub async fn run(self, mut sink: impl FrameSink, mut queue: mpsc::Receiver<Bytes>) {
         let control = &self.control;
         let mut batch = Vec::with_capacity(WRITE_BATCH);
-        // Built once, not per batch (see the session's read loop).
+        // Built once, not per batch (see `Session::run`).
         let closing = control.closing();
         tokio::pin!(closing);
         let mut probes =

@@ -223,7 +223,7 @@ pub async fn input_acked(client: &mut Client, walk: Walk) {
     let seq = client.send_input(&walk).await.expect("input");
     until(
         client,
-        2 * SECOND,
+        PATIENCE,
         |_, e| matches!(e, Event::Delta { ack_input, .. } if *ack_input == seq),
     )
     .await;

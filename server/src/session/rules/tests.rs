@@ -119,12 +119,18 @@ fn the_handshake_and_the_join_each_have_a_deadline() {
         Decision::Join(_)
     ));
     assert_eq!(rules.on_deadline(t0 + LIMITS.handshake_timeout), None);
+    // The window starts once the room has the join.
+    let sent_at = hello_at + ms(200);
+    rules.join_sent(sent_at);
+    assert_eq!(rules.on_deadline(hello_at + LIMITS.handshake_timeout), None);
     assert_eq!(
         rules
-            .on_deadline(hello_at + LIMITS.handshake_timeout)
+            .on_deadline(sent_at + LIMITS.handshake_timeout)
             .map(refused_code),
         Some(ErrorCode::RoomBusy)
     );
+    rules.joined(sent_at + ms(10));
+    assert_eq!(rules.deadline(), sent_at + ms(10) + LIMITS.idle_timeout);
 }
 
 fn refused_code(end: End) -> ErrorCode {
