@@ -5,7 +5,7 @@
 //! ```
 //!
 //! Defaults: `ws://127.0.0.1:7700`, room `lobby`, a name from the process id.
-//! Runs for 10 seconds or until Ctrl-C, then closes.
+//! Runs until Ctrl-C (or until the server ends the session), then closes.
 //!
 //! Over QUIC (`quic://127.0.0.1:7701`), say whom to trust in the
 //! environment: `TESSERA_PIN_SHA256` (the fingerprint `tessera serve` logs)
@@ -16,11 +16,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tessera_client::arena::{JoinOptions, Name, Position, Walk};
-use tessera_client::{Client, ClientConfig, Entity, Event, Hello, RawValue};
+use tessera_client::{Client, ClientConfig, ClientError, Entity, Event, Hello, RawValue};
 
 /// One full circle every 4 seconds, steering 10 times a second.
 const STEPS_PER_CIRCLE: f32 = 40.0;
-const RUN_FOR: Duration = Duration::from_secs(10);
+/// How long to wait for the server's welcome. A server on this machine or
+/// this continent answers in milliseconds; a QUIC port with nothing behind
+/// it never answers at all (UDP has no "connection refused"), so a person
+/// waiting hears about it after this instead of the SDK's 10 s default.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const PIN_VARIABLE: &str = "TESSERA_PIN_SHA256";
+const CA_VARIABLE: &str = "TESSERA_CA_PEM";
+const DEFAULT_PORTS: &str = "(by default WebSocket is on port 7700, QUIC on 7701)";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -37,16 +44,17 @@ async fn main() -> anyhow::Result<()> {
 
     let mut hello = Hello::new(room.clone());
     hello.options = RawValue::encode(&JoinOptions { name: name.clone() })?;
-    let mut config = ClientConfig::default();
-    if let Ok(pin) = std::env::var("TESSERA_PIN_SHA256") {
+    let mut config = ClientConfig::default().connect_timeout(CONNECT_TIMEOUT);
+    if let Ok(pin) = std::env::var(PIN_VARIABLE) {
         config = config.pinned_certificate(pin);
-    } else if let Ok(path) = std::env::var("TESSERA_CA_PEM") {
-        let pem = std::fs::read(&path).with_context(|| format!("reading {path}"))?;
+    } else if let Ok(path) = std::env::var(CA_VARIABLE) {
+        let pem = std::fs::read(&path).with_context(|| format!("{CA_VARIABLE}: reading {path}"))?;
         config = config.ca_certificate_pem(pem);
     }
-    let mut client = Client::connect_with(&url, hello, config)
-        .await
-        .with_context(|| format!("joining {room} at {url}"))?;
+    let mut client = match Client::connect_with(&url, hello, config).await {
+        Ok(client) => client,
+        Err(error) => return Err(explain(error, &url).context(format!("joining {room} at {url}"))),
+    };
     let welcome = client.welcome().clone();
     println!(
         "joined {room} as {name}: entity {}, tick {} at {} Hz, sees {} units around",
@@ -55,8 +63,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut steer = tokio::time::interval(Duration::from_millis(100));
     let mut report = tokio::time::interval(Duration::from_secs(1));
-    let deadline = tokio::time::sleep(RUN_FOR);
-    tokio::pin!(deadline);
+    println!("walking in circles; Ctrl-C to stop");
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut step = 0.0_f32;
@@ -83,13 +90,51 @@ async fn main() -> anyhow::Result<()> {
                 let me = client.me().map_or("not visible yet".into(), describe);
                 println!("rtt {rtt}; sees {} entities; me: {me}", client.world().len());
             }
-            _ = &mut deadline => break,
             _ = &mut ctrl_c => break,
         }
     }
     println!("closing");
     client.close().await;
     Ok(())
+}
+
+/// A failed join, with what the person running the example can do about
+/// it. The SDK's errors name its own API (a library reads no environment);
+/// this example takes its trust from environment variables, so its advice
+/// names them.
+fn explain(error: ClientError, url: &str) -> anyhow::Error {
+    let advice = match &error {
+        // The SDK's message names `ClientConfig` methods, which are no
+        // help to someone running the example: say it in its own terms.
+        ClientError::NoTrust { .. } => {
+            return anyhow::anyhow!(
+                "{url}: QUIC needs to know whom to trust: set {PIN_VARIABLE} to the SHA-256 \
+                 fingerprint `tessera serve` logs at start (sha256=AB:CD:...), or {CA_VARIABLE} \
+                 to the PEM file of the CA that issued the server's certificate"
+            );
+        }
+        ClientError::InvalidFingerprint(_) => {
+            format!(
+                "{PIN_VARIABLE} must be the 64 hex digits `tessera serve` logs (colons allowed)"
+            )
+        }
+        ClientError::InvalidCa(_) => {
+            format!("{CA_VARIABLE} must name a PEM file with the CA's certificate")
+        }
+        ClientError::UntrustedCertificate { .. } => format!(
+            "the server is not the one {PIN_VARIABLE} or {CA_VARIABLE} vouches for; copy the \
+             fingerprint it logged at start"
+        ),
+        ClientError::Timeout(limit) => format!(
+            "nothing answered within {limit:?}: is a Tessera server listening at {url}? \
+             {DEFAULT_PORTS}"
+        ),
+        ClientError::Connect { .. } => {
+            format!("is a Tessera server listening at {url}? {DEFAULT_PORTS}")
+        }
+        _ => return error.into(),
+    };
+    anyhow::Error::new(error).context(advice)
 }
 
 /// Prints one event; false when the session is over.

@@ -12,6 +12,7 @@ use tessera_protocol::{ClientMsg, Hello, RawValue, ServerMsg, Welcome};
 use tokio_util::sync::CancellationToken;
 
 use crate::check::{Fault, Frame, LightCheck, MirrorCheck};
+use crate::join::JoinError;
 use crate::link::{Link, QuicClient};
 use crate::scenario::{Scenario, Steering};
 use crate::stats::{Stats, Traffic};
@@ -54,7 +55,7 @@ enum Ended {
     Stopped,
     Churned,
     /// Never joined: refused, timed out or unreachable.
-    JoinFailed(String),
+    JoinFailed(JoinError),
     /// Joined, then lost: counted as a disconnect.
     Lost(String),
 }
@@ -68,7 +69,7 @@ pub async fn run(id: u64, sample: bool, ctx: Arc<BotContext>, handle: Arc<BotHan
             Ended::Stopped => return,
             Ended::Churned => ctx.churn_pause,
             Ended::JoinFailed(why) => {
-                Stats::bump(&ctx.stats.join_failures);
+                ctx.stats.record_join_failure(&why);
                 tracing::debug!(bot = id, %why, "join failed");
                 RECONNECT_PAUSE
             }
@@ -99,9 +100,10 @@ async fn session(
     let (mut link, welcome) = match joined {
         Ok(Ok(joined)) => joined,
         Ok(Err(why)) => return Ended::JoinFailed(why),
-        Err(_) => return Ended::JoinFailed("timed out".into()),
+        Err(_) => return Ended::JoinFailed(JoinError::NoAnswer(JOIN_TIMEOUT)),
     };
     let stats = &ctx.stats;
+    Stats::bump(&stats.joins);
     stats.connected.fetch_add(1, Ordering::Relaxed);
     let steers = ctx.scenario == Scenario::Hotspot;
     let mut live = Live::new(welcome.entity_id, steers, Instant::now());
@@ -182,22 +184,27 @@ fn spread(id: u64) -> f64 {
     (id as f64 * 0.618_033_988_749_895).fract()
 }
 
-async fn join(id: u64, ctx: &BotContext) -> Result<(Link, Welcome), String> {
-    let mut link = Link::open(&ctx.url, ctx.quic.as_ref(), id).await?;
+async fn join(id: u64, ctx: &BotContext) -> Result<(Link, Welcome), JoinError> {
     let mut hello = Hello::new(ctx.room.clone());
     hello.options = RawValue::encode(&JoinOptions {
         name: format!("bot-{id}"),
     })
-    .map_err(|e| e.to_string())?;
-    link.send(ClientMsg::Hello(hello).encode()).await?;
-    let Some(frame) = link.recv().await? else {
-        return Err("closed before the welcome".into());
+    .map_err(|e| JoinError::Handshake(format!("cannot encode the join options: {e}")))?;
+    let mut link = Link::open(&ctx.url, ctx.quic.as_ref(), id).await?;
+    link.send(ClientMsg::Hello(hello).encode())
+        .await
+        .map_err(JoinError::Handshake)?;
+    let Some(frame) = link.recv().await.map_err(JoinError::Handshake)? else {
+        return Err(JoinError::Handshake("closed before the welcome".into()));
     };
     match ServerMsg::decode(&frame) {
         Ok(ServerMsg::Welcome(welcome)) => Ok((link, welcome)),
-        Ok(ServerMsg::Error { code, message }) => Err(format!("refused ({code}): {message}")),
-        Ok(other) => Err(format!("expected Welcome, got {}", other.kind())),
-        Err(e) => Err(format!("undecodable answer: {e}")),
+        Ok(ServerMsg::Error { code, message }) => Err(JoinError::Refused { code, message }),
+        Ok(other) => Err(JoinError::Handshake(format!(
+            "expected Welcome, got {}",
+            other.kind()
+        ))),
+        Err(e) => Err(JoinError::Handshake(format!("undecodable answer: {e}"))),
     }
 }
 

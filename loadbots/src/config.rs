@@ -1,4 +1,5 @@
-//! A swarm run's settings, from the command line.
+//! A swarm run's settings, from the command line, checked before the first
+//! bot connects: anything wrong here is a usage error, not a slow failure.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -6,27 +7,25 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::plan::{Plan, PlanError, Stage, parse_duration};
+use crate::report::Report;
 use crate::scenario::Scenario;
-use crate::threshold::Threshold;
-
-/// Transports bots can use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Transport {
-    Ws,
-    Quic,
-}
+use crate::threshold::{Threshold, UnknownThresholdPath};
+pub use crate::transport::{Transport, TransportError};
 
 /// `tessera-bots`: drive a swarm of bots at a Tessera server and report
 /// what they experienced.
 #[derive(Debug, Parser)]
-#[command(name = "tessera-bots", version)]
+#[command(name = "tessera-bots", version, after_help = crate::EXIT_STATUS_HELP)]
 pub struct Args {
-    /// Server URL.
-    #[arg(long, default_value = "ws://127.0.0.1:7700")]
-    pub url: String,
-    /// `ws`, or `quic` (with a `quic://` URL and `--pin-sha256` or `--ca-pem`).
-    #[arg(long, value_enum, default_value = "ws")]
-    pub transport: Transport,
+    /// Server URL; its scheme picks the transport: ws:// (WebSocket) or
+    /// quic:// (QUIC, with --pin-sha256 or --ca-pem). [default:
+    /// ws://127.0.0.1:7700, or quic://127.0.0.1:7701 with --transport quic]
+    #[arg(long)]
+    pub url: Option<String>,
+    /// `ws` or `quic`. The URL's scheme already says which; this picks the
+    /// default URL, and one that contradicts the URL is an error.
+    #[arg(long, value_enum)]
+    pub transport: Option<Transport>,
     /// QUIC: trust exactly the server certificate with this SHA-256
     /// fingerprint (what `tessera serve` logs).
     #[arg(long)]
@@ -65,6 +64,8 @@ pub struct Args {
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// Pass/fail rule over a report field, e.g. 'rtt_ms.p99<100'. May repeat.
+    /// A field the report does not have is refused before the run, with
+    /// the list of fields it has.
     #[arg(long = "threshold")]
     pub thresholds: Vec<Threshold>,
     /// One bot in this many keeps a full mirror and checks it.
@@ -106,10 +107,39 @@ pub struct SwarmConfig {
     pub quiet: bool,
 }
 
-impl TryFrom<Args> for SwarmConfig {
-    type Error = PlanError;
+/// Why the command line cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error(transparent)]
+    ThresholdPath(#[from] UnknownThresholdPath),
+    #[error("--threshold {expr:?}: the server's figures are only in the report with --admin-url")]
+    ThresholdNeedsAdminUrl { expr: String },
+    #[error("--pin-sha256 and --ca-pem are for QUIC (a quic:// URL), not {url}")]
+    TrustWithoutQuic { url: String },
+    #[error("QUIC ({url}) needs exactly one of --pin-sha256 and --ca-pem")]
+    QuicTrust { url: String },
+    #[error("--ca-pem {}: {source}", path.display())]
+    CaPem {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A fingerprint or CA file the QUIC client cannot use.
+    #[error("--pin-sha256/--ca-pem: {0}")]
+    BadTrust(tessera_client::ClientError),
+    #[error("--sample-every must be at least 1")]
+    SampleEvery,
+    #[error("--churn-rate must be zero or positive")]
+    ChurnRate,
+}
 
-    fn try_from(a: Args) -> Result<Self, PlanError> {
+impl TryFrom<Args> for SwarmConfig {
+    type Error = ConfigError;
+
+    fn try_from(a: Args) -> Result<Self, ConfigError> {
         let stages = if a.stages.is_empty() {
             vec![Stage {
                 over: a.ramp,
@@ -119,46 +149,28 @@ impl TryFrom<Args> for SwarmConfig {
             a.stages
         };
         if stages.iter().all(|s| s.target == 0) {
-            return Err(PlanError("the plan never starts a bot".into()));
+            return Err(PlanError("the plan never starts a bot".into()).into());
         }
-        let scheme = format!("{}://", a.transport.name());
-        if !a.url.starts_with(&scheme) {
-            return Err(PlanError(format!(
-                "--url {:?} must start with {scheme} for --transport {}",
-                a.url,
-                a.transport.name()
-            )));
-        }
-        let quic_trust = match (a.transport, &a.pin_sha256, &a.ca_pem) {
-            (Transport::Ws, None, None) => None,
-            (Transport::Ws, _, _) => {
-                return Err(PlanError(
-                    "--pin-sha256 and --ca-pem are for --transport quic".into(),
-                ));
-            }
-            (Transport::Quic, Some(pin), None) => {
-                Some(tessera_client::ClientConfig::default().pinned_certificate(pin.clone()))
-            }
-            (Transport::Quic, None, Some(path)) => {
-                let pem = std::fs::read(path)
-                    .map_err(|e| PlanError(format!("--ca-pem {}: {e}", path.display())))?;
-                Some(tessera_client::ClientConfig::default().ca_certificate_pem(pem))
-            }
-            (Transport::Quic, _, _) => {
-                return Err(PlanError(
-                    "--transport quic needs exactly one of --pin-sha256 and --ca-pem".into(),
-                ));
-            }
-        };
+        let (transport, url) = Transport::resolve(a.url, a.transport)?;
+        let quic_trust = quic_trust(transport, &url, a.pin_sha256, a.ca_pem)?;
         if a.sample_every == 0 {
-            return Err(PlanError("--sample-every must be at least 1".into()));
+            return Err(ConfigError::SampleEvery);
         }
         if !(a.churn_rate.is_finite() && a.churn_rate >= 0.0) {
-            return Err(PlanError("--churn-rate must be zero or positive".into()));
+            return Err(ConfigError::ChurnRate);
+        }
+        let fields = Report::threshold_fields();
+        for threshold in &a.thresholds {
+            threshold.check_path(&fields)?;
+            if a.admin_url.is_none() && Report::needs_admin_url(&threshold.field()) {
+                return Err(ConfigError::ThresholdNeedsAdminUrl {
+                    expr: threshold.expr.clone(),
+                });
+            }
         }
         Ok(Self {
-            url: a.url,
-            transport: a.transport,
+            url,
+            transport,
             quic_trust,
             room: a.room,
             churn_per_second: if a.scenario == crate::scenario::Scenario::Churn {
@@ -184,11 +196,90 @@ impl TryFrom<Args> for SwarmConfig {
     }
 }
 
-impl Transport {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Ws => "ws",
-            Self::Quic => "quic",
+/// The trust of QUIC bots, checked as the QUIC client will use it; `None`
+/// over WebSocket.
+fn quic_trust(
+    transport: Transport,
+    url: &str,
+    pin_sha256: Option<String>,
+    ca_pem: Option<PathBuf>,
+) -> Result<Option<tessera_client::ClientConfig>, ConfigError> {
+    let trust = match (transport, pin_sha256, ca_pem) {
+        (Transport::Ws, None, None) => return Ok(None),
+        (Transport::Ws, _, _) => return Err(ConfigError::TrustWithoutQuic { url: url.into() }),
+        (Transport::Quic, Some(pin), None) => {
+            tessera_client::ClientConfig::default().pinned_certificate(pin)
         }
+        (Transport::Quic, None, Some(path)) => {
+            let pem = std::fs::read(&path).map_err(|source| ConfigError::CaPem { path, source })?;
+            tessera_client::ClientConfig::default().ca_certificate_pem(pem)
+        }
+        (Transport::Quic, _, _) => return Err(ConfigError::QuicTrust { url: url.into() }),
+    };
+    tessera_client::quic_endpoint_config(&trust).map_err(ConfigError::BadTrust)?;
+    Ok(Some(trust))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(argv: &[&str]) -> Result<SwarmConfig, ConfigError> {
+        let argv = std::iter::once("tessera-bots").chain(argv.iter().copied());
+        SwarmConfig::try_from(Args::try_parse_from(argv).expect("args parse"))
+    }
+
+    const PIN: &str = "sha256:abababababababababababababababababababababababababababababababab";
+
+    #[test]
+    fn the_url_scheme_picks_the_transport() {
+        let quic = config(&["--url", "quic://127.0.0.1:7701", "--pin-sha256", PIN]).expect("valid");
+        assert_eq!(quic.transport, Transport::Quic);
+        assert!(quic.quic_trust.is_some());
+        let default = config(&["--transport", "quic", "--pin-sha256", PIN]).expect("valid");
+        assert_eq!(default.url, "quic://127.0.0.1:7701");
+        let ws = config(&[]).expect("valid");
+        assert_eq!(
+            (ws.transport, ws.url.as_str()),
+            (Transport::Ws, "ws://127.0.0.1:7700")
+        );
+    }
+
+    #[test]
+    fn usage_errors_say_what_to_change() {
+        let contradiction = config(&[
+            "--url",
+            "quic://h:1",
+            "--transport",
+            "ws",
+            "--pin-sha256",
+            PIN,
+        ])
+        .expect_err("contradicts");
+        assert!(
+            matches!(
+                contradiction,
+                ConfigError::Transport(TransportError::Contradiction { .. })
+            ),
+            "{contradiction}"
+        );
+        let pin_over_ws = config(&["--pin-sha256", PIN]).expect_err("ws has no pin");
+        assert!(matches!(pin_over_ws, ConfigError::TrustWithoutQuic { .. }));
+        let bad_pin =
+            config(&["--url", "quic://h:1", "--pin-sha256", "AB:CD"]).expect_err("short pin");
+        assert!(matches!(bad_pin, ConfigError::BadTrust(_)), "{bad_pin}");
+        let bad_path = config(&["--threshold", "rtt.p99<100"]).expect_err("no such field");
+        assert!(
+            matches!(bad_path, ConfigError::ThresholdPath(_)),
+            "{bad_path}"
+        );
+        config(&["--threshold", "rtt_ms.p99<100"]).expect("a field the report has");
+        let server = ["--threshold", "server.tick_ms.p99<50"];
+        assert!(matches!(
+            config(&server),
+            Err(ConfigError::ThresholdNeedsAdminUrl { .. })
+        ));
+        let with_admin = [&server[..], &["--admin-url", "http://127.0.0.1:7780"]].concat();
+        config(&with_admin).expect("server figures with --admin-url");
     }
 }

@@ -18,6 +18,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::join::JoinError;
+
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Bots per UDP socket.
@@ -115,7 +117,7 @@ const READ_BUFFER: usize = 2 * 1024;
 impl Link {
     /// Connects over WebSocket to `url`, or over QUIC from `quic` (bot
     /// `bot` picks its endpoint).
-    pub async fn open(url: &str, quic: Option<&QuicClient>, bot: u64) -> Result<Self, String> {
+    pub async fn open(url: &str, quic: Option<&QuicClient>, bot: u64) -> Result<Self, JoinError> {
         let Some(quic) = quic else {
             // Nagle's algorithm would hold a ping behind an unacknowledged
             // input. A small read buffer: tungstenite zeroes up to this much
@@ -127,16 +129,16 @@ impl Link {
             let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
             let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(JoinError::of_websocket)?;
             return Ok(Self::Ws(Box::new(ws)));
         };
         let conn = quic
             .endpoint(bot)
             .connect(quic.server, &quic.server_name)
-            .map_err(|e| e.to_string())?
+            .map_err(|e| JoinError::Connect(e.to_string()))?
             .await
-            .map_err(|e| e.to_string())?;
-        let (send, recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+            .map_err(JoinError::of_quic)?;
+        let (send, recv) = conn.open_bi().await.map_err(JoinError::of_quic)?;
         Ok(Self::Quic(QuicLink {
             conn,
             send,

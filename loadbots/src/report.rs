@@ -11,7 +11,7 @@ use crate::swarm::Finished;
 use crate::threshold::ThresholdResult;
 
 /// Percentiles of a latency, in milliseconds (`null` without samples).
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
 pub struct Latency {
     pub p50: Option<f64>,
     pub p95: Option<f64>,
@@ -19,25 +19,25 @@ pub struct Latency {
     pub max: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
 pub struct MeanP99 {
     pub mean: f64,
     pub p99: f64,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
 pub struct Mean {
     pub mean: f64,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
 pub struct MeanMax {
     pub mean: f64,
     pub max: u64,
 }
 
 /// What the server said about itself during the window (`--admin-url`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct ServerFigures {
     pub tick_ms: Latency,
     pub tick_overruns: u64,
@@ -45,7 +45,7 @@ pub struct ServerFigures {
     pub rss_mb: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     pub scenario: &'static str,
     pub transport: &'static str,
@@ -156,6 +156,28 @@ impl Report {
         }
     }
 
+    /// Every path a threshold can name: the report's numbers, those that
+    /// may be `null` included, sorted; `server.*` too (see
+    /// [`Report::needs_admin_url`]). Read off a report with every optional
+    /// part present, so a new field is listed without being listed here.
+    pub fn threshold_fields() -> Vec<String> {
+        let full = Self {
+            server: Some(ServerFigures::default()),
+            ..Self::default()
+        };
+        let mut paths = Vec::new();
+        if let Ok(json) = serde_json::to_value(&full) {
+            number_paths(&json, "", &mut paths);
+        }
+        paths.sort();
+        paths
+    }
+
+    /// Whether a report has `path` only with `--admin-url`.
+    pub fn needs_admin_url(path: &str) -> bool {
+        path.split('.').next() == Some("server")
+    }
+
     /// Evaluates the thresholds against this report and records them.
     pub fn judge(&mut self, config: &SwarmConfig) {
         let json = serde_json::to_value(&*self).unwrap_or_default();
@@ -230,8 +252,55 @@ impl Report {
     }
 }
 
+/// Collects the paths of the numbers (or `null`s) in `value` under `prefix`.
+fn number_paths(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match value {
+        Value::Object(fields) => {
+            for (name, inner) in fields {
+                let path = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                number_paths(inner, &path, out);
+            }
+        }
+        Value::Number(_) | Value::Null => out.push(prefix.to_owned()),
+        // Names (scenario, transport) and the thresholds' own results are
+        // nothing to compare with a number.
+        Value::String(_) | Value::Bool(_) | Value::Array(_) => {}
+    }
+}
+
 impl Finished {
     fn summary(&self) -> crate::stats::Summary {
         self.stats.summary()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threshold_fields_are_the_reports_numbers() {
+        let fields = Report::threshold_fields();
+        for field in [
+            "rtt_ms.p99",
+            "snapshot_interval_ms.p50",
+            "disconnects",
+            "bots_cpu_percent",
+            "down_bytes_per_bot_s.p99",
+            "server.tick_ms.max",
+            "server.rss_mb",
+        ] {
+            assert!(fields.iter().any(|f| f == field), "{field} in {fields:?}");
+        }
+        for not_a_number in ["scenario", "transport", "thresholds", "rtt_ms", "server"] {
+            assert!(!fields.iter().any(|f| f == not_a_number), "{not_a_number}");
+        }
+        assert!(Report::needs_admin_url("server.tick_ms.p99"));
+        assert!(!Report::needs_admin_url("rtt_ms.p99"));
     }
 }

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use crate::fail_fast::JoinProgress;
+use crate::join::JoinError;
+
 /// Microsecond histograms up to a minute, 3 significant digits.
 fn micros() -> Histogram<u64> {
     Histogram::new_with_max(60_000_000, 3).expect("constant, valid histogram bounds")
@@ -62,6 +65,13 @@ pub struct Stats {
     pub window: Window,
     pub connected: AtomicUsize,
     pub join_failures: AtomicU64,
+    /// Joins that succeeded (a rejoin counts again).
+    pub joins: AtomicU64,
+    /// Join failures that will not change by retrying.
+    definite_join_failures: AtomicU64,
+    /// Why joins fail, kept only until the first join: it is what the run
+    /// says when no bot can join ([`JoinProgress::cause`]).
+    join_failure_cause: Mutex<Option<JoinError>>,
     pub disconnects: AtomicU64,
     pub decode_errors: AtomicU64,
     pub protocol_violations: AtomicU64,
@@ -75,6 +85,9 @@ impl Stats {
             window,
             connected: AtomicUsize::new(0),
             join_failures: AtomicU64::new(0),
+            joins: AtomicU64::new(0),
+            definite_join_failures: AtomicU64::new(0),
+            join_failure_cause: Mutex::new(None),
             disconnects: AtomicU64::new(0),
             decode_errors: AtomicU64::new(0),
             protocol_violations: AtomicU64::new(0),
@@ -95,6 +108,37 @@ impl Stats {
 
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn record_join_failure(&self, why: &JoinError) {
+        Self::bump(&self.join_failures);
+        if why.is_definite() {
+            Self::bump(&self.definite_join_failures);
+        }
+        if self.joins.load(Ordering::Relaxed) > 0 {
+            return;
+        }
+        let mut cause = self
+            .join_failure_cause
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if why.is_definite() || !cause.as_ref().is_some_and(JoinError::is_definite) {
+            *cause = Some(why.clone());
+        }
+    }
+
+    /// The joins so far, with `started` bots started.
+    pub fn join_progress(&self, started: u64) -> JoinProgress {
+        JoinProgress {
+            started,
+            joined: self.joins.load(Ordering::Relaxed),
+            definite_failures: self.definite_join_failures.load(Ordering::Relaxed),
+            cause: self
+                .join_failure_cause
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
     }
 
     pub fn record_rtt(&self, now: Instant, rtt: Duration) {

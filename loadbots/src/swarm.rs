@@ -1,5 +1,6 @@
 //! The swarm: starts and stops bots to follow the plan, churns them, shows
-//! progress, and stops itself at the end of the measured window.
+//! progress, and stops itself at the end of the measured window, or early
+//! when no bot can join at all ([`crate::fail_fast`]).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,6 +13,8 @@ use tokio::task::JoinSet;
 
 use crate::bot::{self, BotContext, BotHandle};
 use crate::config::SwarmConfig;
+use crate::fail_fast::{FIRST_JOIN_DEADLINE, FirstJoinWatch};
+use crate::join::{JoinError, NoBotJoined};
 use crate::link::QuicClient;
 use crate::own_cpu::CpuSample;
 use crate::plan::Plan;
@@ -40,25 +43,28 @@ pub struct Finished {
     pub own_cpu_percent: Option<f64>,
 }
 
-/// Runs the whole plan. Returns when the measured window is over.
-pub async fn run(config: &SwarmConfig) -> Finished {
+/// Runs the whole plan. Returns when the measured window is over, or as
+/// soon as it is clear that no bot can join.
+pub async fn run(config: &SwarmConfig) -> Result<Finished, NoBotJoined> {
     let plan = &config.plan;
+    let no_bot_joined = |cause| NoBotJoined {
+        url: config.url.clone(),
+        cause,
+    };
+    let quic = match &config.quic_trust {
+        Some(trust) => Some(
+            quic_client(&config.url, trust, plan.peak())
+                .await
+                .map_err(|e| no_bot_joined(JoinError::Connect(e)))?,
+        ),
+        None => None,
+    };
     let started = Instant::now();
     let (from, to) = plan.window();
     let stats = Arc::new(Stats::new(Window {
         start: started + from,
         end: started + to,
     }));
-    let quic = match &config.quic_trust {
-        Some(trust) => match quic_client(&config.url, trust, plan.peak()).await {
-            Ok(quic) => Some(quic),
-            Err(e) => {
-                eprintln!("tessera-bots: cannot set up QUIC: {e}");
-                None
-            }
-        },
-        None => None,
-    };
     let ctx = Arc::new(BotContext {
         quic,
         url: config.url.clone(),
@@ -81,11 +87,20 @@ pub async fn run(config: &SwarmConfig) -> Finished {
     let mut ticker = tokio::time::interval(STEP);
     let mut first_scrape = None;
     let mut own_cpu_at_start = None;
+    let mut first_join = FirstJoinWatch::new(FIRST_JOIN_DEADLINE);
     loop {
         ticker.tick().await;
         let now = Instant::now();
         let elapsed = now - started;
-        if elapsed >= to {
+        let run_over = elapsed >= to;
+        if first_join.is_watching()
+            && let Some(cause) = first_join.check(now, &stats.join_progress(next_id), run_over)
+        {
+            progress.finish_and_clear();
+            stop(&active, tasks).await;
+            return Err(no_bot_joined(cause));
+        }
+        if run_over {
             break;
         }
         let target = plan.target_at(elapsed);
@@ -148,17 +163,8 @@ pub async fn run(config: &SwarmConfig) -> Finished {
         (None, _) => None,
     };
     progress.finish_and_clear();
-    for handle in &active {
-        handle.stop.cancel();
-    }
-    let drained = tokio::time::timeout(STOP_GRACE, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        tasks.abort_all();
-    }
-    Finished {
+    stop(&active, tasks).await;
+    Ok(Finished {
         stats,
         connected_at_end,
         connected_min: if connected_min == usize::MAX {
@@ -170,6 +176,20 @@ pub async fn run(config: &SwarmConfig) -> Finished {
         bots_started: next_id,
         server,
         own_cpu_percent,
+    })
+}
+
+/// Stops every bot, giving them [`STOP_GRACE`] to leave politely.
+async fn stop(active: &[Arc<BotHandle>], mut tasks: JoinSet<()>) {
+    for handle in active {
+        handle.stop.cancel();
+    }
+    let drained = tokio::time::timeout(STOP_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tasks.abort_all();
     }
 }
 
@@ -179,7 +199,7 @@ async fn quic_client(
     trust: &tessera_client::ClientConfig,
     bots: usize,
 ) -> Result<QuicClient, String> {
-    let authority = url.trim_start_matches("quic://");
+    let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = authority.split('/').next().unwrap_or_default();
     let server = tokio::net::lookup_host(authority)
         .await

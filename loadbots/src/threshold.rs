@@ -37,6 +37,19 @@ pub struct ThresholdError {
     pub reason: String,
 }
 
+/// A threshold over a path the report does not have: it could only ever
+/// fail, so it is refused before the run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "--threshold {expr:?}: the report has no number at {path:?}; valid paths: {}",
+    valid.join(", ")
+)]
+pub struct UnknownThresholdPath {
+    pub expr: String,
+    pub path: String,
+    pub valid: Vec<String>,
+}
+
 impl std::str::FromStr for Threshold {
     type Err = ThresholdError;
 
@@ -97,9 +110,22 @@ impl Threshold {
         }
     }
 
-    /// The first path element, to check it names a report field.
-    pub fn root(&self) -> &str {
-        self.path.first().map_or("", String::as_str)
+    /// The report field it reads, `rtt_ms.p99`.
+    pub fn field(&self) -> String {
+        self.path.join(".")
+    }
+
+    /// Checks that the threshold reads one of `valid`, the report's paths.
+    pub fn check_path(&self, valid: &[String]) -> Result<(), UnknownThresholdPath> {
+        let field = self.field();
+        if valid.contains(&field) {
+            return Ok(());
+        }
+        Err(UnknownThresholdPath {
+            expr: self.expr.clone(),
+            path: field,
+            valid: valid.to_vec(),
+        })
     }
 }
 
@@ -132,5 +158,22 @@ mod tests {
         assert!("rtt_ms.p99".parse::<Threshold>().is_err());
         assert!("<5".parse::<Threshold>().is_err());
         assert!("x<fast".parse::<Threshold>().is_err());
+    }
+
+    #[test]
+    fn a_path_outside_the_report_is_named_with_the_valid_ones() {
+        let valid = vec!["rtt_ms.p99".to_owned(), "disconnects".to_owned()];
+        let good: Threshold = "rtt_ms.p99 < 100".parse().expect("parses");
+        assert_eq!(good.check_path(&valid), Ok(()));
+        let bad: Threshold = "rtt.p99<100".parse().expect("parses");
+        let error = bad.check_path(&valid).expect_err("no such path");
+        assert_eq!(
+            error.to_string(),
+            "--threshold \"rtt.p99<100\": the report has no number at \"rtt.p99\"; \
+             valid paths: rtt_ms.p99, disconnects"
+        );
+        // An object is not a number.
+        let object: Threshold = "rtt_ms<100".parse().expect("parses");
+        assert!(object.check_path(&valid).is_err());
     }
 }

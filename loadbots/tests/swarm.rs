@@ -1,16 +1,26 @@
-//! The swarm against a real server on loopback, and against a fake server
-//! that breaks the protocol on purpose.
+//! The swarm against a real server on loopback, against fake servers that
+//! break the protocol or refuse on purpose, and against ports where nothing
+//! answers; the binary's exit codes.
 
-use std::process::Command;
+use std::process::Output;
 use std::time::Duration;
 
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use tessera_bots::{Args, SwarmConfig, Verdict};
-use tessera_protocol::{ComponentValue, Delta, EntityState, RawValue, ServerMsg, Welcome};
+use tessera_bots::{Args, JoinError, SwarmConfig, Verdict};
+use tessera_protocol::{
+    ComponentValue, Delta, EntityState, ErrorCode, RawValue, ServerMsg, Welcome,
+};
 use tessera_server::{Server, ServerConfig};
 use tokio_tungstenite::tungstenite::Message;
+
+/// Bound on one run of the binary. Runs here take a few seconds; one that
+/// hits this bound is a failure (a run that did not stop early), not a hang.
+const BINARY_LIMIT: Duration = Duration::from_secs(60);
+
+/// A fingerprint no server has.
+const WRONG_PIN: &str = "abababababababababababababababababababababababababababababababab";
 
 async fn server() -> Server {
     let config = ServerConfig {
@@ -22,6 +32,49 @@ async fn server() -> Server {
         ..ServerConfig::default()
     };
     Server::start(config).await.expect("server starts")
+}
+
+/// Runs the binary (`--quiet`) to its end, within [`BINARY_LIMIT`].
+async fn bots_binary(args: &[&str]) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tessera-bots"));
+    command.arg("--quiet").args(args).kill_on_drop(true);
+    tokio::time::timeout(BINARY_LIMIT, command.output())
+        .await
+        .expect("the binary exits on its own in time")
+        .expect("the binary runs")
+}
+
+/// A short plan, for runs that should reach their end.
+const SHORT_RUN: [&str; 8] = [
+    "--bots",
+    "5",
+    "--ramp",
+    "500ms",
+    "--settle",
+    "500ms",
+    "--duration",
+    "1s",
+];
+
+/// The binary with [`SHORT_RUN`] and `extra`.
+async fn short_run(extra: &[&str]) -> Output {
+    bots_binary(&[&SHORT_RUN[..], extra].concat()).await
+}
+
+/// A loopback address where nothing listens (bound, then let go).
+fn closed_tcp_port() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+}
+
+/// The connections `listener` has seen: whatever connected waits in its
+/// backlog until accepted, so this counts them without racing an accept
+/// loop.
+fn connections_made(listener: &std::net::TcpListener) -> usize {
+    listener.set_nonblocking(true).expect("non-blocking");
+    std::iter::from_fn(|| listener.accept().ok()).count()
 }
 
 fn config(url: &str, extra: &[&str]) -> SwarmConfig {
@@ -56,21 +109,13 @@ async fn quic_bots_join_walk_acknowledge_and_see_no_faults() {
         args(&["--pin-sha256", &pin, "--ca-pem", "x.pem"]).is_err(),
         "not both"
     );
+    // No --transport: the quic:// scheme picks QUIC.
     let mut cfg = config(
         &url,
-        &[
-            "--transport",
-            "quic",
-            "--pin-sha256",
-            &pin,
-            "--bots",
-            "30",
-            "--sample-every",
-            "3",
-        ],
+        &["--pin-sha256", &pin, "--bots", "30", "--sample-every", "3"],
     );
     cfg.plan.settle = Duration::from_secs(1);
-    let (report, _) = tessera_bots::run(&cfg).await;
+    let (report, _) = tessera_bots::run(&cfg).await.expect("bots join");
     let json: Value = serde_json::to_value(&report).expect("serializes");
     assert_eq!(json["transport"], "quic");
     assert_eq!(report.bots_connected, 30);
@@ -102,7 +147,7 @@ async fn fifty_bots_report_every_field_and_thresholds_decide() {
             "snapshot_interval_ms.p99<1",
         ],
     );
-    let (report, verdict) = tessera_bots::run(&cfg).await;
+    let (report, verdict) = tessera_bots::run(&cfg).await.expect("bots join");
     let json: Value = serde_json::to_value(&report).expect("serializes");
     for field in [
         "scenario",
@@ -171,23 +216,7 @@ async fn exit_codes_of_the_binary() {
     let url = format!("ws://{}", server.ws_addr());
     let json =
         std::env::temp_dir().join(format!("tessera-bots-report-{}.json", std::process::id()));
-    let bots = |extra: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera-bots"));
-        cmd.args([
-            "--quiet",
-            "--bots",
-            "5",
-            "--ramp",
-            "500ms",
-            "--settle",
-            "500ms",
-            "--duration",
-            "1s",
-        ]);
-        cmd.args(extra);
-        tokio::task::spawn_blocking(move || cmd.output().expect("runs"))
-    };
-    let pass = bots(&[
+    let pass = short_run(&[
         "--url",
         &url,
         "--threshold",
@@ -195,11 +224,10 @@ async fn exit_codes_of_the_binary() {
         "--json",
         json.to_str().expect("utf-8"),
     ])
-    .await
-    .expect("joins");
+    .await;
     assert_eq!(
         pass.status.code(),
-        Some(0),
+        Some(Verdict::Pass as i32),
         "{}",
         String::from_utf8_lossy(&pass.stderr)
     );
@@ -208,27 +236,132 @@ async fn exit_codes_of_the_binary() {
     assert_eq!(written["thresholds"][0]["passed"], true);
     std::fs::remove_file(&json).ok();
 
-    let fail = bots(&["--url", &url, "--threshold", "rtt_ms.p99<0"])
-        .await
-        .expect("joins");
-    assert_eq!(fail.status.code(), Some(1));
+    let fail = short_run(&["--url", &url, "--threshold", "rtt_ms.p99<0"]).await;
+    assert_eq!(fail.status.code(), Some(Verdict::Fail as i32));
     assert!(String::from_utf8_lossy(&fail.stdout).contains("threshold FAIL"));
 
-    // Nothing listens on this port (the server's admin port speaks HTTP, not WebSocket).
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr");
-    let unreachable = bots(&["--url", &format!("ws://{closed}")])
-        .await
-        .expect("joins");
-    assert_eq!(unreachable.status.code(), Some(2));
+    let usage = short_run(&["--url", &url, "--stage", "soon"]).await;
+    assert_eq!(usage.status.code(), Some(Verdict::Usage as i32));
 
-    let usage = bots(&["--url", &url, "--stage", "soon"])
-        .await
-        .expect("joins");
-    assert_eq!(usage.status.code(), Some(2));
+    let contradiction = short_run(&["--url", &url, "--transport", "quic"]).await;
+    assert_eq!(contradiction.status.code(), Some(Verdict::Usage as i32));
+    let said = String::from_utf8_lossy(&contradiction.stderr);
+    assert!(said.contains("--transport quic contradicts"), "{said}");
+
+    let help = bots_binary(&["--help"]).await;
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("Exit status:") && help.contains("  3  no bot could join"),
+        "{help}"
+    );
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_threshold_path_exits_2_before_any_bot_connects() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let url = format!("ws://{}", listener.local_addr().expect("addr"));
+    let bad = short_run(&["--url", &url, "--threshold", "rtt.p99<100"]).await;
+    assert_eq!(bad.status.code(), Some(Verdict::Usage as i32));
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(said.lines().count(), 1, "one line: {said}");
+    assert!(said.contains("\"rtt.p99\""), "names the bad path: {said}");
+    assert!(
+        said.contains("valid paths: ") && said.contains("rtt_ms.p99"),
+        "lists the valid ones: {said}"
+    );
+    assert_eq!(connections_made(&listener), 0, "no bot connected");
+
+    // The same run with a path the report has does connect: the count above
+    // is zero because of the check, not because this listener cannot see
+    // bots. Nothing here speaks WebSocket, so no bot joins.
+    listener.set_nonblocking(false).expect("blocking");
+    let good = short_run(&["--url", &url, "--threshold", "rtt_ms.p99<100"]).await;
+    assert_eq!(good.status.code(), Some(Verdict::NoBotJoined as i32));
+    assert!(connections_made(&listener) > 0, "the bots connected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_port_fails_fast_with_the_cause() {
+    // Ten minutes of plan: only stopping early ends these runs within
+    // BINARY_LIMIT.
+    let long_run = ["--bots", "20", "--ramp", "2s", "--duration", "10m"];
+    let closed = format!("ws://{}", closed_tcp_port());
+    let refused = bots_binary(&[&long_run[..], &["--url", &closed]].concat()).await;
+    assert_eq!(refused.status.code(), Some(Verdict::NoBotJoined as i32));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(said.lines().count(), 1, "one line: {said}");
+    assert!(
+        said.contains(&format!("no bot could join {closed}"))
+            && said.to_lowercase().contains("connection refused"),
+        "{said}"
+    );
+
+    // UDP has no "connection refused": a QUIC port with nothing behind it
+    // is silence, and the run gives up on silence after a few seconds.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("binds");
+    let silent = format!("quic://{}", silent.local_addr().expect("addr"));
+    let unanswered = bots_binary(
+        &[
+            &long_run[..],
+            &["--url", &silent, "--pin-sha256", WRONG_PIN],
+        ]
+        .concat(),
+    )
+    .await;
+    assert_eq!(unanswered.status.code(), Some(Verdict::NoBotJoined as i32));
+    let said = String::from_utf8_lossy(&unanswered.stderr);
+    assert!(said.contains("nothing answered within"), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_certificate_pin_is_a_tls_failure() {
+    let server = server().await;
+    let url = format!("quic://{}", server.quic_addr());
+    let cfg = config(&url, &["--pin-sha256", WRONG_PIN]);
+    let failed = tessera_bots::run(&cfg).await.expect_err("no bot can join");
+    assert_eq!(failed.url, url);
+    assert!(matches!(failed.cause, JoinError::Tls(_)), "{failed}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refusal_is_named_with_its_code() {
+    let addr = refusing_server(ErrorCode::RoomFull).await;
+    let cfg = config(&format!("ws://{addr}"), &["--bots", "3"]);
+    let failed = tessera_bots::run(&cfg)
+        .await
+        .expect_err("every bot is refused");
+    assert_eq!(
+        failed.cause,
+        JoinError::Refused {
+            code: ErrorCode::RoomFull as u16,
+            message: "the room is full".into()
+        }
+    );
+    assert!(failed.to_string().contains("room_full (10)"), "{failed}");
+}
+
+/// A server that answers every hello with `code`.
+async fn refusing_server(code: ErrorCode) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                let _hello = ws.next().await;
+                let refusal = ServerMsg::error(code, "the room is full").encode();
+                let _ = ws.send(Message::Binary(refusal.into())).await;
+                let _ = ws.close(None).await;
+            });
+        }
+    });
+    addr
 }
 
 /// A server that welcomes one client and then sends an update for an entity
@@ -300,7 +433,7 @@ async fn a_sample_bot_catches_an_update_for_an_unknown_entity() {
         &format!("ws://{addr}"),
         &["--bots", "1", "--sample-every", "1"],
     );
-    let (report, _) = tessera_bots::run(&cfg).await;
+    let (report, _) = tessera_bots::run(&cfg).await.expect("the bot joins");
     assert_eq!(report.protocol_violations, 1, "{}", report.human());
     assert_eq!(report.decode_errors, 0);
 }
