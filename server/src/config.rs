@@ -60,6 +60,11 @@ pub struct ServerConfig {
     /// Rooms per node; a join that would open one more is refused.
     /// Default 10,000.
     pub max_rooms: usize,
+    /// Rooms open at once that joins from one client address opened; a
+    /// join that would open one more is refused with `server_full` (joining
+    /// an open room is always allowed). Each open room costs memory and a
+    /// share of a tick thread. Default 64.
+    pub max_rooms_per_ip: usize,
     /// Concurrent connections; more are refused with `server_full`.
     /// Default 20,000.
     pub max_connections: usize,
@@ -88,8 +93,8 @@ pub struct ServerConfig {
     /// (`too_slow`). Default 5,000 ms.
     pub max_lag_ms: u64,
     /// Commands (inputs, joins, chat) queued per room between two ticks;
-    /// beyond it inputs are dropped and joins refused with `room_busy`.
-    /// Default 65,536.
+    /// beyond it inputs are dropped and joins refused with `room_busy`. The
+    /// queue grows on demand up to this bound. Default 65,536.
     pub room_queue: usize,
     /// Messages per second a client may send, sustained. Default 40 (input
     /// at 10 Hz, pings and chat fit comfortably).
@@ -128,6 +133,7 @@ impl Default for ServerConfig {
             aoi_margin: 20.0,
             max_players_per_room: 10_000,
             max_rooms: 10_000,
+            max_rooms_per_ip: 64,
             max_connections: 20_000,
             max_pending_handshakes: 4_096,
             max_pending_handshakes_per_ip: 256,
@@ -255,9 +261,10 @@ impl ServerConfig {
             || self.max_pending_handshakes == 0
             || self.max_pending_handshakes_per_ip == 0
             || self.max_rooms == 0
+            || self.max_rooms_per_ip == 0
         {
             return fail(
-                "room_queue, max_connections, max_pending_handshakes(_per_ip) and max_rooms must be at least 1",
+                "room_queue, max_connections, max_pending_handshakes(_per_ip) and max_rooms(_per_ip) must be at least 1",
             );
         }
         if self.messages_per_second == 0 || self.chat_per_second == 0 {

@@ -16,12 +16,15 @@
 //! - [`admin`]: the HTTP listener (health, readiness, metrics, the admin
 //!   API) and the `tessera admin` command line that talks to it.
 //! - [`admin_token`]: the admin API's bearer token, configured or generated.
+//! - [`alloc`]: [`use_node_allocator!`], the allocator that gives rooms'
+//!   memory back.
 //! - [`config`]: [`ServerConfig`], loaded from file, environment and flags.
 //! - [`metrics`]: every metric name, the Prometheus recorder, cached handles.
 //! - [`cli`], [`logging`]: the `tessera` binary's front.
 
 pub mod admin;
 pub mod admin_token;
+pub mod alloc;
 pub mod cli;
 pub mod config;
 pub mod frames;

@@ -5,6 +5,8 @@ use clap::Parser;
 use tessera_server::cli::{Cli, Command};
 use tessera_server::{Server, ServerConfig, admin, logging};
 
+tessera_server::use_node_allocator!();
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {

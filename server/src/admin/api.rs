@@ -6,8 +6,8 @@
 //! between two ticks; the tick thread never waits for this side.
 
 use std::sync::Arc;
-use std::sync::mpsc::TrySendError;
 use std::time::Duration;
+use tokio::sync::mpsc::error::TrySendError;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
@@ -264,7 +264,7 @@ async fn ask<T>(
     match room.send(command(reply)) {
         Ok(()) => {}
         Err(TrySendError::Full(_)) => return Err(ApiError::Busy(name.to_owned())),
-        Err(TrySendError::Disconnected(_)) => return Err(ApiError::Closed(name.to_owned())),
+        Err(TrySendError::Closed(_)) => return Err(ApiError::Closed(name.to_owned())),
     }
     match tokio::time::timeout(ROOM_ANSWER_TIMEOUT, answer).await {
         Ok(Ok(answer)) => Ok(answer),

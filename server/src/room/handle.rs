@@ -1,9 +1,12 @@
 //! A room as the rest of the server sees it: its name, its bounded command
 //! queue, and the numbers its tick thread publishes after every tick.
 
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
+
+use tokio::sync::mpsc::Sender;
+use tokio::sync::mpsc::error::TrySendError;
 
 use super::load::RoomLoad;
 use crate::link::RoomCommand;
@@ -15,7 +18,7 @@ use crate::link::report::RoomSummary;
 pub struct RoomHandle {
     pub id: u64,
     pub name: String,
-    commands: SyncSender<RoomCommand>,
+    commands: Sender<RoomCommand>,
     /// Sessions that joined or are joining; the room closes at zero.
     pub(super) members: AtomicUsize,
     /// The room's latest completed tick (for pongs).
@@ -25,10 +28,12 @@ pub struct RoomHandle {
     /// Published by the tick thread about once a second.
     pub(super) load: Mutex<RoomLoad>,
     pub(super) closed: AtomicBool,
+    /// The client address whose join opened the room.
+    pub(super) opener: IpAddr,
 }
 
 impl RoomHandle {
-    pub(super) fn new(id: u64, name: &str, commands: SyncSender<RoomCommand>) -> Self {
+    pub(super) fn new(id: u64, name: &str, opener: IpAddr, commands: Sender<RoomCommand>) -> Self {
         Self {
             id,
             name: name.to_owned(),
@@ -39,6 +44,7 @@ impl RoomHandle {
             entities: AtomicUsize::new(0),
             load: Mutex::new(RoomLoad::default()),
             closed: AtomicBool::new(false),
+            opener,
         }
     }
 

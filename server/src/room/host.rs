@@ -15,13 +15,13 @@ mod tests;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tessera_protocol::{ErrorCode, KickReason, ServerMsg};
 use tessera_sim::{ChatError, ClientId, DeliveryMode, FrameKind, InputError, Outgoing, Room};
-use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::Receiver;
+use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
 
 use super::handle::RoomHandle;
 use super::load::LoadWindow;

@@ -5,6 +5,7 @@
 //! which they close rooms, so nothing points back at the table.
 
 use std::hash::BuildHasher;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Instant;
@@ -68,9 +69,9 @@ impl RoomTable {
         }
     }
 
-    /// Counts a session in to room `name`, opening the room if needed.
-    /// Pair every success with [`RoomTable::release`].
-    pub fn reserve(&self, name: &str) -> Result<Arc<RoomHandle>, Refusal> {
+    /// Counts a session from `address` in to room `name`, opening the room
+    /// if needed. Pair every success with [`RoomTable::release`].
+    pub fn reserve(&self, name: &str, address: IpAddr) -> Result<Arc<RoomHandle>, Refusal> {
         match self.admission() {
             Admission::Open => {}
             Admission::Draining => {
@@ -87,11 +88,20 @@ impl RoomTable {
             }
         }
         let mut rooms = self.names.lock();
-        if let Some(handle) = rooms.get(name) {
+        if let Some(handle) = rooms.by_name.get(name) {
             handle.members.fetch_add(1, Ordering::AcqRel);
             return Ok(Arc::clone(handle));
         }
-        if rooms.len() >= self.config.max_rooms {
+        if rooms.opened_by(address) >= self.config.max_rooms_per_ip {
+            return Err(Refusal::new(
+                ErrorCode::ServerFull,
+                format!(
+                    "your address has opened its maximum of {} rooms on this node; join an open room",
+                    self.config.max_rooms_per_ip
+                ),
+            ));
+        }
+        if rooms.by_name.len() >= self.config.max_rooms {
             return Err(Refusal::new(
                 ErrorCode::ServerFull,
                 format!(
@@ -104,8 +114,10 @@ impl RoomTable {
         let seed = std::collections::hash_map::RandomState::new().hash_one((id, name));
         let room = Room::new(self.game.as_ref(), self.config.room_config(seed))
             .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
-        let (commands, inbox) = std::sync::mpsc::sync_channel(self.config.room_queue);
-        let handle = Arc::new(RoomHandle::new(id, name, commands));
+        // Tokio's channel grows block by block up to its bound: a quiet
+        // room holds a few slots, not `room_queue` of them.
+        let (commands, inbox) = tokio::sync::mpsc::channel(self.config.room_queue);
+        let handle = Arc::new(RoomHandle::new(id, name, address, commands));
         let hosted = HostedRoom::new(
             Arc::clone(&handle),
             room,
@@ -116,7 +128,7 @@ impl RoomTable {
         self.workers
             .add(hosted)
             .map_err(|()| Refusal::new(ErrorCode::ShuttingDown, "room threads have stopped"))?;
-        rooms.insert(name.to_owned(), Arc::clone(&handle));
+        rooms.insert(Arc::clone(&handle));
         tracing::info!(room = name, room_id = id, "room opened");
         Ok(handle)
     }
@@ -127,15 +139,15 @@ impl RoomTable {
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<RoomHandle>> {
-        self.names.lock().get(name).cloned()
+        self.names.lock().by_name.get(name).cloned()
     }
 
     pub fn rooms(&self) -> Vec<Arc<RoomHandle>> {
-        self.names.lock().values().cloned().collect()
+        self.names.lock().by_name.values().cloned().collect()
     }
 
     pub fn len(&self) -> usize {
-        self.names.lock().len()
+        self.names.lock().by_name.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -185,7 +185,12 @@ impl<S: FrameSource> Session<S> {
     /// answer (within the rules' join deadline, or until shutdown).
     async fn join(&mut self, hello: Hello) -> Result<(), End> {
         let refused = |r: Refusal| End::Refused(r.code, r.message);
-        let room = self.state.rooms.reserve(&hello.room).map_err(refused)?;
+        let peer = self.link.live.peer.ip();
+        let room = self
+            .state
+            .rooms
+            .reserve(&hello.room, peer)
+            .map_err(refused)?;
         tracing::Span::current().record("room", room.name.as_str());
         let (reply, answer) = oneshot::channel();
         let command = RoomCommand::Join {

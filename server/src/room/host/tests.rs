@@ -4,7 +4,6 @@
 //! test inspects.
 
 use std::sync::Mutex;
-use std::sync::mpsc::SyncSender;
 
 use tessera_protocol::{Delta, RawValue, Welcome};
 use tessera_sim::games::arena::{Arena, Position};
@@ -18,7 +17,7 @@ use crate::link::{DatagramLink, SessionControl, SessionLive};
 
 struct Harness {
     hosted: HostedRoom,
-    commands: SyncSender<RoomCommand>,
+    commands: mpsc::Sender<RoomCommand>,
     now: Instant,
     period: Duration,
     metrics: TickMetrics,
@@ -36,8 +35,13 @@ impl Harness {
     fn new(config: ServerConfig) -> Self {
         let now = Instant::now();
         let room = Room::new(&Arena, config.room_config(7)).expect("room");
-        let (commands, inbox) = std::sync::mpsc::sync_channel(config.room_queue);
-        let handle = Arc::new(RoomHandle::new(1, "test", commands.clone()));
+        let (commands, inbox) = mpsc::channel(config.room_queue);
+        let handle = Arc::new(RoomHandle::new(
+            1,
+            "test",
+            [127, 0, 0, 1].into(),
+            commands.clone(),
+        ));
         Self {
             hosted: HostedRoom::new(handle, room, inbox, &config, now),
             commands,
