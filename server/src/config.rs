@@ -76,6 +76,13 @@ pub struct ServerConfig {
     /// The same, from one client address, so that one host cannot hold
     /// them all. Default 256.
     pub max_pending_handshakes_per_ip: usize,
+    /// Connections open at once from one client address (an IPv6 client
+    /// counts by its /64), counted from the moment each is accepted; more
+    /// are closed at once, before any handshake. Default 256.
+    pub max_connections_per_ip: usize,
+    /// New connections a second from one client address, with a burst of
+    /// five seconds' worth; faster ones are closed at once. Default 20.
+    pub new_connections_per_ip_per_second: u32,
     /// Time a new connection has to send its `Hello`. Default 5,000 ms.
     pub handshake_timeout_ms: u64,
     /// A joined client that sends nothing (not even a ping) for this long is
@@ -137,6 +144,8 @@ impl Default for ServerConfig {
             max_connections: 20_000,
             max_pending_handshakes: 4_096,
             max_pending_handshakes_per_ip: 256,
+            max_connections_per_ip: 256,
+            new_connections_per_ip_per_second: 20,
             handshake_timeout_ms: 5_000,
             idle_timeout_ms: 30_000,
             outbound_queue: 64,
@@ -262,9 +271,11 @@ impl ServerConfig {
             || self.max_pending_handshakes_per_ip == 0
             || self.max_rooms == 0
             || self.max_rooms_per_ip == 0
+            || self.max_connections_per_ip == 0
+            || self.new_connections_per_ip_per_second == 0
         {
             return fail(
-                "room_queue, max_connections, max_pending_handshakes(_per_ip) and max_rooms(_per_ip) must be at least 1",
+                "room_queue, max_connections(_per_ip), new_connections_per_ip_per_second, max_pending_handshakes(_per_ip) and max_rooms(_per_ip) must be at least 1",
             );
         }
         if self.messages_per_second == 0 || self.chat_per_second == 0 {

@@ -19,6 +19,7 @@
 //! - [`alloc`]: [`use_node_allocator!`], the allocator that gives rooms'
 //!   memory back.
 //! - [`config`]: [`ServerConfig`], loaded from file, environment and flags.
+//! - [`rate`]: governor rate limits on a clock the caller sets.
 //! - [`metrics`]: every metric name, the Prometheus recorder, cached handles.
 //! - [`cli`], [`logging`]: the `tessera` binary's front.
 
@@ -31,6 +32,7 @@ pub mod frames;
 pub mod link;
 pub mod logging;
 pub mod metrics;
+pub mod rate;
 pub mod room;
 pub mod server;
 pub mod session;

@@ -74,6 +74,11 @@ pub mod end {
     /// Dropped before its transport handshake: too many others were in
     /// theirs (`max_pending_handshakes`, in all or from its address).
     pub const HANDSHAKE_LIMIT: &str = "handshake_limit";
+    /// Refused at accept: the address has `max_connections_per_ip` open.
+    pub const ADDRESS_LIMIT: &str = "address_limit";
+    /// Refused at accept: the address opens connections faster than
+    /// `new_connections_per_ip_per_second`.
+    pub const CONNECTION_RATE: &str = "connection_rate";
 }
 
 /// Fine between 1 and 50 ms, where a 10 Hz tick lives and where load tests

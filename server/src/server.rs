@@ -12,6 +12,7 @@ use crate::admin_token::{self, TokenError, TokenSource};
 use crate::config::ServerConfig;
 use crate::room::RoomTable;
 use crate::state::ServerState;
+use crate::transport::admission::AddressAdmission;
 use crate::transport::gate::HandshakeGate;
 use crate::{admin, metrics, transport};
 
@@ -148,11 +149,21 @@ impl Server {
                 config.max_pending_handshakes_per_ip,
             )
         };
-        state
-            .tasks
-            .spawn(transport::ws::serve(ws, gate(), Arc::clone(&state)));
+        // One per node: the caps per address hold across both transports.
+        let addresses = AddressAdmission::new(
+            config.max_connections_per_ip,
+            config.new_connections_per_ip_per_second,
+            std::time::Instant::now(),
+        );
+        state.tasks.spawn(transport::ws::serve(
+            ws,
+            Arc::clone(&addresses),
+            gate(),
+            Arc::clone(&state),
+        ));
         state.tasks.spawn(transport::quic::serve(
             quic.clone(),
+            addresses,
             gate(),
             Arc::clone(&state),
         ));

@@ -6,13 +6,11 @@
 //!   carries out their decisions (join the room, queue a command, answer a
 //!   ping, end the session).
 //! - `writer`: drains the session's bounded outbound queue in batches.
-//! - `rate`: governor limits on a clock the caller sets.
 //!
 //! A misbehaving client gets an `Error` frame with a code and its connection
 //! is closed; nothing it sends can reach the room unchecked, and nothing it
 //! fails to read can hold up the room (the room only ever `try_send`s).
 
-mod rate;
 pub mod rules;
 mod writer;
 

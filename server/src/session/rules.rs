@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tessera_protocol::{ClientMsg, ErrorCode, Hello, KickReason, RawValue};
 
-use super::rate::Limiter;
 use crate::config::ServerConfig;
 use crate::frames::Inbound;
 use crate::link::{CloseRequest, SessionLive};
 use crate::metrics::end;
+use crate::rate::Limiter;
 
 /// The limits a session enforces, from the node's configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use quinn::crypto::rustls::QuicServerConfig;
@@ -18,6 +18,7 @@ use quinn::{Connection, ConnectionError, Endpoint, ReadError, RecvStream, SendSt
 use tessera_protocol::limits::MAX_CLIENT_FRAME;
 use tessera_protocol::stream::{LENGTH_PREFIX, frame_length, write_frame};
 
+use super::admission::{AddressAdmission, AddressSlot};
 use super::gate::{HandshakeGate, HandshakeSlot};
 use super::tls::{Identity, TlsError, rustls_server_config};
 use crate::frames::{DatagramRefused, DatagramSink, FrameSink, FrameSource, Inbound};
@@ -108,8 +109,14 @@ pub enum BindError {
 }
 
 /// Accepts connections until shutdown.
-/// `gate` bounds the handshakes under way.
-pub async fn serve(endpoint: Endpoint, gate: Arc<HandshakeGate>, state: Arc<ServerState>) {
+/// `addresses` decides per client address at accept; `gate` bounds the
+/// handshakes under way.
+pub async fn serve(
+    endpoint: Endpoint,
+    addresses: Arc<AddressAdmission>,
+    gate: Arc<HandshakeGate>,
+    state: Arc<ServerState>,
+) {
     let shutdown = state.shutdown.clone();
     loop {
         let incoming = tokio::select! {
@@ -123,6 +130,14 @@ pub async fn serve(endpoint: Endpoint, gate: Arc<HandshakeGate>, state: Arc<Serv
             let _ = incoming.retry();
             continue;
         }
+        let address = match addresses.admit(incoming.remote_address().ip(), Instant::now()) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                tracing::debug!(peer = %incoming.remote_address(), %refused, "connection refused at accept");
+                incoming.refuse();
+                continue;
+            }
+        };
         let Some(handshake) = gate.admit(incoming.remote_address().ip()) else {
             tracing::debug!(peer = %incoming.remote_address(), "too many pending handshakes; connection refused");
             incoming.refuse();
@@ -131,13 +146,20 @@ pub async fn serve(endpoint: Endpoint, gate: Arc<HandshakeGate>, state: Arc<Serv
         let state = Arc::clone(&state);
         state
             .tasks
-            .spawn(connection(incoming, handshake, state.clone()));
+            .spawn(connection(incoming, address, handshake, state.clone()));
     }
     // Sessions say their goodbyes in their own tasks; the server closes
     // the endpoint once they are done.
 }
 
-async fn connection(incoming: quinn::Incoming, handshake: HandshakeSlot, state: Arc<ServerState>) {
+/// One connection's life; `_address` holds its place in its address's
+/// count until the session ends.
+async fn connection(
+    incoming: quinn::Incoming,
+    _address: AddressSlot,
+    handshake: HandshakeSlot,
+    state: Arc<ServerState>,
+) {
     let peer = incoming.remote_address();
     let limit = state.handshake_timeout();
     let conn = match tokio::time::timeout(limit, incoming).await {

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -13,6 +14,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use super::admission::{AddressAdmission, AddressSlot};
 use super::gate::{HandshakeGate, HandshakeSlot};
 use crate::frames::{FrameSink, FrameSource, Inbound};
 use crate::session;
@@ -34,8 +36,14 @@ const WS_HARD_LIMIT: usize = 2 * tessera_protocol::limits::MAX_CLIENT_FRAME;
 const READ_BUFFER: usize = 1024;
 
 /// Accepts connections until shutdown.
-/// `gate` bounds the upgrades under way.
-pub async fn serve(listener: TcpListener, gate: Arc<HandshakeGate>, state: Arc<ServerState>) {
+/// `addresses` decides per client address at accept; `gate` bounds the
+/// upgrades under way.
+pub async fn serve(
+    listener: TcpListener,
+    addresses: Arc<AddressAdmission>,
+    gate: Arc<HandshakeGate>,
+    state: Arc<ServerState>,
+) {
     let shutdown = state.shutdown.clone();
     loop {
         let accepted = tokio::select! {
@@ -44,6 +52,15 @@ pub async fn serve(listener: TcpListener, gate: Arc<HandshakeGate>, state: Arc<S
         };
         match accepted {
             Ok((stream, peer)) => {
+                // Closed at once: before the upgrade there is no way to
+                // send an error, and a flood must cost nothing more.
+                let address = match addresses.admit(peer.ip(), Instant::now()) {
+                    Ok(slot) => slot,
+                    Err(refused) => {
+                        tracing::debug!(%peer, %refused, "connection closed at accept");
+                        continue;
+                    }
+                };
                 // Dropped unanswered: a flood of half-open connections must
                 // not cost a task and buffers each.
                 let Some(handshake) = gate.admit(peer.ip()) else {
@@ -53,7 +70,7 @@ pub async fn serve(listener: TcpListener, gate: Arc<HandshakeGate>, state: Arc<S
                 let state = Arc::clone(&state);
                 state
                     .tasks
-                    .spawn(connection(stream, peer, handshake, state.clone()));
+                    .spawn(connection(stream, peer, address, handshake, state.clone()));
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off briefly.
@@ -64,9 +81,12 @@ pub async fn serve(listener: TcpListener, gate: Arc<HandshakeGate>, state: Arc<S
     }
 }
 
+/// One connection's life; `_address` holds its place in its address's
+/// count until the session ends.
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
+    _address: AddressSlot,
     handshake: HandshakeSlot,
     state: Arc<ServerState>,
 ) {
