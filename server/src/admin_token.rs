@@ -7,10 +7,11 @@
 //! with owner-only permissions and reused on later starts. Only the file's
 //! path is ever logged.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::files::{Readers, write_atomically};
 
 /// Name of the generated token's file in the data dir.
 pub const TOKEN_FILE: &str = "admin-token";
@@ -128,19 +129,10 @@ fn generate() -> Result<AdminToken, TokenError> {
     Ok(AdminToken(hex(&bytes)))
 }
 
-/// Creates the file readable by its owner only, refusing to overwrite one.
+/// Writes the file, readable by its owner only, whole or not at all.
 fn write_new(path: &Path, token: &AdminToken) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(token.expose().as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()
+    let line = format!("{}\n", token.expose());
+    write_atomically(path, line.as_bytes(), Readers::Owner)
 }
 
 /// A token file others can read is narrowed to its owner, with a warning.
@@ -215,6 +207,22 @@ mod tests {
         let configured = AdminToken::new("given");
         let (given, source) = resolve(Some(&configured), &dir).expect("configured");
         assert_eq!((given.expose(), source), ("given", TokenSource::Configured));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_torn_token_file_is_named_with_what_to_do() {
+        let dir = temp_dir("torn");
+        std::fs::write(dir.join(TOKEN_FILE), "\n").expect("torn");
+        let err = resolve(None, &dir).expect_err("an empty token is refused");
+        let line = err.to_string();
+        assert!(
+            line.contains(TOKEN_FILE) && line.contains("delete it"),
+            "{line}"
+        );
+        std::fs::remove_file(dir.join(TOKEN_FILE)).expect("deleted as told");
+        let (_, source) = resolve(None, &dir).expect("generated anew");
+        assert!(matches!(source, TokenSource::Generated(_)));
         std::fs::remove_dir_all(&dir).ok();
     }
 

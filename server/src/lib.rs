@@ -9,6 +9,7 @@
 //!   [`Server`] on port 0 and talk to it over real sockets.
 //! - [`state`]: [`ServerState`], what every task of a node shares.
 //! - [`transport`]: WebSocket and QUIC, each behind its handshake gate.
+//! - [`files`]: data-dir files written whole or not at all.
 //! - [`frames`]: the traits a transport implements for a session.
 //! - [`session`]: one connection: sans-IO rules, the read loop, the writer.
 //! - [`link`]: everything a session and a room say to each other.
@@ -28,6 +29,7 @@ pub mod admin_token;
 pub mod alloc;
 pub mod cli;
 pub mod config;
+pub mod files;
 pub mod frames;
 pub mod link;
 pub mod logging;

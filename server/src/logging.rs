@@ -5,6 +5,8 @@
 //! stdout pipe would stall every room on the thread; instead, lines past a
 //! full buffer are dropped.
 
+use std::io::IsTerminal;
+
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
@@ -26,8 +28,11 @@ pub fn init(format: LogFormat, filter: &str) -> Result<WorkerGuard, String> {
         .buffered_lines_limit(BUFFERED_LINES)
         .thread_name("tessera-log")
         .finish(std::io::stdout());
+    // Colour only for a person at a terminal: escape codes in a pipe or a
+    // file break `grep` and log shippers.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
         .with_writer(writer);
     let installed = match format {
         LogFormat::Pretty => builder.try_init(),

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::files::{Readers, write_atomically};
+
 /// File names of the generated development certificate, in the data dir.
 pub const DEV_CERT_FILE: &str = "quic-dev-cert.pem";
 pub const DEV_KEY_FILE: &str = "quic-dev-key.pem";
@@ -127,22 +129,43 @@ fn dev_identity(data_dir: &Path) -> Result<Identity, TlsError> {
     let cert_path = data_dir.join(DEV_CERT_FILE);
     let key_path = data_dir.join(DEV_KEY_FILE);
     if cert_path.exists() && key_path.exists() {
-        return Ok(Identity {
-            chain: read_chain(&cert_path)?,
-            key: read_key(&key_path)?,
-            origin: Origin::DevReused(cert_path),
-        });
+        match (read_chain(&cert_path), read_key(&key_path)) {
+            (Ok(chain), Ok(key)) => {
+                return Ok(Identity {
+                    chain,
+                    key,
+                    origin: Origin::DevReused(cert_path),
+                });
+            }
+            // A development certificate is ours to replace: generate a new
+            // one (clients must pin its new fingerprint).
+            (chain, key) => {
+                let problem = chain.err().or(key.err()).map(|e| e.to_string());
+                tracing::warn!(
+                    file = %cert_path.display(),
+                    problem = problem.unwrap_or_default(),
+                    "the development certificate or its key is unreadable; generating a new one (clients must pin its new fingerprint)"
+                );
+            }
+        }
     }
     let names = DEV_NAMES
         .iter()
         .map(|n| (*n).to_owned())
         .collect::<Vec<_>>();
     let generated = rcgen::generate_simple_self_signed(names)?;
-    write_owner_only(&key_path, generated.signing_key.serialize_pem().as_bytes())?;
-    std::fs::write(&cert_path, generated.cert.pem()).map_err(|source| TlsError::Write {
-        path: cert_path.clone(),
-        source,
-    })?;
+    let write = |path: &Path, bytes: &[u8], readers| {
+        write_atomically(path, bytes, readers).map_err(|source| TlsError::Write {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    write(
+        &key_path,
+        generated.signing_key.serialize_pem().as_bytes(),
+        Readers::Owner,
+    )?;
+    write(&cert_path, generated.cert.pem().as_bytes(), Readers::Anyone)?;
     Ok(Identity {
         chain: vec![generated.cert.der().clone()],
         key: PrivateKeyDer::try_from(generated.signing_key.serialize_der()).map_err(|e| {
@@ -153,22 +176,6 @@ fn dev_identity(data_dir: &Path) -> Result<Identity, TlsError> {
             }
         })?,
         origin: Origin::DevGenerated(cert_path),
-    })
-}
-
-/// Writes a file only its owner may read (a private key).
-fn write_owner_only(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let write = |options: &std::fs::OpenOptions| -> std::io::Result<()> {
-        options.open(path)?.write_all(bytes)
-    };
-    write(&options).map_err(|source| TlsError::Write {
-        path: path.to_owned(),
-        source,
     })
 }
 
@@ -244,6 +251,27 @@ mod tests {
         let err = load_identity(Some(&cert), Some(&dir.join("key.pem")), &dir)
             .expect_err("no certificate");
         assert!(matches!(err, TlsError::NoCertificate { .. }), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_torn_development_certificate_is_generated_anew() {
+        let dir = temp_dir("torn");
+        let first = load_identity(None, None, &dir).expect("generated");
+        // A crash mid-write, before files were written atomically.
+        std::fs::write(dir.join(DEV_CERT_FILE), "").expect("torn cert");
+        let again = load_identity(None, None, &dir).expect("generated anew");
+        assert!(matches!(again.origin, Origin::DevGenerated(_)));
+        assert_ne!(again.fingerprint(), first.fingerprint());
+        let reused = load_identity(None, None, &dir).expect("reused");
+        assert_eq!(
+            reused.fingerprint(),
+            again.fingerprint(),
+            "the new one is kept"
+        );
+        std::fs::write(dir.join(DEV_KEY_FILE), "").expect("torn key");
+        let fresh = load_identity(None, None, &dir).expect("generated anew");
+        rustls_server_config(fresh, b"tessera/1").expect("usable");
         std::fs::remove_dir_all(&dir).ok();
     }
 }
