@@ -83,6 +83,13 @@ pub struct ServerConfig {
     /// New connections a second from one client address, with a burst of
     /// five seconds' worth; faster ones are closed at once. Default 20.
     pub new_connections_per_ip_per_second: u32,
+    /// Connections the admin HTTP listener keeps open at once; more wait
+    /// in the kernel's backlog. Keeps the admin port from using up the
+    /// descriptors game clients need. Default 64.
+    pub max_admin_connections: usize,
+    /// Time an admin request has to send its headers; a connection that
+    /// dawdles is closed. Default 5,000 ms.
+    pub admin_request_timeout_ms: u64,
     /// Time a new connection has to send its `Hello`. Default 5,000 ms.
     pub handshake_timeout_ms: u64,
     /// A joined client that sends nothing (not even a ping) for this long is
@@ -145,6 +152,8 @@ impl Default for ServerConfig {
             max_pending_handshakes: 4_096,
             max_pending_handshakes_per_ip: 256,
             max_connections_per_ip: 256,
+            max_admin_connections: 64,
+            admin_request_timeout_ms: 5_000,
             new_connections_per_ip_per_second: 20,
             handshake_timeout_ms: 5_000,
             idle_timeout_ms: 30_000,
@@ -272,6 +281,7 @@ impl ServerConfig {
             || self.max_rooms == 0
             || self.max_rooms_per_ip == 0
             || self.max_connections_per_ip == 0
+            || self.max_admin_connections == 0
             || self.new_connections_per_ip_per_second == 0
         {
             return fail(
@@ -281,7 +291,10 @@ impl ServerConfig {
         if self.messages_per_second == 0 || self.chat_per_second == 0 {
             return fail("messages_per_second and chat_per_second must be at least 1");
         }
-        if self.handshake_timeout_ms == 0 || self.idle_timeout_ms == 0 {
+        if self.handshake_timeout_ms == 0
+            || self.idle_timeout_ms == 0
+            || self.admin_request_timeout_ms == 0
+        {
             return fail("timeouts must be above zero");
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {

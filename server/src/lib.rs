@@ -9,6 +9,7 @@
 //!   [`Server`] on port 0 and talk to it over real sockets.
 //! - [`state`]: [`ServerState`], what every task of a node shares.
 //! - [`transport`]: WebSocket and QUIC, each behind its handshake gate.
+//! - [`fds`]: the descriptor limit raised, and the caps fitted into it.
 //! - [`files`]: data-dir files written whole or not at all.
 //! - [`frames`]: the traits a transport implements for a session.
 //! - [`session`]: one connection: sans-IO rules, the read loop, the writer.
@@ -29,6 +30,7 @@ pub mod admin_token;
 pub mod alloc;
 pub mod cli;
 pub mod config;
+pub mod fds;
 pub mod files;
 pub mod frames;
 pub mod link;

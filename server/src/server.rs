@@ -14,7 +14,7 @@ use crate::room::RoomTable;
 use crate::state::ServerState;
 use crate::transport::admission::AddressAdmission;
 use crate::transport::gate::HandshakeGate;
-use crate::{admin, metrics, transport};
+use crate::{admin, fds, metrics, transport};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +119,20 @@ impl Server {
                 "admin token: generated and stored (owner-only) for `tessera admin --token`"
             ),
         }
+        let mut config = config;
+        let fd_limit = fds::raise_limit();
+        let (asked_connections, asked_pending) =
+            (config.max_connections, config.max_pending_handshakes);
+        if fds::fit_caps(&mut config, fd_limit) {
+            tracing::warn!(
+                fd_limit,
+                max_connections = config.max_connections,
+                max_pending_handshakes = config.max_pending_handshakes,
+                asked_connections,
+                asked_pending,
+                "the file descriptor limit is below what the caps need: caps lowered to fit (raise `ulimit -n` for more)"
+            );
+        }
         metrics::install();
         let bind = |what, addr| async move {
             TcpListener::bind(addr)
@@ -176,6 +190,7 @@ impl Server {
             admin = %admin_addr,
             tick_hz = state.config.tick_hz,
             tick_threads = state.config.tick_thread_count(),
+            fd_limit,
             "tessera is listening"
         );
         Ok(Self {

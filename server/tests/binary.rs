@@ -19,7 +19,17 @@ impl Drop for Running {
 /// Starts `tessera serve` on free loopback ports with `data_dir`, and
 /// returns it with every log line up to "tessera is listening".
 fn serve(data_dir: &std::path::Path) -> (Running, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+    serve_with(data_dir, Command::new(env!("CARGO_BIN_EXE_tessera")), &[])
+}
+
+/// The same with `command` (the binary, or a wrapper that runs it) and
+/// more flags.
+fn serve_with(
+    data_dir: &std::path::Path,
+    mut command: Command,
+    flags: &[&str],
+) -> (Running, Vec<String>) {
+    let mut child = command
         .args([
             "serve",
             "--ws-addr",
@@ -29,6 +39,7 @@ fn serve(data_dir: &std::path::Path) -> (Running, Vec<String>) {
         ])
         .args(["--admin-addr", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .args(flags)
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -86,5 +97,74 @@ fn a_torn_development_certificate_is_replaced_at_start() {
     );
     let cert = std::fs::read_to_string(dir.join("quic-dev-cert.pem")).expect("cert");
     assert!(cert.contains("BEGIN CERTIFICATE"), "{cert}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The WebSocket address in the "tessera is listening" line.
+fn ws_addr(lines: &[String]) -> std::net::SocketAddr {
+    let line = lines.last().expect("the listening line");
+    let value: serde_json::Value = serde_json::from_str(line).expect("a json line");
+    value["ws"]
+        .as_str()
+        .expect("ws")
+        .parse()
+        .expect("an address")
+}
+
+#[tokio::test]
+async fn past_the_descriptor_limit_clients_get_server_full_not_silence() {
+    use futures_util::{SinkExt, StreamExt};
+    use tessera_protocol::{ClientMsg, ErrorCode, Hello, ServerMsg};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = data_dir("fds");
+    // 160 descriptors, soft and hard, so the server cannot raise them.
+    let mut command = Command::new("prlimit");
+    command
+        .args(["--nofile=160:160", env!("CARGO_BIN_EXE_tessera")])
+        .env("TESSERA_MAX_ADMIN_CONNECTIONS", "8")
+        .env("TESSERA_NEW_CONNECTIONS_PER_IP_PER_SECOND", "1000");
+    let (_server, lines) = serve_with(&dir, command, &["--log-format", "json"]);
+    assert!(
+        lines.iter().any(|l| l.contains("caps lowered to fit")),
+        "{lines:#?}"
+    );
+    let url = format!("ws://{}", ws_addr(&lines));
+    let (mut welcomed, mut full) = (Vec::new(), 0);
+    // More clients than the server has descriptors.
+    for i in 0..200 {
+        let (mut ws, _) = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio_tungstenite::connect_async(&url),
+        )
+        .await
+        .expect("the upgrade answers in time")
+        .expect("upgraded");
+        let hello = ClientMsg::Hello(Hello::new(format!("room-{}", i % 4))).encode();
+        ws.send(Message::Binary(hello.into())).await.expect("hello");
+        let answer = loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                .await
+                .expect("every client hears back");
+            match frame {
+                Some(Ok(Message::Binary(b))) => break ServerMsg::decode(&b).expect("decodes"),
+                Some(Ok(_)) => {}
+                other => panic!("closed without an answer: {other:?}"),
+            }
+        };
+        match answer {
+            ServerMsg::Welcome(_) => welcomed.push(ws),
+            ServerMsg::Error { code, .. } => {
+                assert_eq!(ErrorCode::from_u16(code), Some(ErrorCode::ServerFull));
+                full += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        !welcomed.is_empty() && full > 0,
+        "{} welcomed, {full} full",
+        welcomed.len()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -38,14 +38,8 @@ const DEFAULT_CLOSE_REASON: &str = "the room was closed by an operator";
 
 /// Serves the admin HTTP API until shutdown.
 pub async fn serve(listener: TcpListener, state: Arc<ServerState>) {
-    let shutdown = state.shutdown.clone();
-    let app = router(state);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "admin http server failed");
-    }
+    let app = router(Arc::clone(&state));
+    super::listener::serve(listener, app, state).await;
 }
 
 fn router(state: Arc<ServerState>) -> Router {
