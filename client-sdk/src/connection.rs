@@ -112,7 +112,7 @@ pub enum ConnectionError {
     Payload(#[from] PayloadError),
     #[error("chat text is empty")]
     EmptyChat,
-    #[error("chat text has control characters, line separators or bidirectional overrides")]
+    #[error("chat text has control, invisible or bidirectional characters, or line separators")]
     ChatControlCharacter,
 }
 

@@ -35,14 +35,15 @@ pub const MAX_VALUE_DEPTH: usize = 16;
 /// Most components one entity may carry in one delta entry.
 pub const MAX_COMPONENTS_PER_ENTITY: usize = 64;
 
-/// Why chat text would be refused (PROTOCOL.md §10.1). One rule for the
-/// server, which refuses such a line with `invalid_chat`, and for clients,
-/// which refuse it before sending.
+/// Why text shown to other players (a chat line, a player's name) would be
+/// refused (PROTOCOL.md §10.1). One rule for the server, which refuses
+/// such a line with `invalid_chat` and such a name at the join, and for
+/// clients, which refuse it before sending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChatTextProblem {
-    /// Nothing but whitespace.
+    /// Nothing visible: only whitespace and zero-width joiners.
     Empty,
-    /// Over [`MAX_CHAT`] bytes.
+    /// Over its limit ([`MAX_CHAT`] bytes for chat).
     TooLong,
     /// A character [`is_forbidden_in_chat`].
     ForbiddenCharacter,
@@ -50,10 +51,19 @@ pub enum ChatTextProblem {
 
 /// Checks chat text against the rules every server applies.
 pub fn check_chat_text(text: &str) -> Result<(), ChatTextProblem> {
-    if text.trim().is_empty() {
+    check_shown_text(text, MAX_CHAT)
+}
+
+/// Checks text other players are shown (chat, names) of at most
+/// `max_bytes`: something visible, and no character [`is_forbidden_in_chat`].
+pub fn check_shown_text(text: &str, max_bytes: usize) -> Result<(), ChatTextProblem> {
+    if text
+        .chars()
+        .all(|c| c.is_whitespace() || is_zero_width_joiner(c))
+    {
         return Err(ChatTextProblem::Empty);
     }
-    if text.len() > MAX_CHAT {
+    if text.len() > max_bytes {
         return Err(ChatTextProblem::TooLong);
     }
     if text.chars().any(is_forbidden_in_chat) {
@@ -62,14 +72,34 @@ pub fn check_chat_text(text: &str) -> Result<(), ChatTextProblem> {
     Ok(())
 }
 
-/// True when `c` may not appear in chat text: control characters (Unicode
-/// category Cc, line breaks and escapes included), the line and paragraph
-/// separators, and the bidirectional embedding, override and isolate
-/// controls. Each would let a line pose as several lines, or as someone
-/// else's text, on other players' screens.
+/// True when `c` may not appear in text shown to other players: control
+/// characters (Unicode category Cc, line breaks and escapes included), the
+/// line and paragraph separators, the bidirectional marks, embeddings,
+/// overrides and isolates, and the invisible characters (zero-width
+/// space, word joiner and the invisible operators, the byte order mark).
+/// Each would let a line pose as several lines, as someone else's text, or
+/// a name as another player's, on other players' screens. The zero-width
+/// joiners (U+200C, U+200D) stay: emoji sequences and several scripts need
+/// them, and text of nothing else counts as empty.
 pub fn is_forbidden_in_chat(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200B}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
+}
+
+fn is_zero_width_joiner(c: char) -> bool {
+    matches!(c, '\u{200C}' | '\u{200D}')
 }
 
 /// True when `name` is a valid room name.
@@ -84,6 +114,40 @@ pub fn is_valid_room_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_text_must_be_visible_and_safe() {
+        assert_eq!(
+            check_shown_text("hi 👨\u{200D}👩", 32),
+            Ok(()),
+            "emoji joiners stay"
+        );
+        for bad in [
+            "a\u{202E}b",
+            "a\u{2028}b",
+            "a\u{200B}",
+            "\u{200F}x",
+            "x\u{FEFF}",
+            "x\u{2060}",
+        ] {
+            assert_eq!(
+                check_shown_text(bad, 32),
+                Err(ChatTextProblem::ForbiddenCharacter),
+                "{bad:?}"
+            );
+        }
+        for empty in ["", "   ", "\u{200D}", " \u{200C} "] {
+            assert_eq!(
+                check_shown_text(empty, 32),
+                Err(ChatTextProblem::Empty),
+                "{empty:?}"
+            );
+        }
+        assert_eq!(
+            check_shown_text("toolong", 3),
+            Err(ChatTextProblem::TooLong)
+        );
+    }
 
     #[test]
     fn room_names() {

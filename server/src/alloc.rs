@@ -14,7 +14,10 @@ pub use tikv_jemallocator::Jemalloc;
 pub const CONF_LEN: usize = 63;
 
 /// Makes jemalloc, tuned as above, the global allocator of the binary it is
-/// written in. The `tessera` binary does; so should a game's own `main`:
+/// written in. Its options travel in the one exported symbol jemalloc reads
+/// at start: a static C string, never written, which is why this is the
+/// workspace's only `unsafe(...)` attribute (the `unsafe_code` lint does
+/// not look inside another crate's macro). The `tessera` binary does; so should a game's own `main`:
 ///
 /// ```ignore
 /// tessera_server::use_node_allocator!();

@@ -99,7 +99,7 @@ pub enum ChatError {
     TooLong,
     /// Control characters, line separators or bidirectional overrides
     /// (`tessera_protocol::limits::is_forbidden_in_chat`).
-    #[error("chat text has control characters, line separators or bidirectional overrides")]
+    #[error("chat text has control, invisible or bidirectional characters, or line separators")]
     ControlCharacter,
     /// The room has more chat lines waiting than it sends in
     /// `CHAT_BACKLOG_TICKS` ticks: the line is dropped. Not the sender's

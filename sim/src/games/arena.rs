@@ -86,13 +86,13 @@ fn join(world: &mut World, ctx: JoinContext<'_>) -> Result<Entity, JoinRefused> 
     Ok(world.spawn((position, Name(name))).id())
 }
 
+/// Names are shown to every neighbour: the rule of chat applies.
 fn validate_name(name: &str) -> Result<(), JoinRefused> {
-    if name.trim().is_empty() || name.len() > MAX_NAME || name.chars().any(char::is_control) {
-        return Err(JoinRefused(format!(
-            "name must be 1 to {MAX_NAME} bytes without control characters"
-        )));
-    }
-    Ok(())
+    tessera_protocol::limits::check_shown_text(name, MAX_NAME).map_err(|_| {
+        JoinRefused(format!(
+            "name must be 1 to {MAX_NAME} bytes of visible text, without control, invisible or bidirectional characters"
+        ))
+    })
 }
 
 /// Moves every walking player at `PLAYER_SPEED` in its intent's direction,
@@ -148,6 +148,14 @@ mod tests {
         assert!(t.room.join(1, &options).is_err());
         let options = RawValue::encode(&"not join options").expect("encodes");
         assert!(t.room.join(1, &options).is_err());
+        // What chat refuses as unsafe to show, names refuse too.
+        for unsafe_name in ["evil\u{202E}gnp", "a\u{2028}b", "\u{200B}", "\u{200D}"] {
+            let name = wire::JoinOptions {
+                name: unsafe_name.into(),
+            };
+            let options = RawValue::encode(&name).expect("encodes");
+            assert!(t.room.join(1, &options).is_err(), "{unsafe_name:?}");
+        }
         let options = RawValue::encode(&wire::JoinOptions { name: "ok".into() }).expect("encodes");
         assert!(t.room.join(1, &options).is_ok());
     }
