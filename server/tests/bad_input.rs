@@ -317,3 +317,39 @@ async fn half_open_connections_past_the_handshake_cap_are_dropped() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_refused_flood_still_gets_its_error_and_close_frame() {
+    let server = start(PlacedArena::default(), |_| {}).await;
+    let url = url(&server);
+    // A reset overtook the goodbye in most tries before the server lingered.
+    for _ in 0..5 {
+        let mut ws = joined(&url).await;
+        for _ in 0..120 {
+            ws.feed(Message::Ping(Bytes::from_static(b"flood")))
+                .await
+                .expect("queue a ping");
+        }
+        ws.flush().await.expect("one write");
+        let (mut error, mut close) = (None, false);
+        loop {
+            let frame = tokio::time::timeout(PATIENCE, ws.next())
+                .await
+                .expect("the server answers");
+            match frame {
+                Some(Ok(Message::Binary(b))) => {
+                    if let Ok(ServerMsg::Error { code, .. }) = ServerMsg::decode(&b) {
+                        error = ErrorCode::from_u16(code);
+                    }
+                }
+                Some(Ok(Message::Close(_))) => close = true,
+                Some(Ok(_)) => {}
+                None => break,
+                Some(Err(e)) => panic!("the connection failed instead of closing: {e}"),
+            }
+        }
+        assert_eq!(error, Some(ErrorCode::RateLimited));
+        assert!(close, "a close frame came");
+    }
+    server.shutdown().await;
+}

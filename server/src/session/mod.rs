@@ -31,7 +31,7 @@ use crate::metrics::{self, LinkMetrics};
 use crate::room::RoomHandle;
 use crate::state::ServerState;
 use rules::{Decision, End, RuleLimits, SessionRules};
-use writer::{GOODBYE_TIMEOUT, Writer, goodbye};
+use writer::{GOODBYE_TIMEOUT, LINGER, Writer, goodbye, linger};
 
 /// Runs a session to its end. Never fails: every ending is logged.
 pub async fn run(
@@ -52,6 +52,8 @@ pub async fn run(
         );
         metrics::disconnected(refusal.label);
         goodbye(&mut sink, refusal, &link_metrics).await;
+        let mut source = source;
+        linger(&mut source).await;
         return;
     };
     let control = Arc::new(SessionControl::new(&state.shutdown));
@@ -63,7 +65,8 @@ pub async fn run(
         live: Arc::clone(&live),
         metrics: Arc::clone(&link_metrics),
     };
-    let writer = tokio::spawn(writer.run(sink, queue));
+    let (hand_over, source_for_writer) = oneshot::channel();
+    let writer = tokio::spawn(writer.run(sink, queue, source_for_writer));
     let mut session = Session {
         id,
         source,
@@ -101,9 +104,10 @@ pub async fn run(
     }
     control.close(end.close_request(joined));
     metrics::disconnected(control.label());
-    drop(session);
+    // The writer lingers on the reading half after its goodbye.
+    let _ = hand_over.send(session.source);
     let mut writer = writer;
-    if tokio::time::timeout(GOODBYE_TIMEOUT * 2, &mut writer)
+    if tokio::time::timeout(GOODBYE_TIMEOUT * 2 + LINGER, &mut writer)
         .await
         .is_err()
     {

@@ -1,15 +1,21 @@
 //! The writing half of a session: drains its bounded outbound queue in
 //! batches (one flush per batch), probes the round trip now and then, and
-//! carries out the close request with its last frame.
+//! carries out the close request with its last frame, then lingers.
+//!
+//! Lingering: a client refused mid-flood still has frames on their way. A
+//! socket closed with unread input is reset by the kernel, and a reset can
+//! overtake the error and the close frame still in flight, so the client
+//! would never learn why. After the goodbye, the reading half is drained
+//! and discarded until the client closes or [`LINGER`] passes.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::frames::FrameSink;
+use crate::frames::{FrameSink, FrameSource, Inbound};
 use crate::link::{CloseRequest, SessionControl, SessionLive, live};
 use crate::metrics::{LinkMetrics, end};
 
@@ -17,6 +23,8 @@ use crate::metrics::{LinkMetrics, end};
 const WRITE_BATCH: usize = 64;
 /// How long the goodbye (final frame and close) may take.
 pub const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the input is drained after the goodbye, at most.
+pub const LINGER: Duration = Duration::from_secs(1);
 
 /// The writing half of a session.
 pub struct Writer {
@@ -31,7 +39,14 @@ impl Writer {
     /// close. A due probe leaves with the next batch (no flush of its own);
     /// only a connection with nothing to send for a whole probe period gets
     /// one alone.
-    pub async fn run(self, mut sink: impl FrameSink, mut queue: mpsc::Receiver<Bytes>) {
+    /// `source` brings the reading half once the session is done with it,
+    /// to linger on.
+    pub async fn run<S: FrameSource>(
+        self,
+        mut sink: impl FrameSink,
+        mut queue: mpsc::Receiver<Bytes>,
+        source: oneshot::Receiver<S>,
+    ) {
         let control = &self.control;
         let mut batch = Vec::with_capacity(WRITE_BATCH);
         // Built once, not per batch (see `Session::run`).
@@ -85,6 +100,9 @@ impl Writer {
             .take()
             .unwrap_or_else(|| CloseRequest::normal(end::NORMAL));
         goodbye(&mut sink, request, &self.metrics).await;
+        if let Ok(Ok(mut source)) = tokio::time::timeout(GOODBYE_TIMEOUT, source).await {
+            linger(&mut source).await;
+        }
     }
 
     /// Writes `batch` with one flush, preceded by a probe if one is due.
@@ -124,4 +142,17 @@ pub async fn goodbye(sink: &mut impl FrameSink, request: CloseRequest, metrics: 
         sink.close(request.code, &request.reason).await;
     };
     let _ = tokio::time::timeout(GOODBYE_TIMEOUT, send).await;
+}
+
+/// Reads and discards what the client still sends, until it closes or
+/// [`LINGER`] passes.
+pub async fn linger(source: &mut impl FrameSource) {
+    let drain = async {
+        loop {
+            if let Inbound::Closed | Inbound::Failed(_) = source.next().await {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
