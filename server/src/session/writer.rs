@@ -144,15 +144,47 @@ pub async fn goodbye(sink: &mut impl FrameSink, request: CloseRequest, metrics: 
     let _ = tokio::time::timeout(GOODBYE_TIMEOUT, send).await;
 }
 
-/// Reads and discards what the client still sends, until it closes or
-/// [`LINGER`] passes.
+/// Reads and discards what the client still sends, until it closes, its
+/// framing is lost, or [`LINGER`] passes.
 pub async fn linger(source: &mut impl FrameSource) {
     let drain = async {
         loop {
-            if let Inbound::Closed | Inbound::Failed(_) = source.next().await {
+            // A frame over the limit is refused unread: the source can
+            // never read past it, and answers `TooLarge` again at once,
+            // without waiting, which on a one-thread runtime would starve
+            // the timeout below. Nothing after it can be drained anyway.
+            if let Inbound::Closed | Inbound::Failed(_) | Inbound::TooLarge = source.next().await {
                 return;
             }
         }
     };
     let _ = tokio::time::timeout(LINGER, drain).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A source stuck on an oversized frame, as the transports' are.
+    struct StuckOnTooLarge {
+        reads: usize,
+    }
+
+    impl FrameSource for StuckOnTooLarge {
+        async fn next(&mut self) -> Inbound {
+            self.reads += 1;
+            assert!(
+                self.reads < 100,
+                "linger spins on a source that cannot move"
+            );
+            Inbound::TooLarge
+        }
+    }
+
+    #[tokio::test]
+    async fn linger_stops_at_a_frame_it_cannot_read_past() {
+        let mut source = StuckOnTooLarge { reads: 0 };
+        linger(&mut source).await;
+        assert_eq!(source.reads, 1);
+    }
 }
