@@ -1,21 +1,27 @@
 //! Joins an arena room and walks in a circle, printing what it sees.
 //!
 //! ```text
-//! cargo run -p tessera-client --example walk -- [URL] [ROOM] [NAME]
+//! cargo run -p tessera-client --example walk -- [URL] [ROOM] [NAME] [NEAR]
 //! ```
 //!
 //! Defaults: `ws://127.0.0.1:7700`, room `lobby`, a name from the process id.
-//! Runs until Ctrl-C (or until the server ends the session), then closes.
+//! `NEAR` names a player already in the room to spawn next to (the arena
+//! spawns at random otherwise, and players 200 units apart do not see each
+//! other). Runs until Ctrl-C (or until the server ends the session), then
+//! closes.
 //!
 //! Over QUIC (`quic://127.0.0.1:7701`), say whom to trust in the
-//! environment: `TESSERA_PIN_SHA256` (the fingerprint `tessera serve` logs)
-//! or `TESSERA_CA_PEM` (a CA certificate file).
+//! environment: `TESSERA_PIN_SHA256` (the fingerprint `tessera cert`
+//! prints) or `TESSERA_CA_PEM` (a CA certificate file). Without either, a
+//! server on this machine is trusted through the development certificate it
+//! wrote into its data dir (`TESSERA_DATA_DIR`, default `./tessera-data`).
 
 use std::f32::consts::TAU;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use tessera_client::arena::{JoinOptions, Name, Position, Walk};
+use tessera_client::arena::{JoinOptions, Name, Position, SpawnNear, Walk};
 use tessera_client::{Client, ClientConfig, ClientError, Entity, Event, Hello, RawValue};
 
 /// One full circle every 4 seconds, steering 10 times a second.
@@ -27,6 +33,8 @@ const STEPS_PER_CIRCLE: f32 = 40.0;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const PIN_VARIABLE: &str = "TESSERA_PIN_SHA256";
 const CA_VARIABLE: &str = "TESSERA_CA_PEM";
+const DATA_DIR_VARIABLE: &str = "TESSERA_DATA_DIR";
+const DEV_CERT_FILE: &str = "quic-dev-cert.pem";
 const DEFAULT_PORTS: &str = "(by default WebSocket is on port 7700, QUIC on 7701)";
 
 #[tokio::main]
@@ -41,16 +49,18 @@ async fn main() -> anyhow::Result<()> {
     let name = args
         .next()
         .unwrap_or_else(|| format!("walker-{}", std::process::id()));
+    let near = args.next();
 
     let mut hello = Hello::new(room.clone());
-    hello.options = RawValue::encode(&JoinOptions { name: name.clone() })?;
-    let mut config = ClientConfig::default().connect_timeout(CONNECT_TIMEOUT);
-    if let Ok(pin) = std::env::var(PIN_VARIABLE) {
-        config = config.pinned_certificate(pin);
-    } else if let Ok(path) = std::env::var(CA_VARIABLE) {
-        let pem = std::fs::read(&path).with_context(|| format!("{CA_VARIABLE}: reading {path}"))?;
-        config = config.ca_certificate_pem(pem);
+    let mut options = JoinOptions::named(name.clone());
+    if let Some(near) = &near {
+        options = options.near(SpawnNear::Player(near.clone()));
     }
+    hello.options = RawValue::encode(&options)?;
+    let config = trust(
+        ClientConfig::default().connect_timeout(CONNECT_TIMEOUT),
+        &url,
+    )?;
     let mut client = match Client::connect_with(&url, hello, config).await {
         Ok(client) => client,
         Err(error) => return Err(explain(error, &url).context(format!("joining {room} at {url}"))),
@@ -98,6 +108,45 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whom to trust over QUIC: the environment's pin or CA, else the
+/// development certificate of a server on this machine, when there is one.
+fn trust(config: ClientConfig, url: &str) -> anyhow::Result<ClientConfig> {
+    if let Ok(pin) = std::env::var(PIN_VARIABLE) {
+        return Ok(config.pinned_certificate(pin));
+    }
+    if let Ok(path) = std::env::var(CA_VARIABLE) {
+        let pem = std::fs::read(&path).with_context(|| format!("{CA_VARIABLE}: reading {path}"))?;
+        return Ok(config.ca_certificate_pem(pem));
+    }
+    if !is_quic_to_this_machine(url) {
+        return Ok(config);
+    }
+    let data_dir =
+        std::env::var_os(DATA_DIR_VARIABLE).map_or_else(|| "tessera-data".into(), PathBuf::from);
+    let path = data_dir.join(DEV_CERT_FILE);
+    match std::fs::read(&path) {
+        Ok(pem) => {
+            println!(
+                "trusting the development certificate of the server on this machine: {} (set {PIN_VARIABLE} or {CA_VARIABLE} to trust another)",
+                path.display()
+            );
+            Ok(config.pinned_certificate_pem(pem))
+        }
+        // No such file: the server keeps its data elsewhere, or uses a
+        // certificate of its own; the no-trust error says what to set.
+        Err(_) => Ok(config),
+    }
+}
+
+fn is_quic_to_this_machine(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("quic://") else {
+        return false;
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    let host = host.rsplit_once(':').map_or(host, |(host, _port)| host);
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
 /// A failed join, with what the person running the example can do about
 /// it. The SDK's errors name its own API (a library reads no environment);
 /// this example takes its trust from environment variables, so its advice
@@ -109,7 +158,7 @@ fn explain(error: ClientError, url: &str) -> anyhow::Error {
         ClientError::NoTrust { .. } => {
             return anyhow::anyhow!(
                 "{url}: QUIC needs to know whom to trust: set {PIN_VARIABLE} to the SHA-256 \
-                 fingerprint `tessera serve` logs at start (sha256=AB:CD:...), or {CA_VARIABLE} \
+                 fingerprint `tessera cert` prints on the server's machine, or {CA_VARIABLE} \
                  to the PEM file of the CA that issued the server's certificate"
             );
         }
@@ -118,12 +167,16 @@ fn explain(error: ClientError, url: &str) -> anyhow::Error {
                 "{PIN_VARIABLE} must be the 64 hex digits `tessera serve` logs (colons allowed)"
             )
         }
+        ClientError::InvalidCertificatePem(_) => format!(
+            "the development certificate under {DATA_DIR_VARIABLE} is not readable; set \
+             {PIN_VARIABLE} instead"
+        ),
         ClientError::InvalidCa(_) => {
             format!("{CA_VARIABLE} must name a PEM file with the CA's certificate")
         }
         ClientError::UntrustedCertificate { .. } => format!(
-            "the server is not the one {PIN_VARIABLE} or {CA_VARIABLE} vouches for; copy the \
-             fingerprint it logged at start"
+            "the server is not the one {PIN_VARIABLE} or {CA_VARIABLE} (or the development \
+             certificate found here) vouches for; pin what `tessera cert` prints on its machine"
         ),
         ClientError::Timeout(limit) => format!(
             "nothing answered within {limit:?}: is a Tessera server listening at {url}? \

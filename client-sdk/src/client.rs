@@ -1,6 +1,6 @@
 //! [`Client`]: the async API over a [`Connection`] and a transport task.
 //!
-//! The socket lives in a background task (see [`crate::transport`]); the
+//! The socket lives in a background task (see the private `transport` module); the
 //! [`Connection`], and with it the mirror, lives here, in the application's
 //! task. A frame is applied to the mirror only when the application asks for
 //! the next event and the previous frame's events are all taken, so between

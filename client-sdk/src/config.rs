@@ -33,6 +33,9 @@ pub enum Trust {
     /// Exactly the certificate with this SHA-256 fingerprint, as the server
     /// logs it (`AB:CD:…`; colons and case do not matter).
     Pinned(String),
+    /// Exactly the first certificate of this PEM (a self-signed one, such
+    /// as the server's development certificate).
+    PinnedPem(Vec<u8>),
 }
 
 impl Default for ClientConfig {
@@ -99,6 +102,17 @@ impl ClientConfig {
     /// [`crate::ClientError::InvalidFingerprint`].
     pub fn pinned_certificate(mut self, sha256: impl Into<String>) -> Self {
         self.trust = Trust::Pinned(sha256.into());
+        self
+    }
+
+    /// Trusts, over QUIC, exactly the first certificate in this PEM: the
+    /// file itself, such as the development certificate a server on this
+    /// machine wrote (`tessera-data/quic-dev-cert.pem`). Same check as
+    /// [`ClientConfig::pinned_certificate`] with its fingerprint; a PEM
+    /// without a certificate fails the connect with
+    /// [`crate::ClientError::InvalidCertificatePem`].
+    pub fn pinned_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.trust = Trust::PinnedPem(pem.into());
         self
     }
 

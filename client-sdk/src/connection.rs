@@ -440,6 +440,7 @@ mod tests {
             tick_rate: 10,
             tick: 100,
             aoi_radius: 200,
+            aoi_margin: 20,
         }
     }
 

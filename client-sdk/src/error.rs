@@ -22,6 +22,9 @@ pub enum ClientError {
     /// The pinned fingerprint is not 32 hex bytes.
     #[error("pinned certificate fingerprint {0:?} is not a SHA-256 digest (64 hex digits)")]
     InvalidFingerprint(String),
+    /// The PEM of the certificate to pin holds no readable certificate.
+    #[error("certificate to pin: {0}")]
+    InvalidCertificatePem(String),
     /// The CA certificates given could not be read.
     #[error("CA certificates: {0}")]
     InvalidCa(String),

@@ -28,7 +28,8 @@
 //! - [`event`]: [`Event`], what the session reports, and [`DisconnectReason`].
 //! - `rtt`: [`Rtt`] estimates from ping nonces.
 //! - `transport`: the socket side, one background task per connection behind
-//!   bounded channels; `ws` today, room for `quic` with the same shape.
+//!   bounded channels: `ws` (WebSocket) and `quic` (a control stream, state
+//!   in datagrams), with the certificate checks of `quic` in `trust`.
 //! - [`client`]: [`Client`], the async API (`connect`, `next_event`,
 //!   `world`, `send_input`, ...), configured by [`ClientConfig`], failing
 //!   with [`ClientError`].

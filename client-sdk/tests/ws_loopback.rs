@@ -28,6 +28,7 @@ fn welcome() -> Welcome {
         tick_rate: 10,
         tick: 1_000,
         aoi_radius: 200,
+        aoi_margin: 20,
     }
 }
 

@@ -29,7 +29,8 @@ pub struct BotContext {
     pub room: String,
     pub scenario: Scenario,
     pub seed: u64,
-    pub aoi_margin: f32,
+    /// Overrides the margin of the server's Welcome.
+    pub aoi_margin: Option<f32>,
     /// Pause between a churned bot leaving and joining again.
     pub churn_pause: Duration,
     pub stats: Arc<Stats>,
@@ -112,7 +113,7 @@ async fn session(
             welcome.entity_id,
             welcome.tick,
             welcome.aoi_radius,
-            ctx.aoi_margin,
+            ctx.aoi_margin.unwrap_or(welcome.aoi_margin as f32),
         )
     });
     // Spread inputs and pings evenly over their periods across bots.
@@ -186,10 +187,8 @@ fn spread(id: u64) -> f64 {
 
 async fn join(id: u64, ctx: &BotContext) -> Result<(Link, Welcome), JoinError> {
     let mut hello = Hello::new(ctx.room.clone());
-    hello.options = RawValue::encode(&JoinOptions {
-        name: format!("bot-{id}"),
-    })
-    .map_err(|e| JoinError::Handshake(format!("cannot encode the join options: {e}")))?;
+    hello.options = RawValue::encode(&JoinOptions::named(format!("bot-{id}")))
+        .map_err(|e| JoinError::Handshake(format!("cannot encode the join options: {e}")))?;
     let mut link = Link::open(&ctx.url, ctx.quic.as_ref(), id).await?;
     link.send(ClientMsg::Hello(hello).encode())
         .await

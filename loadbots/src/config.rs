@@ -77,10 +77,10 @@ pub struct Args {
     /// Churn scenario: how long a churned bot stays away.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub churn_pause: Duration,
-    /// Interest margin of the server (hysteresis beyond the radius), for the
-    /// sample bots' visibility check.
-    #[arg(long, default_value_t = 20.0)]
-    pub aoi_margin: f32,
+    /// Interest margin (hysteresis beyond the radius) for the sample bots'
+    /// visibility check, instead of the one the server's Welcome gives.
+    #[arg(long)]
+    pub aoi_margin: Option<f32>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -103,7 +103,8 @@ pub struct SwarmConfig {
     pub sample_every: u64,
     pub churn_per_second: f64,
     pub churn_pause: Duration,
-    pub aoi_margin: f32,
+    /// `None`: the margin the server's Welcome gives.
+    pub aoi_margin: Option<f32>,
     pub quiet: bool,
 }
 

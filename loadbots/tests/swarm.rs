@@ -384,6 +384,7 @@ async fn lying_server() -> std::net::SocketAddr {
                     tick_rate: 10,
                     tick: 0,
                     aoi_radius: 200,
+                    aoi_margin: 20,
                 });
                 let _ = ws.send(Message::Binary(welcome.encode().into())).await;
                 let position =

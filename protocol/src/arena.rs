@@ -6,6 +6,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::quantize::{coord_to_u16, i8_to_unit, u16_to_coord, unit_to_i8};
+use crate::raw::{PayloadError, RawValue};
 use crate::wire::WireComponent;
 
 /// The world is a square `WORLD_SIZE` units on a side, origin at a corner.
@@ -71,6 +72,12 @@ impl<'de> Deserialize<'de> for Position {
 impl WireComponent for Position {
     const ID: u8 = 1;
     const NAME: &'static str = "position";
+
+    /// World units, not the packed integer.
+    fn readable(&self) -> Result<RawValue, PayloadError> {
+        let (x, y) = self.to_units();
+        RawValue::encode(&std::collections::BTreeMap::from([("x", x), ("y", y)]))
+    }
 }
 
 /// A player's display name.
@@ -105,10 +112,39 @@ impl Walk {
     }
 }
 
-/// Join options of the arena: `[name]`. `nil` options give a generated name.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// Join options of the arena: `[name]`, or `[name, spawn_near]` to start
+/// next to someone or somewhere. `nil` options give a generated name.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct JoinOptions {
     pub name: String,
+    /// Where to spawn; `None` (left out on the wire) spawns at random.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spawn_near: Option<SpawnNear>,
+}
+
+impl JoinOptions {
+    /// Options with this name, spawning at random.
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            spawn_near: None,
+        }
+    }
+
+    /// Spawns next to `spawn_near` instead of at random.
+    pub fn near(mut self, spawn_near: SpawnNear) -> Self {
+        self.spawn_near = Some(spawn_near);
+        self
+    }
+}
+
+/// Where a joining player starts: next to a player of the room, by display
+/// name (a string on the wire), or at a point in world units (`[x, y]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SpawnNear {
+    Player(String),
+    Point(f32, f32),
 }
 
 #[cfg(test)]
@@ -126,10 +162,54 @@ mod tests {
     }
 
     #[test]
+    fn a_position_reads_as_units() {
+        let readable = Position::from_units(1.5, 2.0).readable().expect("encodes");
+        let units: std::collections::BTreeMap<String, f32> = readable.decode().expect("a map");
+        assert_eq!(units, [("x".into(), 1.5), ("y".into(), 2.0)].into());
+        let name = Name("ann".into()).readable().expect("encodes");
+        assert_eq!(name.as_bytes(), [0xa3, b'a', b'n', b'n']);
+    }
+
+    #[test]
     fn walk_and_join_are_arrays() {
         let walk = RawValue::encode(&Walk::from_direction(1.0, -1.0)).expect("encodes");
         assert_eq!(walk.as_bytes(), [0x92, 0x7f, 0xd0, 0x81]);
-        let join = RawValue::encode(&JoinOptions { name: "ab".into() }).expect("encodes");
+        let join = RawValue::encode(&JoinOptions::named("ab")).expect("encodes");
         assert_eq!(join.as_bytes(), [0x91, 0xa2, b'a', b'b']);
+    }
+
+    #[test]
+    fn spawn_near_is_a_name_or_a_point_after_the_name() {
+        let near_ann = JoinOptions::named("ab").near(SpawnNear::Player("ann".into()));
+        let raw = RawValue::encode(&near_ann).expect("encodes");
+        assert_eq!(
+            raw.as_bytes(),
+            [0x92, 0xa2, b'a', b'b', 0xa3, b'a', b'n', b'n']
+        );
+        assert_eq!(raw.decode::<JoinOptions>().expect("decodes"), near_ann);
+        // A point: two numbers, integers or floats alike.
+        let raw = RawValue::from_bytes(bytes::Bytes::from_static(&[
+            0x92, 0xa2, b'a', b'b', 0x92, 0x64, 0xcb, 0x40, 0x69, 0, 0, 0, 0, 0, 0,
+        ]))
+        .expect("one value");
+        assert_eq!(
+            raw.decode::<JoinOptions>().expect("decodes"),
+            JoinOptions::named("ab").near(SpawnNear::Point(100.0, 200.0))
+        );
+        // PROTOCOL.md §11.3's examples.
+        let bob_at = RawValue::from_bytes(bytes::Bytes::from_static(&[
+            0x92, 0xa3, b'b', b'o', b'b', 0x92, 0x64, 0xcd, 0x07, 0xd0,
+        ]))
+        .expect("one value");
+        assert_eq!(
+            bob_at.decode::<JoinOptions>().expect("decodes"),
+            JoinOptions::named("bob").near(SpawnNear::Point(100.0, 2000.0))
+        );
+        // A point of one number is neither form.
+        let raw = RawValue::from_bytes(bytes::Bytes::from_static(&[
+            0x92, 0xa2, b'a', b'b', 0x91, 0x64,
+        ]))
+        .expect("one value");
+        assert!(raw.decode::<JoinOptions>().is_err());
     }
 }

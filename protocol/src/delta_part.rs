@@ -124,7 +124,7 @@ pub struct PartHead {
 }
 
 /// Writes the head of a part up to the `entered` header; then follow the
-/// entries, [`write_section_head`] with the `updated` count, those entries
+/// entries, [`crate::delta::write_section_head`] with the `updated` count, those entries
 /// and [`crate::delta::write_left`], as for a delta.
 pub fn write_part_head(out: &mut Vec<u8>, head: &PartHead, entered_count: usize) {
     let mut w = Writer::new(out);

@@ -22,7 +22,7 @@ pub mod tag {
 
 /// Elements each message has in this version, the tag included. Senders
 /// write exactly this many; receivers accept more.
-const WELCOME_LEN: usize = 6;
+const WELCOME_LEN: usize = 7;
 pub(crate) const DELTA_LEN: usize = 6;
 const CHAT_LEN: usize = 3;
 const PONG_LEN: usize = 3;
@@ -42,6 +42,9 @@ pub struct Welcome {
     pub tick: u32,
     /// Interest radius in world units: entities nearer than this are visible.
     pub aoi_radius: u32,
+    /// Hysteresis in world units: a visible entity leaves view only once it
+    /// is farther than `aoi_radius + aoi_margin`.
+    pub aoi_margin: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +104,7 @@ impl ServerMsg {
                 w.uint(m.tick_rate.into());
                 w.uint(m.tick.into());
                 w.uint(m.aoi_radius.into());
+                w.uint(m.aoi_margin.into());
             }
             Self::Delta(d) => d.encode_into(out),
             Self::Chat { from, text } => {
@@ -149,6 +153,7 @@ impl ServerMsg {
                     tick_rate: r.uint_as("tick rate")?,
                     tick: r.uint_as("tick")?,
                     aoi_radius: r.uint_as("aoi radius")?,
+                    aoi_margin: r.uint_as("aoi margin")?,
                 };
                 (Self::Welcome(welcome), WELCOME_LEN)
             }
@@ -236,6 +241,7 @@ mod tests {
             tick_rate: 10,
             tick: 123_456,
             aoi_radius: 200,
+            aoi_margin: 20,
         }));
         roundtrip(ServerMsg::Delta(Delta {
             tick: 5,

@@ -19,6 +19,14 @@ pub trait WireComponent:
     const ID: u8;
     /// Human-readable name, for tools and logs.
     const NAME: &'static str;
+
+    /// The value as tools show it to a person (`tessera admin entity`),
+    /// encoded as MessagePack. By default the wire value itself; a
+    /// quantized or packed component gives what it stands for instead (the
+    /// arena's position gives `{"x": …, "y": …}` in world units).
+    fn readable(&self) -> Result<RawValue, PayloadError> {
+        RawValue::encode(self)
+    }
 }
 
 impl EntityState {

@@ -13,7 +13,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde::{Serialize, Serializer};
-use tessera_protocol::arena::{JoinOptions, Name, Position, Walk};
+use tessera_protocol::arena::{JoinOptions, Name, Position, SpawnNear, Walk};
 use tessera_protocol::limits::{
     MAX_CHAT, MAX_CLIENT_FRAME, MAX_COMPONENTS_PER_ENTITY, MAX_GAME_VALUE, MAX_REASON,
     MAX_RESUME_TOKEN, MAX_ROOM_NAME, MAX_TOKEN,
@@ -91,7 +91,13 @@ fn raw_value() -> impl Strategy<Value = RawValue> {
         any::<(i8, i8)>().prop_map(|(dx, dy)| encoded(&Walk { dx, dy })),
         any::<(u16, u16)>().prop_map(|(x, y)| encoded(&Position { x, y })),
         "\\PC{0,32}".prop_map(|name| encoded(&Name(name))),
-        "\\PC{0,32}".prop_map(|name| encoded(&JoinOptions { name })),
+        "\\PC{0,32}".prop_map(|name| encoded(&JoinOptions::named(name))),
+        ("\\PC{0,32}", "\\PC{0,32}").prop_map(|(name, near)| {
+            encoded(&JoinOptions::named(name).near(SpawnNear::Player(near)))
+        }),
+        ("\\PC{0,8}", any::<(f32, f32)>()).prop_map(|(name, (x, y))| {
+            encoded(&JoinOptions::named(name).near(SpawnNear::Point(x, y)))
+        }),
         val().prop_filter_map("payload over MAX_GAME_VALUE", |v| RawValue::encode(&v).ok()),
     ]
 }
@@ -209,14 +215,15 @@ fn delta_part() -> impl Strategy<Value = DeltaPart> {
 
 fn server_msg() -> impl Strategy<Value = ServerMsg> {
     prop_oneof![
-        any::<(u64, u32, u16, u32, u32)>().prop_map(
-            |(session_id, entity_id, tick_rate, tick, aoi_radius)| {
+        any::<(u64, u32, u16, u32, u32, u32)>().prop_map(
+            |(session_id, entity_id, tick_rate, tick, aoi_radius, aoi_margin)| {
                 ServerMsg::Welcome(Welcome {
                     session_id,
                     entity_id,
                     tick_rate,
                     tick,
                     aoi_radius,
+                    aoi_margin,
                 })
             }
         ),

@@ -283,6 +283,7 @@ fn all_server_kinds() -> BTreeSet<&'static str> {
             tick_rate: 0,
             tick: 0,
             aoi_radius: 0,
+            aoi_margin: 0,
         }),
         ServerMsg::Delta(Delta::default()),
         ServerMsg::Chat {

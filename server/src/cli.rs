@@ -1,6 +1,5 @@
 //! The `tessera` command line.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -25,6 +24,34 @@ pub enum Command {
     Serve(ServeArgs),
     /// Inspect and operate a running node through its admin API.
     Admin(AdminArgs),
+    /// Print the SHA-256 fingerprint of the node's QUIC certificate, for
+    /// clients to pin (`TESSERA_PIN_SHA256=$(tessera cert)`). The
+    /// development certificate is generated now if the node has none yet,
+    /// and `serve` then uses the same one.
+    Cert(CertArgs),
+}
+
+/// Where the certificate is: the same settings `serve` reads.
+#[derive(Debug, Args)]
+pub struct CertArgs {
+    /// Config file (TOML). Default: `tessera.toml` if it exists.
+    #[arg(long, env = "TESSERA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory holding the development certificate [default:
+    /// ./tessera-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl CertArgs {
+    /// The flags that were given, as config keys.
+    pub fn overrides(&self) -> toml::Table {
+        let mut t = toml::Table::new();
+        if let Some(dir) = &self.data_dir {
+            t.insert("data_dir".into(), dir.display().to_string().into());
+        }
+        t
+    }
 }
 
 /// Flags override `TESSERA_*` variables, which override the config file.
@@ -33,12 +60,13 @@ pub struct ServeArgs {
     /// Config file (TOML). Default: `tessera.toml` if it exists.
     #[arg(long, env = "TESSERA_CONFIG")]
     pub config: Option<PathBuf>,
-    /// WebSocket listen address [default: 0.0.0.0:7700].
+    /// WebSocket listen address: a port, IP:port or host:port [default:
+    /// 0.0.0.0:7700].
     #[arg(long)]
-    pub ws_addr: Option<SocketAddr>,
+    pub ws_addr: Option<String>,
     /// QUIC (UDP) listen address [default: 0.0.0.0:7701].
     #[arg(long)]
-    pub quic_addr: Option<SocketAddr>,
+    pub quic_addr: Option<String>,
     /// PEM certificate chain for QUIC [default: a development certificate
     /// generated once into DATA_DIR/quic-dev-cert.pem].
     #[arg(long, requires = "tls_key")]
@@ -48,7 +76,7 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
     /// Health / admin HTTP listen address [default: 127.0.0.1:7780].
     #[arg(long)]
-    pub admin_addr: Option<SocketAddr>,
+    pub admin_addr: Option<String>,
     /// Data directory [default: ./tessera-data].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -76,9 +104,9 @@ impl ServeArgs {
                 t.insert(k.to_owned(), v);
             }
         };
-        set("ws_addr", self.ws_addr.map(|a| a.to_string().into()));
-        set("admin_addr", self.admin_addr.map(|a| a.to_string().into()));
-        set("quic_addr", self.quic_addr.map(|a| a.to_string().into()));
+        set("ws_addr", self.ws_addr.clone().map(Into::into));
+        set("admin_addr", self.admin_addr.clone().map(Into::into));
+        set("quic_addr", self.quic_addr.clone().map(Into::into));
         for (key, path) in [("tls_cert", &self.tls_cert), ("tls_key", &self.tls_key)] {
             set(key, path.as_ref().map(|p| p.display().to_string().into()));
         }
@@ -99,5 +127,56 @@ impl ServeArgs {
             }),
         );
         t
+    }
+}
+
+/// An error and its causes on one line, each cause said once: error types
+/// that print their source in their own message (`cannot listen on …:
+/// Address already in use`) and also return it as `source()` would
+/// otherwise say it twice.
+pub fn one_line<'a>(
+    chain: impl IntoIterator<Item = &'a (dyn std::error::Error + 'static)>,
+) -> String {
+    let mut line = String::new();
+    for cause in chain {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot listen on 0.0.0.0:7700 (websocket): {source}")]
+    struct Bind {
+        source: std::io::Error,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("starting the node")]
+    struct Start(#[source] std::io::Error);
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let in_use =
+            || std::io::Error::new(std::io::ErrorKind::AddrInUse, "Address already in use");
+        let bind = Bind { source: in_use() };
+        let chain: Vec<&(dyn std::error::Error + 'static)> = vec![&bind, &bind.source];
+        assert_eq!(
+            one_line(chain),
+            "cannot listen on 0.0.0.0:7700 (websocket): Address already in use"
+        );
+        let start = Start(in_use());
+        let chain: Vec<&(dyn std::error::Error + 'static)> = vec![&start, &start.0];
+        assert_eq!(one_line(chain), "starting the node: Address already in use");
     }
 }

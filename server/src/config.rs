@@ -27,10 +27,14 @@ pub enum LogFormat {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
-    /// WebSocket listener for game clients. Default `0.0.0.0:7700`.
+    /// WebSocket listener for game clients. Default `0.0.0.0:7700`. This
+    /// and the other listen addresses take a bare port (every interface),
+    /// an IP and port, or a host name and port.
+    #[serde(deserialize_with = "crate::listen_addr::deserialize")]
     pub ws_addr: SocketAddr,
     /// QUIC listener (UDP) for game clients, ALPN `tessera/1`. Default
     /// `0.0.0.0:7701`, beside the WebSocket port.
+    #[serde(deserialize_with = "crate::listen_addr::deserialize")]
     pub quic_addr: SocketAddr,
     /// PEM certificate chain of the QUIC listener. Default none: a
     /// self-signed development certificate is generated once into
@@ -41,6 +45,7 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// HTTP listener for health, metrics and the admin API. Default
     /// `127.0.0.1:7780`: loopback only, put a proxy in front to expose it.
+    #[serde(deserialize_with = "crate::listen_addr::deserialize")]
     pub admin_addr: SocketAddr,
     /// Where the server keeps its files. Default `./tessera-data`.
     pub data_dir: PathBuf,

@@ -41,6 +41,10 @@ pub enum Inbound {
     /// WebSocket ping). It carries no message, but it costs a read and an
     /// answer, so it counts against the client's message rate.
     Control,
+    /// The client's transport broke its own protocol (a WebSocket frame
+    /// unmasked, with reserved bits, of an unknown opcode…): nothing more
+    /// can be read.
+    Violation(String),
     /// The client closed the connection.
     Closed,
     /// The connection failed.

@@ -34,6 +34,7 @@ pub mod fds;
 pub mod files;
 pub mod frames;
 pub mod link;
+pub mod listen_addr;
 pub mod logging;
 pub mod metrics;
 pub mod rate;

@@ -1,52 +1,115 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use tessera_server::cli::{Cli, Command};
+use tessera_server::cli::{Cli, Command, one_line};
+use tessera_server::transport::tls;
 use tessera_server::{Server, ServerConfig, admin, logging};
 
 tessera_server::use_node_allocator!();
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Serve(args) => {
-            let default_file = Path::new("tessera.toml");
-            let file = args
-                .config
-                .clone()
-                .or_else(|| default_file.exists().then(|| default_file.to_owned()));
-            let config = ServerConfig::load(file.as_deref(), std::env::vars(), args.overrides())?;
-            let _log_writer =
-                logging::init(config.log_format, &config.log_filter).map_err(anyhow::Error::msg)?;
-            if let Some(file) = &file {
-                tracing::info!(file = %file.display(), "configuration loaded");
-            }
-            for variable in ServerConfig::ignored_variables(std::env::vars()) {
-                tracing::warn!(%variable, "ignored: no configuration field of that name");
-            }
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .thread_name("tessera-io")
-                .build()
-                .context("cannot start the async runtime")?;
-            runtime.block_on(async {
-                let server = Server::start(config).await?;
-                server.run_until(shutdown_signal()).await;
-                anyhow::Ok(())
-            })
+    let done = match cli.command {
+        Command::Serve(args) => serve(args.config.clone(), args.overrides()),
+        Command::Cert(args) => cert(args.config.clone(), args.overrides()),
+        Command::Admin(args) => return admin(args),
+    };
+    // One line, whatever RUST_BACKTRACE says: a start-up error is about
+    // the configuration or the machine, and a stack trace only hides it.
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(e.chain()));
+            ExitCode::FAILURE
         }
-        Command::Admin(args) => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            let mut stdout = std::io::stdout();
-            if let Err(e) = runtime.block_on(admin::cli::run(args, &mut stdout)) {
-                eprintln!("error: {}", e.line());
-                std::process::exit(e.exit_code());
+    }
+}
+
+/// The configuration `serve` and `cert` run on: the file, then `TESSERA_*`
+/// variables, then the flags.
+fn load_config(
+    file: Option<PathBuf>,
+    flags: toml::Table,
+) -> anyhow::Result<(ServerConfig, Option<PathBuf>)> {
+    let default_file = Path::new("tessera.toml");
+    let file = file.or_else(|| default_file.exists().then(|| default_file.to_owned()));
+    let config = ServerConfig::load(file.as_deref(), std::env::vars(), flags)?;
+    Ok((config, file))
+}
+
+fn serve(file: Option<PathBuf>, flags: toml::Table) -> anyhow::Result<()> {
+    let (config, file) = load_config(file, flags)?;
+    let _log_writer =
+        logging::init(config.log_format, &config.log_filter).map_err(anyhow::Error::msg)?;
+    if let Some(file) = &file {
+        tracing::info!(file = %file.display(), "configuration loaded");
+    }
+    for variable in ServerConfig::ignored_variables(std::env::vars()) {
+        tracing::warn!(%variable, "ignored: no configuration field of that name");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tessera-io")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let server = Server::start(config).await?;
+        server.run_until(shutdown_signal()).await;
+        anyhow::Ok(())
+    })
+}
+
+/// Prints the fingerprint alone on stdout, so that it can be pinned with
+/// `$(tessera cert)`; where the certificate is goes to stderr.
+fn cert(file: Option<PathBuf>, flags: toml::Table) -> anyhow::Result<()> {
+    let (config, _) = load_config(file, flags)?;
+    let identity = tls::load_identity(
+        config.tls_cert.as_deref(),
+        config.tls_key.as_deref(),
+        &config.data_dir,
+    )?;
+    println!("{}", identity.fingerprint());
+    match &identity.origin {
+        tls::Origin::Configured => {
+            if let Some(cert) = &config.tls_cert {
+                eprintln!("certificate: {} (as configured)", cert.display());
             }
-            Ok(())
+        }
+        tls::Origin::DevReused(path) => {
+            eprintln!(
+                "certificate: {} (self-signed, for development)",
+                path.display()
+            );
+        }
+        tls::Origin::DevGenerated(path) => {
+            eprintln!(
+                "certificate: {} (self-signed, for development; generated now, `tessera serve` uses it)",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn admin(args: tessera_server::admin::cli::AdminArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut stdout = std::io::stdout();
+    match runtime.block_on(admin::cli::run(args, &mut stdout)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", e.line());
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
         }
     }
 }

@@ -48,6 +48,9 @@ pub const DISCONNECTS: &str = "tessera_disconnects_total";
 /// Frames not queued because a client's outbound queue was full (counter;
 /// label `kind`).
 pub const OUTBOUND_DROPS: &str = "tessera_outbound_queue_drops_total";
+/// Pongs that found the client's outbound queue full, and whose session
+/// stopped reading until there was room (counter).
+pub const PONG_WAITS: &str = "tessera_pong_waits_total";
 /// Entities each client sees, sampled once per second per client
 /// (histogram).
 pub const AOI_VISIBLE: &str = "tessera_aoi_visible_entities";
@@ -71,9 +74,12 @@ pub mod end {
     pub const WRITE_FAILED: &str = "write_failed";
     /// Ended without a more specific reason.
     pub const NORMAL: &str = "normal";
-    /// Dropped before its transport handshake: too many others were in
-    /// theirs (`max_pending_handshakes`, in all or from its address).
+    /// Dropped before its transport handshake: its address had
+    /// `max_pending_handshakes_per_ip` others in theirs.
     pub const HANDSHAKE_LIMIT: &str = "handshake_limit";
+    /// Gave its handshake slot, the oldest of all, to a newer connection
+    /// while all `max_pending_handshakes` were taken.
+    pub const HANDSHAKE_EVICTED: &str = "handshake_evicted";
     /// Refused at accept: the address has `max_connections_per_ip` open.
     pub const ADDRESS_LIMIT: &str = "address_limit";
     /// Refused at accept: the address opens connections faster than
@@ -191,6 +197,10 @@ fn describe() {
     describe_counter!(
         OUTBOUND_DROPS,
         "Frames not queued because a client's outbound queue was full."
+    );
+    describe_counter!(
+        PONG_WAITS,
+        "Pongs that waited for room in a client's full outbound queue."
     );
     describe_histogram!(
         AOI_VISIBLE,
@@ -351,7 +361,7 @@ pub struct LinkMetrics {
     pub messages_sent: Counter,
     pub bytes_received: Counter,
     pub messages_received: Counter,
-    pub pong_drops: Counter,
+    pub pong_waits: Counter,
     pub rtt: Histogram,
 }
 
@@ -368,7 +378,7 @@ impl LinkMetrics {
             messages_sent: ::metrics::counter!(MESSAGES_SENT, "transport" => transport),
             bytes_received: ::metrics::counter!(BYTES_RECEIVED, "transport" => transport),
             messages_received: ::metrics::counter!(MESSAGES_RECEIVED, "transport" => transport),
-            pong_drops: ::metrics::counter!(OUTBOUND_DROPS, "kind" => "pong"),
+            pong_waits: ::metrics::counter!(PONG_WAITS),
             rtt: ::metrics::histogram!(RTT),
         }
     }
@@ -395,6 +405,7 @@ mod tests {
             MESSAGES_REJECTED,
             DISCONNECTS,
             OUTBOUND_DROPS,
+            PONG_WAITS,
             AOI_VISIBLE,
             RTT,
         ];

@@ -62,9 +62,10 @@ fn start_quic(config: &ServerConfig) -> Result<(quinn::Endpoint, String), StartE
         transport::tls::Origin::DevReused(path) | transport::tls::Origin::DevGenerated(path) => {
             tracing::warn!(
                 file = %path.display(),
-                sha256 = %fingerprint,
-                "quic certificate: self-signed development certificate; clients must pin this fingerprint"
+                "quic certificate: self-signed, for development; clients pin it (`tessera cert` prints the fingerprint)"
             );
+            // Alone on its line, so that it can be read off and copied.
+            tracing::info!(sha256 = %fingerprint, "quic fingerprint");
         }
     }
     let endpoint = transport::quic::bind(config.quic_addr, identity).map_err(quic_error)?;
@@ -80,6 +81,7 @@ pub struct Server {
     quic_addr: SocketAddr,
     /// SHA-256 of the QUIC certificate, for clients to pin.
     quic_fingerprint: String,
+    ws_gate: Arc<HandshakeGate>,
     admin_addr: SocketAddr,
 }
 
@@ -169,10 +171,11 @@ impl Server {
             config.new_connections_per_ip_per_second,
             std::time::Instant::now(),
         );
+        let ws_gate = gate();
         state.tasks.spawn(transport::ws::serve(
             ws,
             Arc::clone(&addresses),
-            gate(),
+            Arc::clone(&ws_gate),
             Arc::clone(&state),
         ));
         state.tasks.spawn(transport::quic::serve(
@@ -199,6 +202,7 @@ impl Server {
             quic,
             quic_addr,
             quic_fingerprint,
+            ws_gate,
             admin_addr,
         })
     }
@@ -216,6 +220,11 @@ impl Server {
     /// SHA-256 fingerprint of the QUIC certificate (`AB:CD:…`).
     pub fn quic_fingerprint(&self) -> &str {
         &self.quic_fingerprint
+    }
+
+    /// Connections in their WebSocket upgrade right now.
+    pub fn pending_ws_handshakes(&self) -> usize {
+        self.ws_gate.pending_count()
     }
 
     pub fn admin_addr(&self) -> SocketAddr {

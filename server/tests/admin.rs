@@ -149,7 +149,22 @@ async fn rooms_room_and_entity_show_what_each_room_is_doing() {
         .find(|c| c.name == "name")
         .expect("the name replicates");
     assert_eq!(name.value, serde_json::json!("bob"));
-    assert!(entity.components.iter().any(|c| c.name == "position"));
+    // Through the game's schema: units, not the packed wire integer, which
+    // stays in the JSON beside them.
+    let position = entity
+        .components
+        .iter()
+        .find(|c| c.name == "position")
+        .expect("the position replicates");
+    assert_eq!(
+        position.value,
+        serde_json::json!({"x": 1050.0, "y": 1000.0})
+    );
+    assert!(position.wire.is_u64(), "{:?}", position.wire);
+    let table = admin(&server, &["entity", "ops", &b_entity.to_string()])
+        .await
+        .expect("entity");
+    assert!(table.contains("x=1050.0 y=1000.0"), "{table}");
 
     refused(&server, &["entity", "ops", "999999"], "no entity 999999").await;
     server.shutdown().await;

@@ -262,59 +262,109 @@ async fn a_flood_is_cut_off() {
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn half_open_connections_past_the_handshake_cap_are_dropped() {
+/// A TCP connection to `addr` from the loopback address `from`.
+async fn connect_from(from: [u8; 4], addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind((std::net::Ipv4Addr::from(from), 0).into())
+        .expect("bind to a loopback address");
+    socket.connect(addr).await.expect("connects")
+}
+
+/// Waits until the server closes `stream` (reads end or fail).
+async fn closed_by_server(stream: &mut tokio::net::TcpStream) -> bool {
     use tokio::io::AsyncReadExt;
+    let mut sink = [0_u8; 512];
+    loop {
+        match tokio::time::timeout(PATIENCE, stream.read(&mut sink)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn half_open_connections_give_their_slots_to_real_clients() {
     let server = start(PlacedArena::default(), |c| {
         c.max_pending_handshakes = 2;
-        // Far longer than the waits below: only the cap can close them.
+        c.max_pending_handshakes_per_ip = 2;
+        // Far longer than the waits below: only the gate can close them.
         c.handshake_timeout_ms = 30_000;
     })
     .await;
     let addr = server.ws_addr();
-    // Two connections that never send their upgrade request hold both
-    // handshake permits.
-    let mut stalled = Vec::new();
-    for _ in 0..2 {
-        stalled.push(
-            tokio::net::TcpStream::connect(addr)
-                .await
-                .expect("connects"),
+    let mut victim = join(&server, "gate", "victim", 100.0, 100.0).await;
+    // 127.0.0.2 opens two connections that never send their upgrade
+    // request: every handshake slot; a third from it is dropped at once.
+    let mut oldest = connect_from([127, 0, 0, 2], addr).await;
+    let newer = connect_from([127, 0, 0, 2], addr).await;
+    wait_for_pending_handshakes(&server, 2).await;
+    let mut third = connect_from([127, 0, 0, 2], addr).await;
+    assert!(
+        closed_by_server(&mut third).await,
+        "one address holds at most two"
+    );
+    // A real client still gets in: it takes the oldest stalled slot.
+    let mut late = join(&server, "gate", "late", 150.0, 100.0).await;
+    assert!(
+        closed_by_server(&mut oldest).await,
+        "the oldest handshake gave way"
+    );
+    // The newer stalled one still holds a slot and can finish.
+    let upgraded = tokio::time::timeout(
+        PATIENCE,
+        tokio_tungstenite::client_async(url(&server), newer),
+    )
+    .await
+    .expect("the upgrade answers in time");
+    assert!(upgraded.is_ok(), "a held handshake completes: {upgraded:?}");
+    // The players there all along kept getting deltas.
+    next_deltas(&mut victim, 2).await;
+    next_deltas(&mut late, 2).await;
+    server.shutdown().await;
+}
+
+/// Waits (up to [`PATIENCE`]) until the WebSocket gate holds `n`.
+async fn wait_for_pending_handshakes(server: &tessera_server::Server, n: usize) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while server.pending_ws_handshakes() != n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} pending",
+            server.pending_ws_handshakes()
         );
+        tokio::time::sleep(SECOND / 50).await;
     }
-    let mut byte = [0u8; 1];
-    let mut third = tokio::net::TcpStream::connect(addr)
+}
+
+#[tokio::test]
+async fn an_upgrade_request_that_never_ends_is_cut_at_8_kib() {
+    use tokio::io::AsyncWriteExt;
+    let server = start(PlacedArena::default(), |c| c.handshake_timeout_ms = 30_000).await;
+    let mut victim = join(&server, "headers", "victim", 100.0, 100.0).await;
+    let mut endless = connect_from([127, 0, 0, 3], server.ws_addr()).await;
+    endless
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
         .await
-        .expect("connects");
-    let read = tokio::time::timeout(2 * SECOND, third.read(&mut byte))
-        .await
-        .expect("the third is dropped, not left waiting");
-    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
-    // The first two are still in their handshake: each can finish it.
-    for stream in stalled.drain(..) {
-        let upgraded = tokio::time::timeout(
-            PATIENCE,
-            tokio_tungstenite::client_async(url(&server), stream),
-        )
-        .await
-        .expect("the upgrade answers in time");
-        assert!(upgraded.is_ok(), "a held handshake completes: {upgraded:?}");
-    }
-    // Once they go, their permits come back.
-    let mut welcomed = false;
-    for _ in 0..50 {
-        if let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url(&server)).await {
-            let hello = ClientMsg::Hello(hello("after", "late", 100.0, 100.0)).encode();
-            ws.send(Message::Binary(hello.into())).await.expect("send");
-            welcomed = matches!(next_server_msg(&mut ws).await, Some(ServerMsg::Welcome(_)));
+        .expect("request line");
+    let header = format!("X-Filler: {}\r\n", "a".repeat(1000));
+    let mut sent = 0;
+    // Far more than the cap; the server closes long before the end (a
+    // write then fails, which also ends the loop).
+    while sent < 64 * 1024 {
+        if endless.write_all(header.as_bytes()).await.is_err() {
             break;
         }
-        tokio::time::sleep(SECOND / 10).await;
+        sent += header.len();
     }
     assert!(
-        welcomed,
-        "a client gets in once the stalled connections are gone"
+        closed_by_server(&mut endless).await,
+        "closed well within the handshake timeout"
     );
+    next_deltas(&mut victim, 2).await;
+    // A real upgrade still works.
+    let _after = join(&server, "headers", "after", 120.0, 100.0).await;
     server.shutdown().await;
 }
 
@@ -351,5 +401,106 @@ async fn a_refused_flood_still_gets_its_error_and_close_frame() {
         assert_eq!(error, Some(ErrorCode::RateLimited));
         assert!(close, "a close frame came");
     }
+    server.shutdown().await;
+}
+
+/// RFC 6455 §7.4.1: a client that breaks the WebSocket protocol itself is
+/// closed with 1002, and is told why first.
+#[tokio::test]
+async fn a_websocket_protocol_violation_gets_malformed_and_close_1002() {
+    use tokio::io::AsyncWriteExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let server = start(PlacedArena::default(), |_| {}).await;
+    let url = url(&server);
+    // An unmasked frame from a client; a frame of a reserved opcode.
+    for raw in [&[0x82, 0x01, 0x00][..], &[0x83, 0x80, 0, 0, 0, 0]] {
+        let mut ws = joined(&url).await;
+        let tokio_tungstenite::MaybeTlsStream::Plain(tcp) = ws.get_mut() else {
+            panic!("plain TCP");
+        };
+        tcp.write_all(raw).await.expect("write");
+        let mut told = false;
+        let close = loop {
+            let frame = tokio::time::timeout(5 * SECOND, ws.next())
+                .await
+                .expect("the server answers");
+            match frame {
+                Some(Ok(Message::Binary(b))) => match ServerMsg::decode(&b).expect("decodes") {
+                    ServerMsg::Error { code, message } => {
+                        assert_eq!(ErrorCode::from_u16(code), Some(ErrorCode::Malformed));
+                        assert!(message.contains("protocol violation"), "{message}");
+                        told = true;
+                    }
+                    ServerMsg::Delta(_) => {}
+                    other => panic!("{other:?}"),
+                },
+                Some(Ok(Message::Close(close))) => break close,
+                other => panic!("expected the error and a close frame, got {other:?}"),
+            }
+        };
+        assert!(told, "the error came before the close");
+        let close = close.expect("a close frame with a code");
+        assert_eq!(close.code, CloseCode::Protocol, "{close:?}");
+    }
+    server.shutdown().await;
+}
+
+/// PROTOCOL.md §4.4: every ping within the rate is answered, in order, even
+/// a burst larger than the client's outbound queue.
+#[tokio::test]
+async fn every_ping_of_a_burst_is_answered_in_order() {
+    let server = start(PlacedArena::default(), |c| c.outbound_queue = 16).await;
+    let mut ws = joined(&url(&server)).await;
+    let burst = 78_u32;
+    for nonce in 1..=burst {
+        ws.feed(binary(ClientMsg::Ping { nonce }.encode()))
+            .await
+            .expect("feed");
+    }
+    ws.flush().await.expect("flush");
+    let mut answered = Vec::new();
+    while answered.len() < burst as usize {
+        match next_server_msg(&mut ws).await {
+            Some(ServerMsg::Pong { nonce, .. }) => answered.push(nonce),
+            Some(ServerMsg::Delta(_)) => {}
+            other => panic!("after {} pongs: {other:?}", answered.len()),
+        }
+    }
+    assert_eq!(answered, (1..=burst).collect::<Vec<_>>());
+    server.shutdown().await;
+}
+
+/// PROTOCOL.md §4.5: over WebSocket an `Ack` does nothing, but counts
+/// against the ack rate.
+#[tokio::test]
+async fn acks_over_websocket_are_ignored_but_rate_limited() {
+    let server = start(PlacedArena::default(), |_| {}).await;
+    let mut ws = joined(&url(&server)).await;
+    // Within the rate: nothing happens, the session goes on.
+    ws.send(binary(ClientMsg::Ack { tick: 1 }.encode()))
+        .await
+        .expect("send");
+    ws.send(binary(ClientMsg::Ping { nonce: 7 }.encode()))
+        .await
+        .expect("send");
+    loop {
+        match next_server_msg(&mut ws).await {
+            Some(ServerMsg::Pong { nonce: 7, .. }) => break,
+            Some(ServerMsg::Delta(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    // Past the burst of eight ticks' worth: refused.
+    for tick in 0..200 {
+        ws.feed(binary(ClientMsg::Ack { tick }.encode()))
+            .await
+            .expect("feed");
+    }
+    expect_refusal(
+        ws,
+        binary(ClientMsg::Ack { tick: 0 }.encode()),
+        ErrorCode::RateLimited,
+    )
+    .await;
     server.shutdown().await;
 }

@@ -29,15 +29,15 @@ fn serve_with(
     mut command: Command,
     flags: &[&str],
 ) -> (Running, Vec<String>) {
+    command.arg("serve");
+    // Free loopback ports, unless `flags` say otherwise.
+    for flag in ["--ws-addr", "--quic-addr", "--admin-addr"] {
+        if !flags.contains(&flag) {
+            command.args([flag, "127.0.0.1:0"]);
+        }
+    }
     let mut child = command
-        .args([
-            "serve",
-            "--ws-addr",
-            "127.0.0.1:0",
-            "--quic-addr",
-            "127.0.0.1:0",
-        ])
-        .args(["--admin-addr", "127.0.0.1:0", "--data-dir"])
+        .arg("--data-dir")
         .arg(data_dir)
         .args(flags)
         .env_remove("RUST_LOG")
@@ -165,6 +165,147 @@ async fn past_the_descriptor_limit_clients_get_server_full_not_silence() {
         !welcomed.is_empty() && full > 0,
         "{} welcomed, {full} full",
         welcomed.len()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `tessera ARGS` to its end: exit code, stdout, stderr.
+fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs");
+    let text = |b: Vec<u8>| String::from_utf8(b).expect("utf-8");
+    (out.status.code(), text(out.stdout), text(out.stderr))
+}
+
+#[test]
+fn cert_prints_exactly_the_fingerprint_the_server_serves() {
+    let dir = data_dir("cert");
+    let dir_arg = dir.to_str().expect("utf-8 path");
+    // Before any start: the development certificate is made now.
+    let (code, stdout, stderr) = run(&["cert", "--data-dir", dir_arg], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let pin = stdout.trim_end_matches('\n');
+    assert_eq!(stdout.lines().count(), 1, "{stdout:?}");
+    let pairs: Vec<&str> = pin.split(':').collect();
+    assert!(
+        pairs.len() == 32
+            && pairs
+                .iter()
+                .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit())),
+        "{pin:?}"
+    );
+    assert!(stderr.contains("quic-dev-cert.pem"), "{stderr}");
+    // The server then uses that one, logs it on a line of its own, and a
+    // client pinning what `cert` printed gets in.
+    let (_server, lines) = serve_with(
+        &dir,
+        Command::new(env!("CARGO_BIN_EXE_tessera")),
+        &["--log-format", "json"],
+    );
+    let logged: Vec<&String> = lines.iter().filter(|l| l.contains(pin)).collect();
+    assert_eq!(logged.len(), 1, "{lines:#?}");
+    assert!(logged[0].contains("\"quic fingerprint\""), "{}", logged[0]);
+    let listening: serde_json::Value =
+        serde_json::from_str(lines.last().expect("listening")).expect("json");
+    let quic = listening["quic"].as_str().expect("quic address").to_owned();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let config = tessera_client::ClientConfig::default().pinned_certificate(pin);
+        let hello = tessera_client::Hello::new("pinned");
+        let client = tessera_client::Client::connect_with(&format!("quic://{quic}"), hello, config)
+            .await
+            .expect("the pinned fingerprint is trusted");
+        client.close().await;
+    });
+    // Asked again, the same.
+    let (_, again, _) = run(&["cert", "--data-dir", dir_arg], &[]);
+    assert_eq!(again, stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_start_that_cannot_listen_says_so_in_one_line_without_a_backtrace() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let dir = data_dir("taken");
+    let addr = format!("127.0.0.1:{port}");
+    let (code, stdout, stderr) = run(
+        &[
+            "serve",
+            "--ws-addr",
+            &addr,
+            "--data-dir",
+            dir.to_str().expect("utf-8"),
+        ],
+        &[
+            ("RUST_BACKTRACE", "1"),
+            ("TESSERA_QUIC_ADDR", "127.0.0.1:0"),
+            ("TESSERA_ADMIN_ADDR", "127.0.0.1:0"),
+        ],
+    );
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("error: cannot listen on"), "{stderr}");
+    assert!(
+        lines[0].contains(&addr) && lines[0].contains("in use"),
+        "{stderr}"
+    );
+    assert_eq!(
+        lines[0].matches("in use").count(),
+        1,
+        "the cause once: {stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_address_may_be_a_bare_port_or_a_host_name_and_a_bad_one_is_named() {
+    let dir = data_dir("addrs");
+    // A host name and port; a bare port (every interface) for QUIC.
+    let (_server, lines) = serve_with(
+        &dir,
+        Command::new(env!("CARGO_BIN_EXE_tessera")),
+        &[
+            "--log-format",
+            "json",
+            "--ws-addr",
+            "localhost:0",
+            "--quic-addr",
+            "0",
+        ],
+    );
+    let listening: serde_json::Value =
+        serde_json::from_str(lines.last().expect("listening")).expect("json");
+    let quic: std::net::SocketAddr = listening["quic"]
+        .as_str()
+        .expect("quic")
+        .parse()
+        .expect("addr");
+    assert!(quic.ip().is_unspecified(), "{quic}");
+    assert!(ws_addr(&lines).ip().is_loopback());
+    drop(_server);
+
+    let (code, _, stderr) = run(
+        &[
+            "serve",
+            "--ws-addr",
+            "seven",
+            "--data-dir",
+            dir.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("\"seven\"") && stderr.contains("localhost:7700"),
+        "{stderr}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

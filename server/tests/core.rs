@@ -200,3 +200,56 @@ over_both_transports!(
     a_room_opens_on_first_join_and_closes_when_empty,
     shutdown_tells_every_client_and_health_answers_until_then,
 );
+
+/// The README's quick start: a second walker who names the first spawns
+/// next to it, and the two see each other at once, one over each transport.
+#[tokio::test]
+async fn a_player_who_spawns_near_another_sees_it_in_its_first_delta() {
+    use tessera_client::protocol::arena::{JoinOptions, SpawnNear};
+    use tessera_client::{Client, Hello, RawValue};
+    let server = start_arena(|_| {}).await;
+    let hello = |options: &JoinOptions| {
+        let mut hello = Hello::new("meet");
+        hello.options = RawValue::encode(options).expect("options encode");
+        hello
+    };
+    let (ws, quic) = (Transport::Ws, Transport::Quic);
+    let alice = JoinOptions::named("alice");
+    let mut alice = Client::connect_with(&ws.url(&server), hello(&alice), ws.config(&server))
+        .await
+        .expect("alice joins");
+    let bob = JoinOptions::named("bob").near(SpawnNear::Player("alice".into()));
+    let mut bob = Client::connect_with(&quic.url(&server), hello(&bob), quic.config(&server))
+        .await
+        .expect("bob joins next to alice");
+    let (alice_id, bob_id) = (alice.welcome().entity_id, bob.welcome().entity_id);
+
+    until(&mut bob, PATIENCE, |_, e| matches!(e, Event::Delta { .. })).await;
+    assert!(
+        bob.world().contains(alice_id),
+        "bob's first delta shows alice"
+    );
+    // Alice may have a delta of the tick before bob's on its way; the one
+    // after it shows him.
+    let events = next_deltas(&mut alice, 2).await;
+    assert!(alice.world().contains(bob_id), "{events:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn spawning_near_a_player_who_is_not_there_is_refused_with_the_reason() {
+    use tessera_client::protocol::arena::{JoinOptions, SpawnNear};
+    use tessera_client::{Client, ClientError, Hello, RawValue};
+    let server = start_arena(|_| {}).await;
+    let mut hello = Hello::new("empty");
+    let ghost = JoinOptions::named("bob").near(SpawnNear::Player("ghost".into()));
+    hello.options = RawValue::encode(&ghost).expect("options encode");
+    let refused = Client::connect_with(&url(&server), hello, Transport::Ws.config(&server))
+        .await
+        .expect_err("nobody to spawn near");
+    assert!(
+        matches!(&refused, ClientError::Refused { message, .. } if message.contains("no player named \"ghost\"")),
+        "{refused:?}"
+    );
+    server.shutdown().await;
+}

@@ -116,6 +116,32 @@ async fn a_configured_ca_or_a_pinned_fingerprint_is_trusted_and_nothing_else() {
     server.shutdown().await;
 }
 
+/// What the walk example does on the server's machine: pin the
+/// development certificate's file itself, no fingerprint copied.
+#[tokio::test]
+async fn the_development_certificate_file_itself_can_be_pinned() {
+    let server = start(PlacedArena::default(), |_| {}).await;
+    let url = quic_url(&server);
+    let dev_cert = server.state().config.data_dir.join("quic-dev-cert.pem");
+    let pem = std::fs::read(&dev_cert).expect("the server wrote its certificate");
+    let client = connect(&url, ClientConfig::default().pinned_certificate_pem(pem))
+        .await
+        .expect("the file's certificate is the server's");
+    let stranger = TestCa::new("stranger");
+    let err = connect(
+        &url,
+        ClientConfig::default().pinned_certificate_pem(stranger.ca_pem),
+    )
+    .await
+    .expect_err("another certificate");
+    assert!(
+        matches!(err, ClientError::UntrustedCertificate { .. }),
+        "{err}"
+    );
+    client.close().await;
+    server.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------
 // A lossy relay.
 

@@ -120,7 +120,7 @@ impl<'a> RoomBuilder<'a> {
     pub fn replicate<C: Replicate>(&mut self) -> &mut Self {
         let index = self
             .components
-            .register(C::Wire::ID, C::Wire::NAME)
+            .register::<C::Wire>()
             .unwrap_or_else(|e| panic!("{e}"));
         replication::add_collect_system::<C>(self.schedule, index);
         self

@@ -14,6 +14,7 @@ use std::ops::Range;
 
 use bevy_ecs::prelude::*;
 use tessera_protocol::delta::{write_entry_component, write_entry_head};
+use tessera_protocol::{RawValue, WireComponent};
 
 use crate::components::{ChangedReplicated, NetId, TickInfo};
 use crate::game::Replicate;
@@ -70,10 +71,22 @@ pub const MAX_REPLICATED_COMPONENTS: usize = 64;
 #[derive(Debug, Clone, Default)]
 pub struct ComponentRegistry {
     entries: Vec<(u8, &'static str)>,
+    /// Per entry: its encoded wire value as a person reads it.
+    readable: Vec<ReadableFn>,
+}
+
+/// Decodes one component's wire bytes into what a person reads.
+type ReadableFn = fn(&[u8]) -> Option<RawValue>;
+
+/// [`WireComponent::readable`] of the value `bytes` encode, if they decode.
+fn readable_of<W: WireComponent>(bytes: &[u8]) -> Option<RawValue> {
+    let value: W = rmp_serde::from_slice(bytes).ok()?;
+    value.readable().ok()
 }
 
 impl ComponentRegistry {
-    pub(crate) fn register(&mut self, id: u8, name: &'static str) -> Result<usize, String> {
+    pub(crate) fn register<W: WireComponent>(&mut self) -> Result<usize, String> {
+        let (id, name) = (W::ID, W::NAME);
         if let Some((_, other)) = self.entries.iter().find(|(i, _)| *i == id) {
             return Err(format!(
                 "replicated components {other} and {name} share wire id {id}"
@@ -85,7 +98,16 @@ impl ComponentRegistry {
             ));
         }
         self.entries.push((id, name));
+        self.readable.push(readable_of::<W>);
         Ok(self.entries.len() - 1)
+    }
+
+    /// The value `bytes` of component `id` encode, as a person reads it
+    /// ([`WireComponent::readable`]); `None` for an unknown id or bytes that
+    /// do not decode.
+    pub fn readable(&self, id: u8, bytes: &[u8]) -> Option<RawValue> {
+        let index = self.entries.iter().position(|(i, _)| *i == id)?;
+        (self.readable[index])(bytes)
     }
 
     pub fn len(&self) -> usize {

@@ -275,6 +275,7 @@ impl Room {
             tick_rate: self.config.tick_hz,
             tick: self.tick,
             aoi_radius: self.config.aoi_radius.round() as u32,
+            aoi_margin: self.config.aoi_margin.round() as u32,
         }
     }
 
@@ -294,8 +295,10 @@ impl Room {
     }
 
     /// Applies a client's intent. The latest intent before a step wins.
-    /// Inputs with a sequence number not above the last one are stale
-    /// (duplicated or reordered) and ignored.
+    /// Inputs with a sequence number not above the last one applied are
+    /// stale (duplicated or reordered) and ignored. Before the first, the
+    /// last applied is 0, so an input numbered 0 is never applied
+    /// (PROTOCOL.md §4: clients number inputs from 1).
     pub fn input(
         &mut self,
         client: ClientId,
@@ -307,7 +310,7 @@ impl Room {
             .resource::<Clients>()
             .get(client)
             .ok_or(InputError::UnknownClient(client))?;
-        if seq <= view.last_input_seq && view.last_input_seq != 0 {
+        if seq <= view.last_input_seq {
             return Ok(());
         }
         let entity = view.entity;
@@ -467,6 +470,15 @@ impl Room {
         let replication = self.world.resource::<ReplicationState>();
         let slot = replication.slot_of(net_id)?;
         replication.wire_state(slot).map(|(_, values)| values)
+    }
+
+    /// The encoded value `bytes` of component `wire_id`, as a person reads
+    /// it (the game's [`tessera_protocol::WireComponent::readable`]).
+    pub fn readable(&self, wire_id: u8, bytes: &[u8]) -> Option<RawValue> {
+        self.world
+            .resource::<ReplicationState>()
+            .registry()
+            .readable(wire_id, bytes)
     }
 
     /// Wire ids and names of the replicated components.

@@ -43,6 +43,7 @@ impl Verifier {
         let check = match trust {
             Trust::Unset => return Err(ClientError::NoTrust { url: url.into() }),
             Trust::Pinned(text) => Check::Pinned(parse_fingerprint(text)?),
+            Trust::PinnedPem(pem) => Check::Pinned(pem_fingerprint(pem)?),
             Trust::CaPem(pem) => {
                 let mut roots = RootCertStore::empty();
                 for cert in CertificateDer::pem_slice_iter(pem) {
@@ -163,6 +164,20 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Reads `AB:CD:…` (or plain hex, any case, with or without `sha256:`).
+/// The SHA-256 digest of the first certificate in `pem`.
+fn pem_fingerprint(pem: &[u8]) -> Result<[u8; 32], ClientError> {
+    let invalid = |why: String| ClientError::InvalidCertificatePem(why);
+    let cert = CertificateDer::pem_slice_iter(pem)
+        .next()
+        .ok_or_else(|| invalid("no certificate in the PEM".into()))?
+        .map_err(|e| invalid(e.to_string()))?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
+    digest
+        .as_ref()
+        .try_into()
+        .map_err(|_| invalid("SHA-256 digest of unexpected length".into()))
+}
+
 fn parse_fingerprint(text: &str) -> Result<[u8; 32], ClientError> {
     let invalid = || ClientError::InvalidFingerprint(text.into());
     let trimmed = text.trim();
@@ -211,6 +226,10 @@ mod tests {
         assert!(matches!(
             Verifier::new(&Trust::CaPem(b"nothing".to_vec()), "quic://x"),
             Err(ClientError::InvalidCa(_))
+        ));
+        assert!(matches!(
+            Verifier::new(&Trust::PinnedPem(b"nothing".to_vec()), "quic://x"),
+            Err(ClientError::InvalidCertificatePem(_))
         ));
     }
 }

@@ -172,11 +172,15 @@ async fn entity(
     let components = entity
         .components
         .into_iter()
-        .map(|(wire, name, bytes)| ComponentReport {
-            id: wire,
-            name: name.to_owned(),
-            value: rmp_serde::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
-            bytes: auth::hex(&bytes),
+        .map(|c| ComponentReport {
+            id: c.wire_id,
+            name: c.name.to_owned(),
+            value: c
+                .readable
+                .and_then(|r| rmp_serde::from_slice::<Value>(&r).ok())
+                .unwrap_or(Value::Null),
+            wire: rmp_serde::from_slice::<Value>(&c.bytes).unwrap_or(Value::Null),
+            bytes: auth::hex(&c.bytes),
         })
         .collect();
     Ok(Json(EntityReport {

@@ -433,12 +433,30 @@ fn render_entity(e: &EntityReport) -> String {
         t.add_row(vec![
             c.id.to_string(),
             c.name.clone(),
-            c.value.to_string(),
+            readable_text(&c.value),
             c.bytes.clone(),
         ]);
     }
     s.push_str(&format!("{t}\n"));
     s
+}
+
+/// A component's value for a person: `x=12.5 y=40` for a map of plain
+/// values, a string as itself, anything else as JSON.
+fn readable_text(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Object(fields) if fields.values().all(|v| !v.is_object() && !v.is_array()) => fields
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => format!("{k}={s:?}"),
+                other => format!("{k}={other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.to_string(),
+    }
 }
 
 /// Bytes in B, KiB or MiB.

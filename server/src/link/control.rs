@@ -18,7 +18,7 @@ pub struct CloseRequest {
     pub frame: Option<Bytes>,
     pub code: u16,
     pub reason: String,
-    /// Why, as a bounded metric label ([`metrics::DISCONNECTS`]).
+    /// Why, as a bounded metric label ([`crate::metrics::DISCONNECTS`]).
     pub label: &'static str,
 }
 
@@ -41,6 +41,16 @@ impl CloseRequest {
         }
     }
 
+    /// For a client whose transport broke its protocol: the error
+    /// `malformed`, and the close code for a protocol error (1002).
+    pub fn violation(what: &str) -> Self {
+        let message = format!("websocket protocol violation: {what}");
+        Self {
+            code: close_code::PROTOCOL_ERROR,
+            ..Self::error(ErrorCode::Malformed, &message)
+        }
+    }
+
     pub fn kicked(reason: KickReason, message: &str) -> Self {
         let close = match reason {
             KickReason::Shutdown => close_code::GOING_AWAY,
@@ -54,7 +64,7 @@ impl CloseRequest {
         }
     }
 
-    /// A plain close, counted under `label` (one of [`metrics::end`]).
+    /// A plain close, counted under `label` (one of [`crate::metrics::end`]).
     pub fn normal(label: &'static str) -> Self {
         Self {
             frame: None,

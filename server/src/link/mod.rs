@@ -137,8 +137,20 @@ pub enum RoomCommand {
 pub struct EntityState {
     /// The session controlling it, if a player does.
     pub player: Option<ClientId>,
-    /// `(wire id, component name, encoded value)` per component it has.
-    pub components: Vec<(u8, &'static str, Vec<u8>)>,
+    /// Each component it has.
+    pub components: Vec<InspectedComponent>,
+}
+
+/// One component of an inspected entity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InspectedComponent {
+    pub wire_id: u8,
+    pub name: &'static str,
+    /// The encoded wire value.
+    pub bytes: Vec<u8>,
+    /// What it stands for, as the game's schema reads it (MessagePack);
+    /// `None` if the bytes do not decode as the component.
+    pub readable: Option<Vec<u8>>,
 }
 
 #[cfg(test)]

@@ -81,9 +81,13 @@ pub struct ComponentReport {
     /// Wire id (the component's number in deltas).
     pub id: u8,
     pub name: String,
-    /// The wire value decoded from MessagePack (`null` if it does not
-    /// decode as plain data).
+    /// What the value stands for, as the game's schema reads it (the
+    /// arena's position as `{"x", "y"}` in world units); the wire value
+    /// if the game gives no reading of its own; `null` if it does not decode.
     pub value: serde_json::Value,
+    /// The wire value as MessagePack data (`null` if it does not decode as
+    /// plain data): a packed position is one integer here.
+    pub wire: serde_json::Value,
     /// The encoded bytes, hex.
     pub bytes: String,
 }

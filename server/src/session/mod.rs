@@ -20,6 +20,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use tessera_protocol::{ErrorCode, Hello, ServerMsg};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
@@ -174,6 +175,34 @@ impl<S: FrameSource> Session<S> {
                     }
                     timer.as_mut().reset(self.rules.deadline().into());
                 }
+                Decision::Pong(nonce) => {
+                    // Every ping is answered (PROTOCOL.md §4.4): with the
+                    // outbound queue full, reading waits for room instead
+                    // of dropping the pong. A client that reads nothing at
+                    // all is dropped for that by its room (`too_slow`),
+                    // which wakes this wait.
+                    let Some(pong) = self.pong(nonce) else {
+                        continue;
+                    };
+                    if let Err(TrySendError::Full(pong)) = self.link.outbound.try_send(pong) {
+                        self.metrics.pong_waits.increment(1);
+                        tokio::select! {
+                            biased;
+                            () = &mut woken => {
+                                return if control.is_closing() {
+                                    End::ClosedByServer
+                                } else {
+                                    End::Shutdown
+                                };
+                            }
+                            sent = self.link.outbound.send(pong) => {
+                                if sent.is_err() {
+                                    return End::ClosedByServer;
+                                }
+                            }
+                        }
+                    }
+                }
                 other => {
                     if let Err(end) = self.carry_out(other) {
                         return end;
@@ -181,6 +210,17 @@ impl<S: FrameSource> Session<S> {
                 }
             }
         }
+    }
+
+    /// The answer to a `Ping`; `None` before the join (the rules let pings
+    /// through only after the `Hello`, when the room is reserved).
+    fn pong(&self, nonce: u32) -> Option<Bytes> {
+        let room = self.room.as_ref()?;
+        let pong = ServerMsg::Pong {
+            nonce,
+            tick: room.tick(),
+        };
+        Some(Bytes::from(pong.encode()))
     }
 
     /// Reserves a place in the room, sends it the join and waits for its
@@ -274,21 +314,12 @@ impl<S: FrameSource> Session<S> {
                     datagrams.acknowledge(tick, room.tick());
                 }
             }
-            Decision::Pong(nonce) => {
-                let pong = ServerMsg::Pong {
-                    nonce,
-                    tick: room.tick(),
-                };
-                if self
-                    .link
-                    .outbound
-                    .try_send(Bytes::from(pong.encode()))
-                    .is_err()
-                {
-                    self.metrics.pong_drops.increment(1);
-                }
-            }
-            Decision::Nothing | Decision::RoundTrip(_) | Decision::Join(_) | Decision::End(_) => {}
+            // Answered by the read loop, which may wait for room.
+            Decision::Pong(_)
+            | Decision::Nothing
+            | Decision::RoundTrip(_)
+            | Decision::Join(_)
+            | Decision::End(_) => {}
         }
     }
 }

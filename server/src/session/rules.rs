@@ -78,6 +78,9 @@ pub enum End {
     Transport(String),
     /// The client broke a rule; it gets this error and a close.
     Refused(ErrorCode, String),
+    /// The client's transport broke its protocol (RFC 6455): it gets a
+    /// `malformed` error saying what, and a close with 1002.
+    Violation(String),
     IdleTimeout,
     Shutdown,
     /// The room or the writer ended it (kick, lag, failed write).
@@ -96,6 +99,7 @@ impl End {
             Self::ClientClosed => CloseRequest::normal(end::CLIENT_CLOSED),
             Self::Transport(_) => CloseRequest::normal(end::TRANSPORT_ERROR),
             Self::Refused(code, message) => CloseRequest::error(code, &message),
+            Self::Violation(what) => CloseRequest::violation(&what),
             Self::IdleTimeout => {
                 CloseRequest::kicked(KickReason::IdleTimeout, "no message for too long")
             }
@@ -229,6 +233,7 @@ impl SessionRules {
                 ErrorCode::FrameTooLarge,
                 "frame exceeds the transport limit",
             )),
+            Inbound::Violation(what) => Decision::End(End::Violation(what)),
             Inbound::Closed => Decision::End(End::ClientClosed),
             Inbound::Failed(e) => Decision::End(End::Transport(e)),
         }

@@ -152,8 +152,13 @@ pub async fn linger(source: &mut impl FrameSource) {
             // A frame over the limit is refused unread: the source can
             // never read past it, and answers `TooLarge` again at once,
             // without waiting, which on a one-thread runtime would starve
-            // the timeout below. Nothing after it can be drained anyway.
-            if let Inbound::Closed | Inbound::Failed(_) | Inbound::TooLarge = source.next().await {
+            // the timeout below. Nothing after it, or after a violation of
+            // the transport's protocol, can be drained anyway.
+            if let Inbound::Closed
+            | Inbound::Failed(_)
+            | Inbound::TooLarge
+            | Inbound::Violation(_) = source.next().await
+            {
                 return;
             }
         }

@@ -162,7 +162,14 @@ async fn connection(
 ) {
     let peer = incoming.remote_address();
     let limit = state.handshake_timeout();
-    let conn = match tokio::time::timeout(limit, incoming).await {
+    let handshaken = tokio::select! {
+        handshaken = tokio::time::timeout(limit, incoming) => handshaken,
+        () = handshake.evicted() => {
+            tracing::debug!(%peer, "quic handshake gave its slot to a newer one");
+            return;
+        }
+    };
+    let conn = match handshaken {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "quic handshake failed");
@@ -173,7 +180,14 @@ async fn connection(
             return;
         }
     };
-    let (send, recv) = match tokio::time::timeout(limit, conn.accept_bi()).await {
+    let opened = tokio::select! {
+        opened = tokio::time::timeout(limit, conn.accept_bi()) => opened,
+        () = handshake.evicted() => {
+            conn.close(VarInt::from_u32(1008), b"handshake_evicted");
+            return;
+        }
+    };
+    let (send, recv) = match opened {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "no control stream");

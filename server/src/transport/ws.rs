@@ -102,8 +102,16 @@ async fn connection(
         .max_message_size(Some(WS_HARD_LIMIT))
         .max_frame_size(Some(WS_HARD_LIMIT))
         .read_buffer_size(READ_BUFFER);
-    let upgrade = tokio_tungstenite::accept_async_with_config(stream, Some(config));
-    let ws = match tokio::time::timeout(state.handshake_timeout(), upgrade).await {
+    let upgrade =
+        tokio_tungstenite::accept_async_with_config(HeaderCapped::new(stream), Some(config));
+    let upgraded = tokio::select! {
+        upgraded = tokio::time::timeout(state.handshake_timeout(), upgrade) => upgraded,
+        () = handshake.evicted() => {
+            tracing::debug!(%peer, "websocket upgrade gave its slot to a newer one");
+            return;
+        }
+    };
+    let mut ws = match upgraded {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "websocket upgrade failed");
@@ -114,13 +122,111 @@ async fn connection(
             return;
         }
     };
+    ws.get_mut().upgraded();
     drop(handshake);
     let (sink, source) = ws.split();
     session::run(WsSource(source), WsSink(sink), peer, "ws", state).await;
 }
 
+/// The most bytes an upgrade request may take before its headers end. A
+/// browser's is under 1 KiB, with cookies a few; a connection that keeps
+/// sending headers would otherwise hold a growing buffer until its
+/// handshake timeout.
+pub const MAX_UPGRADE_REQUEST: usize = 8 * 1024;
+
+/// A TCP stream that refuses to read more than [`MAX_UPGRADE_REQUEST`]
+/// bytes until the upgrade is done. The client speaks only after the
+/// server's 101, so everything read before it is the request.
 #[derive(Debug)]
-pub struct WsSource(SplitStream<WebSocketStream<TcpStream>>);
+pub struct HeaderCapped {
+    stream: TcpStream,
+    /// Bytes the request may still take; `None` once upgraded.
+    left: Option<usize>,
+}
+
+impl HeaderCapped {
+    fn new(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            left: Some(MAX_UPGRADE_REQUEST),
+        }
+    }
+
+    /// The upgrade is done: from here on, the WebSocket layer's own frame
+    /// limits apply.
+    fn upgraded(&mut self) {
+        self.left = None;
+    }
+}
+
+impl tokio::io::AsyncRead for HeaderCapped {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let Some(left) = self.left else {
+            return std::pin::Pin::new(&mut self.stream).poll_read(cx, buf);
+        };
+        if left == 0 {
+            return std::task::Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("upgrade request over {MAX_UPGRADE_REQUEST} bytes"),
+            )));
+        }
+        // Read no more than the request may still take. Through a small
+        // copy: the handshake is read once, and this needs no unsafe.
+        let mut chunk = [0_u8; 1024];
+        let want = left.min(buf.remaining()).min(chunk.len());
+        let mut small = tokio::io::ReadBuf::new(&mut chunk[..want]);
+        let polled = std::pin::Pin::new(&mut self.stream).poll_read(cx, &mut small);
+        if let std::task::Poll::Ready(Ok(())) = polled {
+            let read = small.filled();
+            buf.put_slice(read);
+            self.left = Some(left - read.len());
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for HeaderCapped {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, data)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+#[derive(Debug)]
+pub struct WsSource(SplitStream<WebSocketStream<HeaderCapped>>);
 
 impl FrameSource for WsSource {
     async fn next(&mut self) -> Inbound {
@@ -136,6 +242,9 @@ impl FrameSource for WsSource {
                 Some(Ok(Message::Frame(_))) => continue,
                 Some(Err(WsError::Capacity(_))) => Inbound::TooLarge,
                 Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => Inbound::Closed,
+                Some(Err(WsError::Protocol(violation))) => {
+                    Inbound::Violation(violation.to_string())
+                }
                 Some(Err(e)) => Inbound::Failed(e.to_string()),
             };
         }
@@ -143,7 +252,7 @@ impl FrameSource for WsSource {
 }
 
 #[derive(Debug)]
-pub struct WsSink(SplitSink<WebSocketStream<TcpStream>, Message>);
+pub struct WsSink(SplitSink<WebSocketStream<HeaderCapped>, Message>);
 
 impl FrameSink for WsSink {
     async fn send_batch(&mut self, batch: &[Bytes]) -> std::io::Result<()> {

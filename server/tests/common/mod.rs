@@ -92,6 +92,19 @@ fn flip_jitterers(mut walkers: Query<'_, '_, &mut Intent<Walk>, With<Jitter>>) {
 /// Starts a server on loopback ports chosen by the OS, hosting
 /// [`PlacedArena`], after `tweak` adjusts the config.
 pub async fn start(game: PlacedArena, tweak: impl FnOnce(&mut ServerConfig)) -> Server {
+    start_games(vec![Arc::new(game)], "placed-arena", tweak).await
+}
+
+/// Starts a server hosting the real arena, as `tessera serve` does.
+pub async fn start_arena(tweak: impl FnOnce(&mut ServerConfig)) -> Server {
+    start_games(tessera_sim::games::builtin(), "arena", tweak).await
+}
+
+async fn start_games(
+    games: Vec<Arc<dyn Game>>,
+    game: &str,
+    tweak: impl FnOnce(&mut ServerConfig),
+) -> Server {
     let data_dir = std::env::temp_dir().join(format!(
         "tessera-test-{}-{}",
         std::process::id(),
@@ -102,13 +115,12 @@ pub async fn start(game: PlacedArena, tweak: impl FnOnce(&mut ServerConfig)) -> 
         quic_addr: "127.0.0.1:0".parse().expect("addr"),
         admin_addr: "127.0.0.1:0".parse().expect("addr"),
         data_dir,
-        game: "placed-arena".into(),
+        game: game.into(),
         tick_threads: 1,
         shutdown_grace_ms: 2_000,
         ..ServerConfig::default()
     };
     tweak(&mut config);
-    let games: Vec<Arc<dyn Game>> = vec![Arc::new(game)];
     Server::start_with_games(config, games)
         .await
         .expect("server starts")

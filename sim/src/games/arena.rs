@@ -7,7 +7,7 @@
 use bevy_ecs::prelude::*;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
-use tessera_protocol::arena::{self as wire, MAX_NAME, PLAYER_SPEED, WORLD_SIZE, Walk};
+use tessera_protocol::arena::{self as wire, MAX_NAME, PLAYER_SPEED, SpawnNear, WORLD_SIZE, Walk};
 
 use crate::components::{Intent, RoomRng, TickInfo};
 use crate::game::{Game, JoinContext, JoinRefused, Replicate, RoomBuilder, SpatialPosition};
@@ -68,22 +68,67 @@ impl Game for Arena {
 }
 
 fn join(world: &mut World, ctx: JoinContext<'_>) -> Result<Entity, JoinRefused> {
-    let name = if ctx.options.is_nil() {
-        format!("player-{}", ctx.client)
+    let options = if ctx.options.is_nil() {
+        wire::JoinOptions::named(format!("player-{}", ctx.client))
     } else {
         let options: wire::JoinOptions = ctx
             .options
             .decode()
             .map_err(|e| JoinRefused(format!("join options: {e}")))?;
         validate_name(&options.name)?;
-        options.name
+        options
     };
-    let mut rng = world.resource_mut::<RoomRng>();
-    let position = Position {
-        x: rng.0.random_range(0.0..WORLD_SIZE),
-        y: rng.0.random_range(0.0..WORLD_SIZE),
+    let position = match &options.spawn_near {
+        None => {
+            let mut rng = world.resource_mut::<RoomRng>();
+            Position {
+                x: rng.0.random_range(0.0..WORLD_SIZE),
+                y: rng.0.random_range(0.0..WORLD_SIZE),
+            }
+        }
+        Some(SpawnNear::Point(x, y)) => point_in_world(*x, *y)?,
+        Some(SpawnNear::Player(name)) => next_to_player(world, name)?,
     };
-    Ok(world.spawn((position, Name(name))).id())
+    Ok(world.spawn((position, Name(options.name))).id())
+}
+
+/// How far from the named player a player spawned next to it starts: well
+/// inside the 200-unit view, not on top of it.
+const SPAWN_NEAR_DISTANCE: f32 = 40.0;
+
+fn point_in_world(x: f32, y: f32) -> Result<Position, JoinRefused> {
+    if !(x.is_finite() && y.is_finite()) {
+        return Err(JoinRefused(
+            "spawn point: x and y must be finite world units".into(),
+        ));
+    }
+    Ok(Position {
+        x: x.clamp(0.0, WORLD_SIZE),
+        y: y.clamp(0.0, WORLD_SIZE),
+    })
+}
+
+/// A point `SPAWN_NEAR_DISTANCE` from the player named `name`, in a random
+/// direction, kept inside the world.
+fn next_to_player(world: &mut World, name: &str) -> Result<Position, JoinRefused> {
+    let mut players = world.query::<(&Name, &Position)>();
+    let target = players
+        .iter(world)
+        .find(|(n, _)| n.0 == name)
+        .map(|(_, position)| *position)
+        .ok_or_else(|| {
+            JoinRefused(format!(
+                "no player named {name:?} in this room to spawn near"
+            ))
+        })?;
+    let angle = world
+        .resource_mut::<RoomRng>()
+        .0
+        .random_range(0.0..std::f32::consts::TAU);
+    point_in_world(
+        target.x + SPAWN_NEAR_DISTANCE * angle.cos(),
+        target.y + SPAWN_NEAR_DISTANCE * angle.sin(),
+    )
 }
 
 /// Names are shown to every neighbour: the rule of chat applies.
@@ -142,21 +187,75 @@ mod tests {
     }
 
     #[test]
+    fn an_input_numbered_0_is_stale_and_1_is_the_first() {
+        let mut t = TestRoom::new(&Arena, RoomConfig::default());
+        let me = t.join(1).entity_id;
+        t.set(me, Position { x: 100.0, y: 100.0 });
+        let east = RawValue::encode(&Walk::from_direction(1.0, 0.0)).expect("encodes");
+        t.room.input(1, 0, &east).expect("accepted, and ignored");
+        t.step();
+        assert_eq!(t.get::<Position>(me), Some(Position { x: 100.0, y: 100.0 }));
+        t.room.input(1, 1, &east).expect("applied");
+        t.step();
+        assert_eq!(t.get::<Position>(me), Some(Position { x: 110.0, y: 100.0 }));
+    }
+
+    #[test]
     fn bad_names_are_refused() {
         let mut t = TestRoom::new(&Arena, RoomConfig::default());
-        let options = RawValue::encode(&wire::JoinOptions { name: " ".into() }).expect("encodes");
+        let options = RawValue::encode(&wire::JoinOptions::named(" ")).expect("encodes");
         assert!(t.room.join(1, &options).is_err());
         let options = RawValue::encode(&"not join options").expect("encodes");
         assert!(t.room.join(1, &options).is_err());
         // What chat refuses as unsafe to show, names refuse too.
         for unsafe_name in ["evil\u{202E}gnp", "a\u{2028}b", "\u{200B}", "\u{200D}"] {
-            let name = wire::JoinOptions {
-                name: unsafe_name.into(),
-            };
+            let name = wire::JoinOptions::named(unsafe_name);
             let options = RawValue::encode(&name).expect("encodes");
             assert!(t.room.join(1, &options).is_err(), "{unsafe_name:?}");
         }
-        let options = RawValue::encode(&wire::JoinOptions { name: "ok".into() }).expect("encodes");
+        let options = RawValue::encode(&wire::JoinOptions::named("ok")).expect("encodes");
         assert!(t.room.join(1, &options).is_ok());
+    }
+
+    fn join_with(
+        t: &mut TestRoom,
+        client: u64,
+        options: &wire::JoinOptions,
+    ) -> Result<u32, String> {
+        let options = RawValue::encode(options).expect("encodes");
+        t.try_join(client, &options)
+            .map(|joined| joined.entity_id)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_player_can_spawn_next_to_another_or_at_a_point() {
+        let mut t = TestRoom::new(&Arena, RoomConfig::default());
+        let ann = join_with(&mut t, 1, &wire::JoinOptions::named("ann")).expect("joins");
+        let ann_at = t.get::<Position>(ann).expect("ann is placed");
+        let near = SpawnNear::Player("ann".into());
+        let bob = join_with(&mut t, 2, &wire::JoinOptions::named("bob").near(near)).expect("joins");
+        let bob_at = t.get::<Position>(bob).expect("bob is placed");
+        let distance = ((bob_at.x - ann_at.x).powi(2) + (bob_at.y - ann_at.y).powi(2)).sqrt();
+        assert!(distance <= SPAWN_NEAR_DISTANCE + 0.01, "{distance}");
+        t.step();
+        assert!(
+            t.view(2).get::<wire::Name>(ann).is_some(),
+            "bob sees ann at once"
+        );
+
+        let corner = SpawnNear::Point(-5.0, 100.0);
+        let cy = join_with(&mut t, 3, &wire::JoinOptions::named("cy").near(corner)).expect("joins");
+        assert_eq!(t.get::<Position>(cy), Some(Position { x: 0.0, y: 100.0 }));
+    }
+
+    #[test]
+    fn spawning_near_nobody_or_nowhere_is_refused_with_the_reason() {
+        let mut t = TestRoom::new(&Arena, RoomConfig::default());
+        let ghost = wire::JoinOptions::named("bob").near(SpawnNear::Player("ghost".into()));
+        let refused = join_with(&mut t, 1, &ghost).expect_err("nobody is called ghost");
+        assert!(refused.contains("no player named \"ghost\""), "{refused}");
+        let nowhere = wire::JoinOptions::named("bob").near(SpawnNear::Point(f32::NAN, 1.0));
+        assert!(join_with(&mut t, 1, &nowhere).is_err());
     }
 }

@@ -6,8 +6,8 @@ use std::time::Instant;
 use tessera_sim::NetId;
 
 use super::HostedRoom;
-use crate::link::EntityState;
 use crate::link::report::{PlayerReport, RoomDetail};
+use crate::link::{EntityState, InspectedComponent};
 
 impl HostedRoom {
     /// The room and each of its players, as of the last tick.
@@ -55,7 +55,15 @@ impl HostedRoom {
         };
         let components = values
             .into_iter()
-            .map(|(wire, bytes)| (wire, name_of(wire), bytes.to_vec()))
+            .map(|(wire, bytes)| InspectedComponent {
+                wire_id: wire,
+                name: name_of(wire),
+                bytes: bytes.to_vec(),
+                readable: self
+                    .room
+                    .readable(wire, bytes)
+                    .map(|r| r.as_bytes().to_vec()),
+            })
             .collect();
         let world = self.room.world();
         let player = self
