@@ -24,8 +24,11 @@ use anyhow::Context;
 use tessera_client::arena::{JoinOptions, Name, Position, SpawnNear, Walk};
 use tessera_client::{Client, ClientConfig, ClientError, Entity, Event, Hello, RawValue};
 
-/// One full circle every 4 seconds, steering 10 times a second.
-const STEPS_PER_CIRCLE: f32 = 40.0;
+/// One full circle every 2 seconds, steering 10 times a second: at the
+/// arena's 100 units/s, a circle 64 units across, so that two walkers who
+/// spawned next to each other (40 units apart) stay within each other's
+/// 200-unit view wherever on their circles they are.
+const STEPS_PER_CIRCLE: f32 = 20.0;
 /// How long to wait for the server's welcome. A server on this machine or
 /// this continent answers in milliseconds; a QUIC port with nothing behind
 /// it never answers at all (UDP has no "connection refused"), so a person
