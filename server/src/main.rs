@@ -65,6 +65,8 @@ fn serve(file: Option<PathBuf>, flags: toml::Table) -> anyhow::Result<()> {
 /// `$(tessera cert)`; where the certificate is goes to stderr.
 fn cert(file: Option<PathBuf>, flags: toml::Table) -> anyhow::Result<()> {
     let (config, _) = load_config(file, flags)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let identity = tls::load_identity(
         config.tls_cert.as_deref(),
         config.tls_key.as_deref(),

@@ -184,7 +184,8 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
 
 #[test]
 fn cert_prints_exactly_the_fingerprint_the_server_serves() {
-    let dir = data_dir("cert");
+    // A data dir that does not exist yet, as on a new machine.
+    let dir = data_dir("cert").join("new");
     let dir_arg = dir.to_str().expect("utf-8 path");
     // Before any start: the development certificate is made now.
     let (code, stdout, stderr) = run(&["cert", "--data-dir", dir_arg], &[]);
