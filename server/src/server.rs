@@ -21,6 +21,8 @@ use crate::{admin, fds, metrics, transport};
 pub enum StartError {
     #[error("unknown game {0:?} (built in: {1})")]
     UnknownGame(String, String),
+    #[error("game {game:?} cannot build a room: {message}")]
+    InvalidGame { game: &'static str, message: String },
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
         what: &'static str,
@@ -72,6 +74,37 @@ fn start_quic(config: &ServerConfig) -> Result<(quinn::Endpoint, String), StartE
     Ok((endpoint, fingerprint))
 }
 
+/// Builds one room of `game` and drops it, so that a game whose setup
+/// panics or is invalid (two components with one wire id, no spatial
+/// component) stops the start with its reason, instead of failing every
+/// first join later.
+fn check_game(game: &dyn Game, config: &ServerConfig) -> Result<(), StartError> {
+    let invalid = |message: String| StartError::InvalidGame {
+        game: game.name(),
+        message,
+    };
+    // The panic is reported as the start-up error: the default hook would
+    // print it (with a backtrace under RUST_BACKTRACE) on top.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        tessera_sim::Room::new(game, config.room_config(0))
+    }));
+    std::panic::set_hook(hook);
+    match built {
+        Ok(Ok(_room)) => Ok(()),
+        Ok(Err(e)) => Err(invalid(e.to_string())),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "its setup panicked".to_owned());
+            Err(invalid(format!("setup panicked: {message}")))
+        }
+    }
+}
+
 /// A running node.
 #[derive(Debug)]
 pub struct Server {
@@ -105,6 +138,7 @@ impl Server {
                 let names: Vec<&str> = games.iter().map(|g| g.name()).collect();
                 StartError::UnknownGame(config.game.clone(), names.join(", "))
             })?;
+        check_game(game.as_ref(), &config)?;
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
             path: config.data_dir.clone(),
             source,

@@ -34,6 +34,16 @@ pub mod stats;
 pub mod testing;
 mod wire_value;
 
+/// The ECS games are written in, at the version the room runs: a game
+/// crate uses `tessera_sim::bevy_ecs` instead of pinning its own.
+pub use bevy_ecs;
+/// Random numbers for game systems: the generator in [`RoomRng`] (its
+/// `.0`) is a `rand` RNG (`use tessera_sim::rand::RngExt` for
+/// `random_range`), so a game crate needs no `rand` of its own.
+pub use rand;
+/// The wire side a game's schema crate builds on ([`tessera_protocol::WireComponent`]).
+pub use tessera_protocol;
+
 pub use components::{ClientId, Intent, NetId, Player, Replicated, RoomRng, TickInfo};
 pub use config::{CHAT_BACKLOG_TICKS, ConfigError, RoomConfig};
 pub use datagram::DeliveryMode;

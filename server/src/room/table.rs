@@ -15,7 +15,7 @@ use tessera_sim::{Game, Room};
 
 use super::handle::RoomHandle;
 use super::host::HostedRoom;
-use super::names::Names;
+use super::names::{Names, OpenRooms};
 use super::workers::TickWorkers;
 use crate::config::ServerConfig;
 use crate::link::Refusal;
@@ -87,11 +87,55 @@ impl RoomTable {
                 ));
             }
         }
+        if let Some(handle) = self.join_open(name, address)? {
+            return Ok(handle);
+        }
+        // Built outside the lock: a game's setup may take a while, and
+        // every join and admin question of the node waits on the lock.
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let seed = std::collections::hash_map::RandomState::new().hash_one((id, name));
+        let room = Room::new(self.game.as_ref(), self.config.room_config(seed))
+            .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
         let mut rooms = self.names.lock();
+        // Another session may have opened it meanwhile: join that one.
         if let Some(handle) = rooms.by_name.get(name) {
             handle.members.fetch_add(1, Ordering::AcqRel);
             return Ok(Arc::clone(handle));
         }
+        self.may_open(&rooms, address)?;
+        // Tokio's channel grows block by block up to its bound: a quiet
+        // room holds a few slots, not `room_queue` of them.
+        let (commands, inbox) = tokio::sync::mpsc::channel(self.config.room_queue);
+        let handle = Arc::new(RoomHandle::new(id, name, address, commands));
+        let hosted = HostedRoom::new(
+            Arc::clone(&handle),
+            room,
+            inbox,
+            &self.config,
+            Instant::now(),
+        );
+        self.workers
+            .add(hosted)
+            .map_err(|()| Refusal::new(ErrorCode::ShuttingDown, "room threads have stopped"))?;
+        rooms.insert(Arc::clone(&handle));
+        tracing::info!(room = name, room_id = id, "room opened");
+        Ok(handle)
+    }
+
+    /// Counts a session in to room `name` if it is open; `None` if it is
+    /// not (and `address` may open one more room).
+    fn join_open(&self, name: &str, address: IpAddr) -> Result<Option<Arc<RoomHandle>>, Refusal> {
+        let rooms = self.names.lock();
+        if let Some(handle) = rooms.by_name.get(name) {
+            handle.members.fetch_add(1, Ordering::AcqRel);
+            return Ok(Some(Arc::clone(handle)));
+        }
+        self.may_open(&rooms, address)?;
+        Ok(None)
+    }
+
+    /// Whether `address` may open a room now.
+    fn may_open(&self, rooms: &OpenRooms, address: IpAddr) -> Result<(), Refusal> {
         if rooms.opened_by(address) >= self.config.max_rooms_per_ip {
             return Err(Refusal::new(
                 ErrorCode::ServerFull,
@@ -110,27 +154,7 @@ impl RoomTable {
                 ),
             ));
         }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let seed = std::collections::hash_map::RandomState::new().hash_one((id, name));
-        let room = Room::new(self.game.as_ref(), self.config.room_config(seed))
-            .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
-        // Tokio's channel grows block by block up to its bound: a quiet
-        // room holds a few slots, not `room_queue` of them.
-        let (commands, inbox) = tokio::sync::mpsc::channel(self.config.room_queue);
-        let handle = Arc::new(RoomHandle::new(id, name, address, commands));
-        let hosted = HostedRoom::new(
-            Arc::clone(&handle),
-            room,
-            inbox,
-            &self.config,
-            Instant::now(),
-        );
-        self.workers
-            .add(hosted)
-            .map_err(|()| Refusal::new(ErrorCode::ShuttingDown, "room threads have stopped"))?;
-        rooms.insert(Arc::clone(&handle));
-        tracing::info!(room = name, room_id = id, "room opened");
-        Ok(handle)
+        Ok(())
     }
 
     /// Counts a session out of a room it reserved.

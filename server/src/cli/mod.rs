@@ -1,4 +1,9 @@
-//! The `tessera` command line.
+//! The `tessera` command line: its arguments here, the command itself in
+//! `run` ([`main`]).
+
+mod run;
+
+pub use run::main;
 
 use std::path::PathBuf;
 
