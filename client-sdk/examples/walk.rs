@@ -54,7 +54,8 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("walker-{}", std::process::id()));
     let near = args.next();
 
-    let mut hello = Hello::new(room.clone());
+    // Built for the arena: a server running another game says so at once.
+    let mut hello = Hello::new(room.clone()).for_game(tessera_client::protocol::arena::schema());
     let mut options = JoinOptions::named(name.clone());
     if let Some(near) = &near {
         options = options.near(SpawnNear::Player(near.clone()));

@@ -186,7 +186,7 @@ fn spread(id: u64) -> f64 {
 }
 
 async fn join(id: u64, ctx: &BotContext) -> Result<(Link, Welcome), JoinError> {
-    let mut hello = Hello::new(ctx.room.clone());
+    let mut hello = Hello::new(ctx.room.clone()).for_game(tessera_protocol::arena::schema());
     hello.options = RawValue::encode(&JoinOptions::named(format!("bot-{id}")))
         .map_err(|e| JoinError::Handshake(format!("cannot encode the join options: {e}")))?;
     let mut link = Link::open(&ctx.url, ctx.quic.as_ref(), id).await?;

@@ -112,6 +112,13 @@ impl Walk {
     }
 }
 
+/// The arena's schema, for [`crate::Hello::for_game`]: a server running
+/// another game refuses the join with `wrong_game`.
+pub fn schema() -> crate::GameSchema {
+    use crate::schema::component;
+    crate::GameSchema::new("arena", &[component::<Position>(), component::<Name>()])
+}
+
 /// Join options of the arena: `[name]`, or `[name, spawn_near]` to start
 /// next to someone or somewhere. `nil` options give a generated name.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -10,10 +10,12 @@ use crate::PROTOCOL_VERSION;
 use crate::error::DecodeError;
 use crate::frame;
 use crate::limits::{
-    MAX_CHAT, MAX_CLIENT_FRAME, MAX_RESUME_TOKEN, MAX_ROOM_NAME, MAX_TOKEN, is_valid_room_name,
+    MAX_CHAT, MAX_CLIENT_FRAME, MAX_GAME_NAME, MAX_RESUME_TOKEN, MAX_ROOM_NAME, MAX_TOKEN,
+    is_valid_room_name,
 };
-use crate::msgpack::Writer;
+use crate::msgpack::{Reader, Writer};
 use crate::raw::{RawValue, read_raw};
+use crate::schema::GameSchema;
 
 /// Message tags, client to server.
 pub mod tag {
@@ -47,6 +49,10 @@ pub struct Hello {
     pub resume: Option<String>,
     /// Game-defined join options (`nil` when the game needs none).
     pub options: RawValue,
+    /// The game the client was built for. `None` (an old client, or a
+    /// tool that speaks to any game) is not checked; the 7th element on
+    /// the wire, left out when `None`.
+    pub schema: Option<GameSchema>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,13 +85,19 @@ impl ClientMsg {
         let mut w = Writer::new(out);
         match self {
             Self::Hello(h) => {
-                w.array_len(HELLO_LEN as u32);
+                let len = HELLO_LEN + usize::from(h.schema.is_some());
+                w.array_len(len as u32);
                 w.uint(tag::HELLO.into());
                 w.uint(h.version.into());
                 w.str(&h.room);
                 w.opt_str(h.token.as_deref());
                 w.opt_str(h.resume.as_deref());
                 w.raw(h.options.as_bytes());
+                if let Some(schema) = &h.schema {
+                    w.array_len(2);
+                    w.str(&schema.game);
+                    w.uint(schema.fingerprint);
+                }
             }
             Self::Input { seq, intent } => {
                 w.array_len(INPUT_LEN as u32);
@@ -136,14 +148,21 @@ impl ClientMsg {
                 let token = r.opt_str("token", MAX_TOKEN)?.map(str::to_owned);
                 let resume = r.opt_str("resume", MAX_RESUME_TOKEN)?.map(str::to_owned);
                 let options = read_raw(&mut r, frame)?;
+                let has_schema = head.len > HELLO_LEN;
+                let schema = if has_schema {
+                    read_schema(&mut r)?
+                } else {
+                    None
+                };
                 let hello = Hello {
                     version,
                     room,
                     token,
                     resume,
                     options,
+                    schema,
                 };
-                (Self::Hello(hello), HELLO_LEN)
+                (Self::Hello(hello), HELLO_LEN + usize::from(has_schema))
             }
             tag::INPUT => {
                 head.require(INPUT_LEN)?;
@@ -184,6 +203,17 @@ impl ClientMsg {
     }
 }
 
+/// `Hello.schema`: `nil`, or `[game, fingerprint]`.
+fn read_schema(r: &mut Reader<'_>) -> Result<Option<GameSchema>, DecodeError> {
+    if r.take_nil()? {
+        return Ok(None);
+    }
+    r.array_exact(2)?;
+    let game = r.str("game", MAX_GAME_NAME)?.to_owned();
+    let fingerprint = r.uint()?;
+    Ok(Some(GameSchema { game, fingerprint }))
+}
+
 impl Hello {
     /// A handshake for `room` at this crate's protocol version.
     pub fn new(room: impl Into<String>) -> Self {
@@ -193,7 +223,15 @@ impl Hello {
             token: None,
             resume: None,
             options: RawValue::nil(),
+            schema: None,
         }
+    }
+
+    /// Says which game the client was built for; a server running another
+    /// refuses the join with `wrong_game`.
+    pub fn for_game(mut self, schema: GameSchema) -> Self {
+        self.schema = Some(schema);
+        self
     }
 
     /// True when the room name is acceptable (the server checks this too).
@@ -220,6 +258,7 @@ mod tests {
             token: Some("t".into()),
             resume: Some("s".into()),
             options: RawValue::encode(&("bob",)).expect("encodes"),
+            schema: Some(crate::arena::schema()),
         }));
         roundtrip(ClientMsg::Input {
             seq: 70_000,

@@ -43,10 +43,12 @@ pub enum ErrorCode {
     JoinRejected = 18,
     /// The room is too busy to take the request right now; retry later.
     RoomBusy = 19,
+    /// The client was built for another game's schema than the server runs.
+    WrongGame = 20,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         Self::Malformed,
         Self::UnknownMessage,
         Self::FrameTooLarge,
@@ -66,6 +68,7 @@ impl ErrorCode {
         Self::InvalidChat,
         Self::JoinRejected,
         Self::RoomBusy,
+        Self::WrongGame,
     ];
 
     pub fn from_u16(code: u16) -> Option<Self> {
@@ -94,6 +97,7 @@ impl ErrorCode {
             Self::InvalidChat => "invalid_chat",
             Self::JoinRejected => "join_rejected",
             Self::RoomBusy => "room_busy",
+            Self::WrongGame => "wrong_game",
         }
     }
 }

@@ -16,7 +16,7 @@ pub(crate) struct Header {
     /// The message tag, the array's first element.
     pub tag: u64,
     /// Elements in the top-level array, the tag included.
-    len: usize,
+    pub len: usize,
 }
 
 /// Checks the frame's size and reads its array header and tag. Returns the

@@ -35,6 +35,7 @@ pub mod msgpack;
 pub mod part_receiver;
 pub mod quantize;
 mod raw;
+pub mod schema;
 mod server_msg;
 pub mod stream;
 mod wire;
@@ -45,6 +46,7 @@ pub use delta_part::DeltaPart;
 pub use delta_view::{DeltaView, EntryView};
 pub use error::{DecodeError, ErrorCode, KickReason};
 pub use raw::{PayloadError, RawValue};
+pub use schema::GameSchema;
 pub use server_msg::{ServerMsg, Welcome, tag as server_tag, truncate};
 pub use wire::WireComponent;
 

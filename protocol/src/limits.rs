@@ -12,6 +12,9 @@ pub const MAX_SERVER_FRAME: usize = 1024 * 1024;
 /// Room names: 1 to 64 bytes of `[A-Za-z0-9_.:-]`.
 pub const MAX_ROOM_NAME: usize = 64;
 
+/// Game names in `Hello.schema`.
+pub const MAX_GAME_NAME: usize = 32;
+
 /// Auth tokens (`Hello.token`).
 pub const MAX_TOKEN: usize = 1024;
 

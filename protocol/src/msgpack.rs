@@ -240,6 +240,15 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 { field })
     }
 
+    /// Reads a `nil` if one is next (true), else reads nothing (false).
+    pub fn take_nil(&mut self) -> Result<bool, DecodeError> {
+        if self.peek_marker()? == Marker::Null {
+            self.pos += 1;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     /// Reads `nil` as `None`, otherwise a string as in [`Reader::str`].
     pub fn opt_str(
         &mut self,

@@ -15,12 +15,12 @@ use proptest::sample::Index;
 use serde::{Serialize, Serializer};
 use tessera_protocol::arena::{JoinOptions, Name, Position, SpawnNear, Walk};
 use tessera_protocol::limits::{
-    MAX_CHAT, MAX_CLIENT_FRAME, MAX_COMPONENTS_PER_ENTITY, MAX_GAME_VALUE, MAX_REASON,
-    MAX_RESUME_TOKEN, MAX_ROOM_NAME, MAX_TOKEN,
+    MAX_CHAT, MAX_CLIENT_FRAME, MAX_COMPONENTS_PER_ENTITY, MAX_GAME_NAME, MAX_GAME_VALUE,
+    MAX_REASON, MAX_RESUME_TOKEN, MAX_ROOM_NAME, MAX_TOKEN,
 };
 use tessera_protocol::{
     ClientMsg, ComponentValue, DecodeError, Delta, DeltaPart, DeltaView, EntityState, ErrorCode,
-    Hello, PROTOCOL_VERSION, RawValue, ServerMsg, Welcome, truncate,
+    GameSchema, Hello, PROTOCOL_VERSION, RawValue, ServerMsg, Welcome, truncate,
 };
 
 // ---------------------------------------------------------------------------
@@ -134,13 +134,15 @@ fn hello_of(version: u16) -> impl Strategy<Value = Hello> {
         proptest::option::of(text(MAX_TOKEN)),
         proptest::option::of(text(MAX_RESUME_TOKEN)),
         raw_value(),
+        proptest::option::of((text(MAX_GAME_NAME), any::<u64>())),
     )
-        .prop_map(move |(room, token, resume, options)| Hello {
+        .prop_map(move |(room, token, resume, options, schema)| Hello {
             version,
             room,
             token,
             resume,
             options,
+            schema: schema.map(|(game, fingerprint)| GameSchema { game, fingerprint }),
         })
 }
 
@@ -456,6 +458,12 @@ proptest! {
 
     #[test]
     fn appended_client_elements_are_skipped(msg in client_msg(), extra in vec(val(), 1..5)) {
+        // A Hello without a schema has six elements; what comes seventh is
+        // read as its schema, so the appended ones start after a nil there.
+        let mut extra = extra;
+        if matches!(&msg, ClientMsg::Hello(h) if h.schema.is_none()) {
+            extra.insert(0, Val::Nil);
+        }
         let frame = with_appended(&msg.encode(), &extra);
         if frame.len() > MAX_CLIENT_FRAME {
             prop_assert_eq!(
@@ -575,6 +583,10 @@ fn largest_hello() -> ClientMsg {
         token: Some("t".repeat(MAX_TOKEN)),
         resume: Some("s".repeat(MAX_RESUME_TOKEN)),
         options: bin_payload(MAX_GAME_VALUE),
+        schema: Some(GameSchema {
+            game: "g".repeat(MAX_GAME_NAME),
+            fingerprint: u64::MAX,
+        }),
     })
 }
 
@@ -583,8 +595,8 @@ fn largest_hello_fits_the_client_frame() {
     let hello = largest_hello();
     let frame = hello.encode();
     // 3 (header, tag, version) + 66 (room) + 1027 (token) + 259 (resume)
-    // + 2048 (options).
-    assert_eq!(frame.len(), 3403);
+    // + 2048 (options) + 44 (schema: 1 array, 34 game, 9 fingerprint).
+    assert_eq!(frame.len(), 3447);
     assert!(frame.len() <= MAX_CLIENT_FRAME);
     assert_eq!(ClientMsg::decode(&Bytes::from(frame)), Ok(hello));
     // Each field one byte over its limit is refused as malformed.
@@ -602,6 +614,13 @@ fn largest_hello_fits_the_client_frame() {
         },
         Hello {
             resume: Some("s".repeat(MAX_RESUME_TOKEN + 1)),
+            ..max.clone()
+        },
+        Hello {
+            schema: Some(GameSchema {
+                game: "g".repeat(MAX_GAME_NAME + 1),
+                fingerprint: 0,
+            }),
             ..max
         },
     ];

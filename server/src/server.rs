@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tessera_protocol::GameSchema;
 use tessera_sim::Game;
 use tokio::net::TcpListener;
 
@@ -74,11 +75,12 @@ fn start_quic(config: &ServerConfig) -> Result<(quinn::Endpoint, String), StartE
     Ok((endpoint, fingerprint))
 }
 
-/// Builds one room of `game` and drops it, so that a game whose setup
+/// Builds one room of `game` and drops it, returning the game's schema,
+/// so that a game whose setup
 /// panics or is invalid (two components with one wire id, no spatial
 /// component) stops the start with its reason, instead of failing every
 /// first join later.
-fn check_game(game: &dyn Game, config: &ServerConfig) -> Result<(), StartError> {
+fn check_game(game: &dyn Game, config: &ServerConfig) -> Result<GameSchema, StartError> {
     let invalid = |message: String| StartError::InvalidGame {
         game: game.name(),
         message,
@@ -92,7 +94,7 @@ fn check_game(game: &dyn Game, config: &ServerConfig) -> Result<(), StartError> 
     }));
     std::panic::set_hook(hook);
     match built {
-        Ok(Ok(_room)) => Ok(()),
+        Ok(Ok(room)) => Ok(room.schema()),
         Ok(Err(e)) => Err(invalid(e.to_string())),
         Err(panic) => {
             let message = panic
@@ -138,7 +140,7 @@ impl Server {
                 let names: Vec<&str> = games.iter().map(|g| g.name()).collect();
                 StartError::UnknownGame(config.game.clone(), names.join(", "))
             })?;
-        check_game(game.as_ref(), &config)?;
+        let schema = check_game(game.as_ref(), &config)?;
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
             path: config.data_dir.clone(),
             source,
@@ -191,7 +193,7 @@ impl Server {
         })?;
 
         let config = Arc::new(config);
-        let rooms = RoomTable::new(game, Arc::clone(&config));
+        let rooms = RoomTable::new(game, schema, Arc::clone(&config));
         let state = Arc::new(ServerState::new(Arc::clone(&config), rooms, admin_token));
         let gate = || {
             HandshakeGate::new(

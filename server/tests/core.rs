@@ -253,3 +253,37 @@ async fn spawning_near_a_player_who_is_not_there_is_refused_with_the_reason() {
     );
     server.shutdown().await;
 }
+
+/// A client built for another game is refused at the handshake, with both
+/// games named; one built for this game, or naming none, gets in.
+#[tokio::test]
+async fn a_client_built_for_another_game_is_refused_at_the_handshake() {
+    use tessera_client::protocol::GameSchema;
+    use tessera_client::{Client, ClientError, ErrorCode, Hello};
+    let server = start_arena(|_| {}).await;
+    let config = || Transport::Ws.config(&server);
+    let coins = GameSchema::new("coins", &[(1, "position"), (3, "score")]);
+    let refused = Client::connect_with(&url(&server), Hello::new("g").for_game(coins), config())
+        .await
+        .expect_err("another game");
+    match &refused {
+        ClientError::Refused { code, message } => {
+            assert_eq!(ErrorCode::from_u16(*code), Some(ErrorCode::WrongGame));
+            assert!(
+                message.contains("\"arena\"") && message.contains("\"coins\""),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let arena = tessera_client::protocol::arena::schema();
+    let ours = Client::connect_with(&url(&server), Hello::new("g").for_game(arena), config())
+        .await
+        .expect("the arena's own client");
+    let unnamed = Client::connect_with(&url(&server), Hello::new("g"), config())
+        .await
+        .expect("a client that names no game");
+    ours.close().await;
+    unnamed.close().await;
+    server.shutdown().await;
+}

@@ -481,6 +481,12 @@ impl Room {
             .readable(wire_id, bytes)
     }
 
+    /// The game's schema as its clients know it: its name and the
+    /// fingerprint of its replicated components.
+    pub fn schema(&self) -> tessera_protocol::GameSchema {
+        tessera_protocol::GameSchema::new(self.game_name, &self.replicated_components())
+    }
+
     /// Wire ids and names of the replicated components.
     pub fn replicated_components(&self) -> Vec<(u8, &'static str)> {
         self.world

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Instant;
 
-use tessera_protocol::ErrorCode;
+use tessera_protocol::{ErrorCode, GameSchema};
 use tessera_sim::{Game, Room};
 
 use super::handle::RoomHandle;
@@ -35,6 +35,8 @@ pub enum Admission {
 pub struct RoomTable {
     names: Arc<Names>,
     game: Arc<dyn Game>,
+    /// What clients of `game` say in `Hello.schema`.
+    schema: Arc<GameSchema>,
     config: Arc<ServerConfig>,
     workers: TickWorkers,
     next_id: AtomicU64,
@@ -53,7 +55,7 @@ impl std::fmt::Debug for RoomTable {
 
 impl RoomTable {
     /// A table with no rooms yet, and its tick threads started.
-    pub fn new(game: Arc<dyn Game>, config: Arc<ServerConfig>) -> Self {
+    pub fn new(game: Arc<dyn Game>, schema: GameSchema, config: Arc<ServerConfig>) -> Self {
         let names = Arc::new(Names::default());
         Self {
             workers: TickWorkers::start(
@@ -63,6 +65,7 @@ impl RoomTable {
             ),
             names,
             game,
+            schema: Arc::new(schema),
             config,
             next_id: AtomicU64::new(1),
             admission: AtomicU8::new(Admission::Open as u8),
@@ -180,6 +183,11 @@ impl RoomTable {
 
     pub fn game_name(&self) -> &'static str {
         self.game.name()
+    }
+
+    /// The schema of the game the rooms run.
+    pub fn schema(&self) -> &Arc<GameSchema> {
+        &self.schema
     }
 
     pub fn admission(&self) -> Admission {

@@ -73,6 +73,7 @@ pub async fn run(
         source,
         rules: SessionRules::new(
             RuleLimits::of(&state.config),
+            Arc::clone(state.rooms.schema()),
             Arc::clone(&live),
             Instant::now(),
         ),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tessera_protocol::{ClientMsg, ErrorCode, Hello, KickReason, RawValue};
+use tessera_protocol::{ClientMsg, ErrorCode, GameSchema, Hello, KickReason, RawValue};
 
 use crate::config::ServerConfig;
 use crate::frames::Inbound;
@@ -131,6 +131,7 @@ enum Phase {
 #[derive(Debug)]
 pub struct SessionRules {
     limits: RuleLimits,
+    schema: Arc<GameSchema>,
     live: Arc<SessionLive>,
     phase: Phase,
     /// When the client last sent a protocol message (control frames and
@@ -144,7 +145,14 @@ pub struct SessionRules {
 impl SessionRules {
     /// The rules of a connection opened at `now`, whose probes `live`
     /// tracks.
-    pub fn new(limits: RuleLimits, live: Arc<SessionLive>, now: Instant) -> Self {
+    /// `schema` is the node's game, which a `Hello` naming a schema must
+    /// match.
+    pub fn new(
+        limits: RuleLimits,
+        schema: Arc<GameSchema>,
+        live: Arc<SessionLive>,
+        now: Instant,
+    ) -> Self {
         let hz = u32::from(limits.tick_hz);
         Self {
             phase: Phase::AwaitingHello {
@@ -160,6 +168,7 @@ impl SessionRules {
             // Four a tick, two seconds of burst.
             acks: Limiter::new(hz * 4, hz * 8, now),
             limits,
+            schema,
             live,
         }
     }
@@ -278,6 +287,14 @@ impl SessionRules {
                 ErrorCode::InvalidRoomName,
                 "room names are 1 to 64 characters of A-Z a-z 0-9 _ . : -",
             )),
+            Ok(ClientMsg::Hello(hello))
+                if hello
+                    .schema
+                    .as_ref()
+                    .is_some_and(|theirs| *theirs != *self.schema) =>
+            {
+                Decision::End(self.wrong_game(hello.schema.as_ref()))
+            }
             Ok(ClientMsg::Hello(hello)) => {
                 self.phase = Phase::Joining {
                     deadline: now + self.limits.handshake_timeout,
@@ -289,6 +306,24 @@ impl SessionRules {
                 format!("expected Hello, got {}", other.kind()),
             )),
         }
+    }
+
+    /// The refusal of a client built for another game than `self.schema`.
+    fn wrong_game(&self, theirs: Option<&GameSchema>) -> End {
+        let ours = &self.schema;
+        let theirs = theirs.map_or_else(String::new, |t| {
+            format!(
+                "; the client was built for {:?} (schema {:016x})",
+                t.game, t.fingerprint
+            )
+        });
+        End::refused(
+            ErrorCode::WrongGame,
+            format!(
+                "this server runs {:?} (schema {:016x}){theirs}",
+                ours.game, ours.fingerprint
+            ),
+        )
     }
 
     fn on_later_message(&self, frame: &Bytes, via_datagram: bool, now: Instant) -> Decision {

@@ -201,6 +201,12 @@ mod tests {
     }
 
     #[test]
+    fn the_room_and_the_schema_crate_agree_on_the_schema() {
+        let t = TestRoom::new(&Arena, RoomConfig::default());
+        assert_eq!(t.room.schema(), wire::schema());
+    }
+
+    #[test]
     fn bad_names_are_refused() {
         let mut t = TestRoom::new(&Arena, RoomConfig::default());
         let options = RawValue::encode(&wire::JoinOptions::named(" ")).expect("encodes");

@@ -2,6 +2,7 @@
 //! moved by the test.
 
 use super::*;
+use tessera_protocol::arena;
 
 const LIMITS: RuleLimits = RuleLimits {
     handshake_timeout: Duration::from_secs(5),
@@ -31,6 +32,7 @@ fn hello(room: &str) -> ClientMsg {
         token: None,
         resume: None,
         options: RawValue::nil(),
+        schema: None,
     })
 }
 
@@ -47,7 +49,7 @@ fn chat(text: &str) -> ClientMsg {
 
 fn new_rules(t0: Instant) -> SessionRules {
     let live = Arc::new(SessionLive::new("127.0.0.1:9".parse().expect("addr"), "ws"));
-    SessionRules::new(LIMITS, live, t0)
+    SessionRules::new(LIMITS, Arc::new(arena::schema()), live, t0)
 }
 
 /// Rules of a session that sent its Hello at `t0` and joined at once.
@@ -66,6 +68,42 @@ fn refusal(decision: Decision) -> ErrorCode {
         Decision::End(End::Refused(code, _)) => code,
         other => panic!("expected a refusal, got {other:?}"),
     }
+}
+
+#[test]
+fn a_hello_for_another_game_is_refused_naming_both_and_one_without_is_not_checked() {
+    let t0 = Instant::now();
+    let coins = GameSchema::new("coins", &[(1, "position"), (3, "score")]);
+    let ClientMsg::Hello(for_coins) = hello("lobby") else {
+        unreachable!()
+    };
+    let wrong = ClientMsg::Hello(for_coins.clone().for_game(coins));
+    match new_rules(t0).on_inbound(frame(&wrong), t0) {
+        Decision::End(End::Refused(ErrorCode::WrongGame, message)) => {
+            assert!(
+                message.contains("\"arena\"") && message.contains("\"coins\""),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let right = ClientMsg::Hello(for_coins.clone().for_game(arena::schema()));
+    assert!(matches!(
+        new_rules(t0).on_inbound(frame(&right), t0),
+        Decision::Join(_)
+    ));
+    // Same name, other components: another version of the game.
+    let older = GameSchema::new("arena", &[(1, "position")]);
+    let stale = ClientMsg::Hello(for_coins.clone().for_game(older));
+    assert_eq!(
+        refusal(new_rules(t0).on_inbound(frame(&stale), t0)),
+        ErrorCode::WrongGame
+    );
+    let unchecked = ClientMsg::Hello(for_coins);
+    assert!(matches!(
+        new_rules(t0).on_inbound(frame(&unchecked), t0),
+        Decision::Join(_)
+    ));
 }
 
 #[test]
@@ -267,7 +305,7 @@ fn acks_have_their_own_rate_and_chat_a_stricter_one() {
 fn control_frames_and_unsolicited_pongs_use_up_the_message_rate() {
     let live = Arc::new(SessionLive::new("127.0.0.1:9".parse().expect("addr"), "ws"));
     let t0 = live.connected;
-    let mut rules = SessionRules::new(LIMITS, Arc::clone(&live), t0);
+    let mut rules = SessionRules::new(LIMITS, Arc::new(arena::schema()), Arc::clone(&live), t0);
     let probe = live.probe(t0);
     assert_eq!(
         rules.on_inbound(
