@@ -26,6 +26,13 @@ pub trait Game: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Registers components, systems and hooks for a new room.
     fn setup(&self, room: &mut RoomBuilder<'_>);
+
+    /// The side of the square world, in units from 0: the spatial grid
+    /// covers it (positions outside fall in its edge cells). `None`: the
+    /// room config's `world_size` (default 4096).
+    fn world_size(&self) -> Option<f32> {
+        None
+    }
 }
 
 /// A simulation component that clients see, through its wire form.

@@ -145,7 +145,13 @@ impl std::fmt::Debug for Room {
 
 impl Room {
     /// A new, empty room of `game`.
+    /// The game's own world size ([`Game::world_size`]) wins over the
+    /// config's.
     pub fn new(game: &dyn Game, config: RoomConfig) -> Result<Self, ConfigError> {
+        let mut config = config;
+        if let Some(world_size) = game.world_size() {
+            config.world_size = world_size;
+        }
         config.validate()?;
         let mut world = World::new();
         let mut schedule = new_schedule();

@@ -86,6 +86,11 @@ impl SpatialGrid {
         self.locations.len()
     }
 
+    /// Cells in the grid (its side in cells, squared).
+    pub fn cell_count(&self) -> usize {
+        self.cells.len()
+    }
+
     pub fn cell_size(&self) -> u32 {
         1 << self.shift
     }

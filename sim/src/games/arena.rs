@@ -54,6 +54,10 @@ impl Game for Arena {
         "arena"
     }
 
+    fn world_size(&self) -> Option<f32> {
+        Some(WORLD_SIZE)
+    }
+
     fn setup(&self, room: &mut RoomBuilder<'_>) {
         room.replicate::<Position>()
             .replicate::<Name>()
@@ -198,6 +202,34 @@ mod tests {
         t.room.input(1, 1, &east).expect("applied");
         t.step();
         assert_eq!(t.get::<Position>(me), Some(Position { x: 110.0, y: 100.0 }));
+    }
+
+    /// A game of another size gets a grid of that size.
+    struct SmallArena;
+
+    impl Game for SmallArena {
+        fn name(&self) -> &'static str {
+            "small"
+        }
+        fn world_size(&self) -> Option<f32> {
+            Some(512.0)
+        }
+        fn setup(&self, room: &mut RoomBuilder<'_>) {
+            Arena.setup(room);
+        }
+    }
+
+    #[test]
+    fn the_game_says_how_large_its_world_is() {
+        use crate::spatial_grid::SpatialGrid;
+        let cells = |room: &crate::Room| {
+            let grid = room.world().resource::<SpatialGrid>();
+            grid.cell_count()
+        };
+        let arena = crate::Room::new(&Arena, RoomConfig::default()).expect("room");
+        let small = crate::Room::new(&SmallArena, RoomConfig::default()).expect("room");
+        // 128-unit cells: 32 x 32 for 4096 units, 4 x 4 for 512.
+        assert_eq!((cells(&arena), cells(&small)), (32 * 32, 4 * 4));
     }
 
     #[test]
