@@ -220,7 +220,8 @@ fn print_event(client: &Client, event: &Event) -> bool {
             println!("disconnected: {reason}");
             return false;
         }
-        Event::Welcome(_) | Event::EntityUpdated { .. } | Event::Delta { .. } => {}
+        // The arena sends no game events.
+        Event::Welcome(_) | Event::EntityUpdated { .. } | Event::Delta { .. } | Event::Game(_) => {}
     }
     true
 }

@@ -170,6 +170,21 @@ impl Client {
         Ok(seq)
     }
 
+    /// Sends a one-shot game action (fire, use, buy). Unlike inputs, the
+    /// room applies every action, once and in order; its answers, if the
+    /// game gives any, come as [`Event::Game`]. Waits while the send queue
+    /// is full.
+    pub async fn send_action<T: Serialize + ?Sized>(
+        &mut self,
+        action: &T,
+    ) -> Result<(), ClientError> {
+        let Ok(permit) = self.transport.outbound.reserve().await else {
+            return Err(self.gone());
+        };
+        permit.send(Outbound::Frame(self.conn.action(action)?));
+        Ok(())
+    }
+
     /// Sends a line of room chat (1 to 512 bytes).
     pub async fn send_chat(&mut self, text: &str) -> Result<(), ClientError> {
         let Ok(permit) = self.transport.outbound.reserve().await else {

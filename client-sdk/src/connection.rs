@@ -208,6 +208,9 @@ impl Connection {
             (State::Joined, ServerMsg::Chat { from, text }) => {
                 self.events.push_back(Event::Chat { from, text });
             }
+            (State::Joined, ServerMsg::Event { payload }) => {
+                self.events.push_back(Event::Game(payload));
+            }
             (State::Joined, ServerMsg::Pong { nonce, tick }) => {
                 if self.pings.on_pong(nonce, now).is_some() {
                     self.last_pong_tick = Some(tick);
@@ -339,6 +342,14 @@ impl Connection {
             ChatTextProblem::ForbiddenCharacter => ConnectionError::ChatControlCharacter,
         })?;
         encode("chat frame", &ClientMsg::Chat { text: text.into() })
+    }
+
+    /// An action frame carrying `action`, the game's one-shot action type:
+    /// the server applies each action once, in the order sent.
+    pub fn action<T: Serialize + ?Sized>(&mut self, action: &T) -> Result<Bytes, ConnectionError> {
+        self.require_joined()?;
+        let action = RawValue::encode(action)?;
+        encode("action frame", &ClientMsg::Action { action })
     }
 
     /// A ping frame, remembered as sent at `now`; its pong updates

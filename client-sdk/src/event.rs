@@ -1,7 +1,8 @@
 //! What a session reports to the game: [`Event`] and why it ended,
 //! [`DisconnectReason`].
 
-use tessera_protocol::{ErrorCode, KickReason, Welcome};
+use serde::de::DeserializeOwned;
+use tessera_protocol::{ErrorCode, KickReason, PayloadError, RawValue, Welcome};
 
 use crate::connection::ProtocolError;
 use crate::world_view::Entity;
@@ -28,6 +29,11 @@ pub enum Event {
     Delta { tick: u32, ack_input: u32 },
     /// A line of room chat; `from` is the sender's entity id, 0 for the server.
     Chat { from: u32, text: String },
+    /// A game event: something the game tells this client that is not
+    /// replicated state, in the game's event type ([`Event::game_event`]
+    /// decodes it). It comes after the delta of the tick it happened in
+    /// (over QUIC, possibly before that tick's datagrams).
+    Game(RawValue),
     /// The server refused something. It closes the connection next.
     /// `code` is an [`ErrorCode`] number, kept as is so that an older client
     /// survives a newer server; see [`Event::error_code`].
@@ -40,6 +46,15 @@ pub enum Event {
 }
 
 impl Event {
+    /// An [`Event::Game`] decoded as the game's event type `E`; `None` for
+    /// other events.
+    pub fn game_event<E: DeserializeOwned>(&self) -> Option<Result<E, PayloadError>> {
+        match self {
+            Self::Game(payload) => Some(payload.decode()),
+            _ => None,
+        }
+    }
+
     /// The typed code of an [`Event::Error`], when this client knows it.
     pub fn error_code(&self) -> Option<ErrorCode> {
         match self {

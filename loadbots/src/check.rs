@@ -119,7 +119,9 @@ impl LightCheck {
                 }
                 ServerMsg::Welcome(_) => return Err(Fault::Violation("a second Welcome".into())),
                 ServerMsg::DeltaPart(part) => self.on_part(&part),
-                ServerMsg::Delta(_) | ServerMsg::Chat { .. } => Frame::Other,
+                ServerMsg::Delta(_) | ServerMsg::Chat { .. } | ServerMsg::Event { .. } => {
+                    Frame::Other
+                }
             });
         };
         if let Some(last) = self.last_tick

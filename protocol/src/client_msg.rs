@@ -24,6 +24,7 @@ pub mod tag {
     pub const CHAT: u8 = 3;
     pub const PING: u8 = 4;
     pub const ACK: u8 = 5;
+    pub const ACTION: u8 = 6;
 }
 
 /// Elements each message has in this version, the tag included. Senders
@@ -33,6 +34,7 @@ const INPUT_LEN: usize = 3;
 const CHAT_LEN: usize = 2;
 const PING_LEN: usize = 2;
 const ACK_LEN: usize = 2;
+const ACTION_LEN: usize = 2;
 
 /// The handshake: the first message on every connection.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +79,11 @@ pub enum ClientMsg {
     Ack {
         tick: u32,
     },
+    /// A one-shot game action (fire, use, buy): applied once, in order,
+    /// never collapsed with other actions or with the intent.
+    Action {
+        action: RawValue,
+    },
 }
 
 impl ClientMsg {
@@ -119,6 +126,11 @@ impl ClientMsg {
                 w.array_len(ACK_LEN as u32);
                 w.uint(tag::ACK.into());
                 w.uint((*tick).into());
+            }
+            Self::Action { action } => {
+                w.array_len(ACTION_LEN as u32);
+                w.uint(tag::ACTION.into());
+                w.raw(action.as_bytes());
             }
         }
     }
@@ -185,6 +197,11 @@ impl ClientMsg {
                 let tick = r.uint_as("tick")?;
                 (Self::Ack { tick }, ACK_LEN)
             }
+            tag::ACTION => {
+                head.require(ACTION_LEN)?;
+                let action = read_raw(&mut r, frame)?;
+                (Self::Action { action }, ACTION_LEN)
+            }
             _ => return Err(DecodeError::UnknownTag { tag: head.tag }),
         };
         head.finish(&mut r, known)?;
@@ -199,6 +216,7 @@ impl ClientMsg {
             Self::Chat { .. } => "chat",
             Self::Ping { .. } => "ping",
             Self::Ack { .. } => "ack",
+            Self::Action { .. } => "action",
         }
     }
 }
@@ -267,6 +285,9 @@ mod tests {
         roundtrip(ClientMsg::Chat { text: "hi".into() });
         roundtrip(ClientMsg::Ping { nonce: 9 });
         roundtrip(ClientMsg::Ack { tick: 70_000 });
+        roundtrip(ClientMsg::Action {
+            action: RawValue::encode(&("buy", 3u8)).expect("encodes"),
+        });
     }
 
     #[test]

@@ -45,10 +45,13 @@ pub enum ErrorCode {
     RoomBusy = 19,
     /// The client was built for another game's schema than the server runs.
     WrongGame = 20,
+    /// The game could not decode an action, or takes none, or the client
+    /// has too many actions waiting.
+    InvalidAction = 21,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         Self::Malformed,
         Self::UnknownMessage,
         Self::FrameTooLarge,
@@ -69,6 +72,7 @@ impl ErrorCode {
         Self::JoinRejected,
         Self::RoomBusy,
         Self::WrongGame,
+        Self::InvalidAction,
     ];
 
     pub fn from_u16(code: u16) -> Option<Self> {
@@ -98,6 +102,7 @@ impl ErrorCode {
             Self::JoinRejected => "join_rejected",
             Self::RoomBusy => "room_busy",
             Self::WrongGame => "wrong_game",
+            Self::InvalidAction => "invalid_action",
         }
     }
 }

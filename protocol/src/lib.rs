@@ -47,6 +47,10 @@ pub use delta_view::{DeltaView, EntryView};
 pub use error::{DecodeError, ErrorCode, KickReason};
 pub use raw::{PayloadError, RawValue};
 pub use schema::GameSchema;
+/// The serde a game's wire types derive with, so that a game crate needs
+/// no serde of its own: `#[derive(Serialize, Deserialize)]` with
+/// `#[serde(crate = "tessera_protocol::serde")]`.
+pub use serde;
 pub use server_msg::{ServerMsg, Welcome, tag as server_tag, truncate};
 pub use wire::WireComponent;
 

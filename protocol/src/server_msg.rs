@@ -8,6 +8,7 @@ use crate::error::{DecodeError, ErrorCode, KickReason};
 use crate::frame;
 use crate::limits::{MAX_CHAT, MAX_REASON, MAX_SERVER_FRAME};
 use crate::msgpack::Writer;
+use crate::raw::{RawValue, read_raw};
 
 /// Message tags, server to client.
 pub mod tag {
@@ -18,6 +19,7 @@ pub mod tag {
     pub const ERROR: u8 = 5;
     pub const KICKED: u8 = 6;
     pub const DELTA_PART: u8 = 7;
+    pub const EVENT: u8 = 8;
 }
 
 /// Elements each message has in this version, the tag included. Senders
@@ -28,6 +30,7 @@ const CHAT_LEN: usize = 3;
 const PONG_LEN: usize = 3;
 const ERROR_LEN: usize = 3;
 const KICKED_LEN: usize = 3;
+const EVENT_LEN: usize = 2;
 
 /// The answer to a successful `Hello`.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +79,12 @@ pub enum ServerMsg {
     /// State against an acknowledged tick, for unreliable transports
     /// (QUIC datagrams); see [`DeltaPart`].
     DeltaPart(DeltaPart),
+    /// A game event for this client ("you scored"): something the game
+    /// tells it that is not replicated state. Sent once, after the delta
+    /// of the tick it happened in.
+    Event {
+        payload: RawValue,
+    },
 }
 
 impl ServerMsg {
@@ -132,6 +141,11 @@ impl ServerMsg {
                 w.str(message);
             }
             Self::DeltaPart(p) => p.encode_into(out),
+            Self::Event { payload } => {
+                w.array_len(EVENT_LEN as u32);
+                w.uint(tag::EVENT.into());
+                w.raw(payload.as_bytes());
+            }
         }
     }
 
@@ -190,6 +204,11 @@ impl ServerMsg {
                 let part = DeltaPart::decode_body(&mut r, frame)?;
                 (Self::DeltaPart(part), DELTA_PART_LEN)
             }
+            tag::EVENT => {
+                head.require(EVENT_LEN)?;
+                let payload = read_raw(&mut r, frame)?;
+                (Self::Event { payload }, EVENT_LEN)
+            }
             _ => return Err(DecodeError::UnknownTag { tag: head.tag }),
         };
         head.finish(&mut r, known)?;
@@ -206,6 +225,7 @@ impl ServerMsg {
             Self::Error { .. } => "error",
             Self::Kicked { .. } => "kicked",
             Self::DeltaPart(_) => "delta_part",
+            Self::Event { .. } => "event",
         }
     }
 }
@@ -226,7 +246,6 @@ pub fn truncate(mut s: String, max: usize) -> String {
 mod tests {
     use super::*;
     use crate::delta::{ComponentValue, EntityState};
-    use crate::raw::RawValue;
 
     fn roundtrip(msg: ServerMsg) {
         let bytes = Bytes::from(msg.encode());
@@ -266,6 +285,9 @@ mod tests {
         roundtrip(ServerMsg::Pong { nonce: 1, tick: 2 });
         roundtrip(ServerMsg::error(ErrorCode::RoomFull, "full"));
         roundtrip(ServerMsg::kicked(KickReason::Admin, "bye"));
+        roundtrip(ServerMsg::Event {
+            payload: RawValue::encode(&("scored", 10u8)).expect("encodes"),
+        });
     }
 
     #[test]

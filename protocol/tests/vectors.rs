@@ -262,6 +262,9 @@ fn all_client_kinds() -> BTreeSet<&'static str> {
         ClientMsg::Chat { text: "t".into() },
         ClientMsg::Ping { nonce: 0 },
         ClientMsg::Ack { tick: 0 },
+        ClientMsg::Action {
+            action: RawValue::nil(),
+        },
     ];
     for s in &samples {
         match s {
@@ -269,7 +272,8 @@ fn all_client_kinds() -> BTreeSet<&'static str> {
             | ClientMsg::Input { .. }
             | ClientMsg::Chat { .. }
             | ClientMsg::Ping { .. }
-            | ClientMsg::Ack { .. } => {}
+            | ClientMsg::Ack { .. }
+            | ClientMsg::Action { .. } => {}
         }
     }
     samples.iter().map(ClientMsg::kind).collect()
@@ -294,6 +298,9 @@ fn all_server_kinds() -> BTreeSet<&'static str> {
         ServerMsg::error(ErrorCode::Internal, ""),
         ServerMsg::kicked(KickReason::Admin, ""),
         ServerMsg::DeltaPart(DeltaPart::default()),
+        ServerMsg::Event {
+            payload: RawValue::nil(),
+        },
     ];
     for s in &samples {
         match s {
@@ -303,7 +310,8 @@ fn all_server_kinds() -> BTreeSet<&'static str> {
             | ServerMsg::Pong { .. }
             | ServerMsg::Error { .. }
             | ServerMsg::Kicked { .. }
-            | ServerMsg::DeltaPart(_) => {}
+            | ServerMsg::DeltaPart(_)
+            | ServerMsg::Event { .. } => {}
         }
     }
     samples.iter().map(ServerMsg::kind).collect()
@@ -314,8 +322,8 @@ fn every_message_kind_has_a_valid_vector() {
     let (client, server) = run_all();
     let client_all = all_client_kinds();
     let server_all = all_server_kinds();
-    assert_eq!(client_all.len(), 5, "client kinds are distinct");
-    assert_eq!(server_all.len(), 7, "server kinds are distinct");
+    assert_eq!(client_all.len(), 6, "client kinds are distinct");
+    assert_eq!(server_all.len(), 8, "server kinds are distinct");
     let missing_client: Vec<_> = client_all.difference(&client).collect();
     let missing_server: Vec<_> = server_all.difference(&server).collect();
     assert!(

@@ -122,6 +122,9 @@ pub struct ServerConfig {
     pub message_burst: u32,
     /// Chat lines per second per client, sustained. Default 2, burst 5.
     pub chat_per_second: u32,
+    /// Game actions per second per client, sustained. Default 20, burst
+    /// twice the rate (at least 5).
+    pub actions_per_second: u32,
     /// How long shutdown waits for clients to receive their goodbye.
     /// Default 5,000 ms.
     pub shutdown_grace_ms: u64,
@@ -169,6 +172,7 @@ impl Default for ServerConfig {
             messages_per_second: 40,
             message_burst: 80,
             chat_per_second: 2,
+            actions_per_second: 20,
             shutdown_grace_ms: 5_000,
             log_format: LogFormat::Pretty,
             log_filter: "info".to_owned(),
@@ -293,8 +297,13 @@ impl ServerConfig {
                 "room_queue, max_connections(_per_ip), new_connections_per_ip_per_second, max_pending_handshakes(_per_ip) and max_rooms(_per_ip) must be at least 1",
             );
         }
-        if self.messages_per_second == 0 || self.chat_per_second == 0 {
-            return fail("messages_per_second and chat_per_second must be at least 1");
+        if self.messages_per_second == 0
+            || self.chat_per_second == 0
+            || self.actions_per_second == 0
+        {
+            return fail(
+                "messages_per_second, chat_per_second and actions_per_second must be at least 1",
+            );
         }
         if self.handshake_timeout_ms == 0
             || self.idle_timeout_ms == 0

@@ -51,6 +51,9 @@ pub const OUTBOUND_DROPS: &str = "tessera_outbound_queue_drops_total";
 /// Pongs that found the client's outbound queue full, and whose session
 /// stopped reading until there was room (counter).
 pub const PONG_WAITS: &str = "tessera_pong_waits_total";
+/// Game actions that found their room's command queue full, and whose
+/// session stopped reading until there was room (counter).
+pub const ACTION_WAITS: &str = "tessera_action_waits_total";
 /// Entities each client sees, sampled once per second per client
 /// (histogram).
 pub const AOI_VISIBLE: &str = "tessera_aoi_visible_entities";
@@ -202,6 +205,10 @@ fn describe() {
         PONG_WAITS,
         "Pongs that waited for room in a client's full outbound queue."
     );
+    describe_counter!(
+        ACTION_WAITS,
+        "Game actions that waited for room in their room's full command queue."
+    );
     describe_histogram!(
         AOI_VISIBLE,
         "Entities in a client's view, sampled once per second per client."
@@ -307,6 +314,7 @@ pub struct TickMetrics {
     pub aoi_visible: Histogram,
     pub delta_drops: Counter,
     pub chat_drops: Counter,
+    pub event_drops: Counter,
     pub datagram_drops: Counter,
 }
 
@@ -318,6 +326,7 @@ impl TickMetrics {
             aoi_visible: ::metrics::histogram!(AOI_VISIBLE),
             delta_drops: ::metrics::counter!(OUTBOUND_DROPS, "kind" => "delta"),
             chat_drops: ::metrics::counter!(OUTBOUND_DROPS, "kind" => "chat"),
+            event_drops: ::metrics::counter!(OUTBOUND_DROPS, "kind" => "event"),
             datagram_drops: ::metrics::counter!(OUTBOUND_DROPS, "kind" => "datagram"),
         }
     }
@@ -362,6 +371,7 @@ pub struct LinkMetrics {
     pub bytes_received: Counter,
     pub messages_received: Counter,
     pub pong_waits: Counter,
+    pub action_waits: Counter,
     pub rtt: Histogram,
 }
 
@@ -379,6 +389,7 @@ impl LinkMetrics {
             bytes_received: ::metrics::counter!(BYTES_RECEIVED, "transport" => transport),
             messages_received: ::metrics::counter!(MESSAGES_RECEIVED, "transport" => transport),
             pong_waits: ::metrics::counter!(PONG_WAITS),
+            action_waits: ::metrics::counter!(ACTION_WAITS),
             rtt: ::metrics::histogram!(RTT),
         }
     }
@@ -406,6 +417,7 @@ mod tests {
             DISCONNECTS,
             OUTBOUND_DROPS,
             PONG_WAITS,
+            ACTION_WAITS,
             AOI_VISIBLE,
             RTT,
         ];

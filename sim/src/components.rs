@@ -11,6 +11,16 @@ pub type ClientId = u64;
 #[derive(Component, Debug, Clone, Copy, Default)]
 pub struct Replicated;
 
+/// Marks a static entity (a pickup, a door) that a client keeps knowing
+/// once it has seen it, even after it is beyond the view radius: it leaves
+/// the client's view only when it is despawned or loses this marker, and
+/// its changes reach every client that knows it, near or far.
+///
+/// Each client that holds retained entities beyond its radius has its view
+/// recomputed every tick; keep retained entities few and rarely changing.
+#[derive(Component, Debug, Clone, Copy, Default)]
+pub struct Retained;
+
 /// The id clients know an entity by. Assigned by the room, never reused
 /// within a room.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

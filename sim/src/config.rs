@@ -33,6 +33,15 @@ pub struct RoomConfig {
     /// wait for the next ticks; while `CHAT_BACKLOG_TICKS` ticks' worth are
     /// waiting, new lines are refused (`ChatError::Backlog`). Default 16.
     pub max_chat_per_tick: usize,
+    /// Most actions of one client applied in one tick. Later ones wait, in
+    /// order, for the next ticks; while `ACTION_BACKLOG_TICKS` ticks' worth
+    /// are waiting, new ones are refused (`ActionError::Backlog`).
+    /// Default 8.
+    pub max_actions_per_tick: usize,
+    /// Most game events the room's systems may queue in one tick (each may
+    /// go to many clients); past it `GameEvents::send` fails with
+    /// `EventError::TooMany`. Default 256.
+    pub max_events_per_tick: usize,
 }
 
 impl Default for RoomConfig {
@@ -47,6 +56,8 @@ impl Default for RoomConfig {
             seed: 0,
             keepalive_ticks: 10,
             max_chat_per_tick: 16,
+            max_actions_per_tick: 8,
+            max_events_per_tick: 256,
         }
     }
 }
@@ -86,6 +97,12 @@ impl RoomConfig {
         }
         if self.max_chat_per_tick == 0 {
             return fail("max_chat_per_tick must be at least 1");
+        }
+        if self.max_actions_per_tick == 0 {
+            return fail("max_actions_per_tick must be at least 1");
+        }
+        if self.max_events_per_tick == 0 {
+            return fail("max_events_per_tick must be at least 1");
         }
         Ok(())
     }

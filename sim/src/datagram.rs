@@ -98,8 +98,10 @@ impl DatagramView {
     }
 
     /// Rebuilds the known set after the grid query: entities stamped
-    /// `still` stay (with their entry tick), the others left; `enters`
-    /// join at `tick`.
+    /// `still` stay (with their entry tick), and so do those stamped
+    /// `still - 1` (known, now beyond the view) that are retained; the
+    /// others left. `enters` join at `tick`. Returns how many retained
+    /// entities beyond the view stayed.
     #[expect(
         clippy::too_many_arguments,
         reason = "one call site, the interest pass"
@@ -109,19 +111,26 @@ impl DatagramView {
         prev_known: &[Known],
         marks: &[u32],
         still: u32,
+        is_retained: &dyn Fn(u32) -> bool,
         enters: &[u32],
         replication: &ReplicationState,
         tick: u32,
         known: &mut Vec<Known>,
         left: &mut Vec<u32>,
-    ) {
+    ) -> u32 {
         std::mem::swap(&mut self.entered_at, &mut self.prev_entered_at);
+        let mut retained_far = 0;
         self.entered_at.clear();
         let prev_entered_at = std::mem::take(&mut self.prev_entered_at);
         for (k, &at) in prev_known.iter().zip(&prev_entered_at) {
-            if marks[k.slot as usize] == still {
+            let mark = marks[k.slot as usize];
+            if mark == still {
                 known.push(*k);
                 self.entered_at.push(at);
+            } else if mark == still - 1 && is_retained(k.slot) {
+                known.push(*k);
+                self.entered_at.push(at);
+                retained_far += 1;
             } else {
                 left.push(k.net_id);
                 self.log_left(k.net_id, tick);
@@ -143,6 +152,7 @@ impl DatagramView {
         {
             self.left_log.pop_front();
         }
+        retained_far
     }
 
     fn log_left(&mut self, net_id: u32, tick: u32) {

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use tessera_protocol::{PayloadError, RawValue, WireComponent};
 
 use crate::components::{ClientId, Intent};
+use crate::messages::{ActionContext, ActionHook};
 use crate::replication::{self, ComponentRegistry};
 use crate::schedule::TickSet;
 use crate::snapshot::PersistRegistry;
@@ -77,6 +78,7 @@ pub struct RoomBuilder<'a> {
     pub(crate) join: Option<JoinHook>,
     pub(crate) leave: Option<LeaveHook>,
     pub(crate) input: Option<InputHook>,
+    pub(crate) action: Option<ActionHook>,
     pub(crate) has_spatial: bool,
 }
 
@@ -99,6 +101,7 @@ impl<'a> RoomBuilder<'a> {
             join: None,
             leave: None,
             input: None,
+            action: None,
             has_spatial: false,
         }
     }
@@ -164,6 +167,21 @@ impl<'a> RoomBuilder<'a> {
             }
             Ok(())
         }));
+        self
+    }
+
+    /// Declares the game's action type and what an action does. Each action
+    /// a client sends is decoded as `A` when it arrives (a payload that
+    /// does not decode ends the session with `invalid_action`) and handed
+    /// to `handler` once, in arrival order, at the start of a tick, before
+    /// the game's systems run (at most `RoomConfig::max_actions_per_tick`
+    /// of one client's a tick; the rest wait). Unlike intents, actions are
+    /// never collapsed. Use an enum for several kinds of action.
+    pub fn on_action<A: DeserializeOwned + Send + Sync + 'static>(
+        &mut self,
+        handler: impl Fn(&mut World, ActionContext, A) + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.action = Some(ActionHook::new(handler));
         self
     }
 

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use bevy_ecs::prelude::*;
 
-use crate::components::{ClientId, TickInfo};
+use crate::components::{ClientId, Retained, TickInfo};
 use crate::datagram::DatagramView;
 use crate::replication::ReplicationState;
 use crate::scratch::grow_to;
@@ -49,6 +49,10 @@ pub struct ClientView {
     /// The view must be recomputed next tick even if nothing nearby changed:
     /// the client is new, or entities were held back by the per-tick caps.
     pub(crate) incomplete: bool,
+    /// Known entities kept beyond the radius because they are
+    /// [`Retained`]: while there are any, the view is recomputed every tick
+    /// (their changes and despawns are not in the nearby cells).
+    retained_far: u32,
     /// `ReplicationState::untracked_count` when the view was last computed:
     /// while it has not moved, every known slot still holds its entity.
     untracked_seen: u64,
@@ -74,6 +78,7 @@ impl ClientView {
             recomputed: false,
             resync: false,
             incomplete: true,
+            retained_far: 0,
             untracked_seen: u64::MAX,
             last_input_seq: 0,
             sent_ack: 0,
@@ -214,7 +219,13 @@ pub(crate) fn update_interest(
     config: Res<'_, InterestConfig>,
     info: Res<'_, TickInfo>,
     mut stats: ResMut<'_, TickStats>,
+    retained: Query<'_, '_, (), With<Retained>>,
 ) {
+    let is_retained = |slot: u32| {
+        replication
+            .entity(slot)
+            .is_some_and(|e| retained.contains(e))
+    };
     let outer = config.radius + config.margin;
     let inner2 = config.radius * config.radius;
     let slots = grid_slots(&grid, &replication);
@@ -230,6 +241,7 @@ pub(crate) fn update_interest(
         if let Some([x, y]) = position
             && !view.resync
             && !view.incomplete
+            && view.retained_far == 0
             && view
                 .datagram
                 .as_ref()
@@ -308,10 +320,11 @@ pub(crate) fn update_interest(
         }
         view.incomplete = held_back;
         if let Some(dg) = view.datagram.as_deref_mut() {
-            dg.rebuild_known(
+            view.retained_far = dg.rebuild_known(
                 &view.prev_known,
                 marks,
                 g + 1,
+                &is_retained,
                 &view.enters,
                 &replication,
                 info.tick,
@@ -322,14 +335,24 @@ pub(crate) fn update_interest(
             stats.visible_max = stats.visible_max.max(view.known.len() as u32);
             continue;
         }
+        let mut retained_far = 0;
         for k in &view.prev_known {
-            // Only entries whose net id still matched were stamped `g`.
-            if marks[k.slot as usize] == g + 1 {
+            // Only entries whose net id still matched were stamped `g`;
+            // those still stamped `g` are beyond the view now.
+            let mark = marks[k.slot as usize];
+            if mark == g + 1 {
                 view.known.push(*k);
+            } else if mark == g && is_retained(k.slot) {
+                view.known.push(*k);
+                retained_far += 1;
+                if view.resync || replication.last_change(k.slot) == info.tick {
+                    view.stays.push(k.slot);
+                }
             } else {
                 view.left.push(k.net_id);
             }
         }
+        view.retained_far = retained_far;
         for &slot in &view.enters {
             view.known.push(Known {
                 slot,

@@ -24,6 +24,7 @@ mod delta;
 pub mod game;
 pub mod games;
 pub mod interest;
+pub mod messages;
 pub mod replication;
 mod room;
 pub mod schedule;
@@ -44,10 +45,11 @@ pub use rand;
 /// The wire side a game's schema crate builds on ([`tessera_protocol::WireComponent`]).
 pub use tessera_protocol;
 
-pub use components::{ClientId, Intent, NetId, Player, Replicated, RoomRng, TickInfo};
+pub use components::{ClientId, Intent, NetId, Player, Replicated, Retained, RoomRng, TickInfo};
 pub use config::{CHAT_BACKLOG_TICKS, ConfigError, RoomConfig};
 pub use datagram::DeliveryMode;
 pub use game::{Game, JoinContext, JoinRefused, Replicate, RoomBuilder, SpatialPosition};
+pub use messages::{ActionContext, ActionError, EventError, EventTarget, GameEvents};
 pub use room::{ChatError, FrameKind, InputError, JoinError, Outgoing, Room, check_chat};
 pub use schedule::TickSet;
 pub use snapshot::SnapshotError;

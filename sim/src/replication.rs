@@ -161,6 +161,9 @@ pub struct ReplicationState {
     /// Bumped whenever a slot is freed, so a client's known set needs its
     /// net ids re-checked only if this moved since the client last looked.
     untracked: u64,
+    /// Entities untracked since the room last sent events, with the net id
+    /// they had: the viewers of a despawned entity are those told it left.
+    recently_untracked: Vec<(Entity, u32)>,
     /// Longest encoded value seen per component, to bound entry sizes.
     widest_value: Vec<usize>,
     /// Last encoded wire value per (slot, component): `slot * n + k`.
@@ -188,6 +191,7 @@ impl ReplicationState {
             updates: Vec::new(),
             widest_value: Vec::new(),
             untracked: 0,
+            recently_untracked: Vec::new(),
             values: Vec::new(),
             changed_at: Vec::new(),
             changed_slots: Vec::new(),
@@ -262,6 +266,7 @@ impl ReplicationState {
         match self.slots.get_mut(entity.index_u32() as usize) {
             Some(s) if s.entity == Some(entity) => {
                 self.by_net_id.remove(&s.net_id);
+                self.recently_untracked.push((entity, s.net_id));
                 *s = Slot::default();
                 self.untracked += 1;
                 self.net_ids[entity.index_u32() as usize] = 0;
@@ -270,6 +275,19 @@ impl ReplicationState {
             }
             _ => false,
         }
+    }
+
+    /// The net id `entity` had, if it was untracked since the last
+    /// [`ReplicationState::clear_recently_untracked`].
+    pub(crate) fn recent_net_id(&self, entity: Entity) -> Option<u32> {
+        self.recently_untracked
+            .iter()
+            .find(|(e, _)| *e == entity)
+            .map(|(_, id)| *id)
+    }
+
+    pub(crate) fn clear_recently_untracked(&mut self) {
+        self.recently_untracked.clear();
     }
 
     /// How many slots have been freed so far.

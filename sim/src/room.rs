@@ -21,6 +21,9 @@ use crate::datagram::{DatagramView, DeliveryMode};
 use crate::delta::{DeltaConfig, Outbox, build_deltas};
 use crate::game::{Game, InputHook, JoinContext, JoinHook, LeaveHook, RoomBuilder};
 use crate::interest::{ClientView, Clients, InterestConfig, update_interest};
+use crate::messages::{
+    ACTION_BACKLOG_TICKS, ActionError, ActionHook, ActionQueue, GameEvents, dispatch_events,
+};
 use crate::replication::{self, ReplicationState, assign_net_ids, encode_pieces};
 use crate::schedule::{TickSet, new_schedule};
 use crate::snapshot::PersistRegistry;
@@ -49,6 +52,8 @@ pub enum FrameKind {
     Datagram,
     /// A chat line; losing one loses only that line.
     Chat,
+    /// A game event, after the tick's delta; losing one loses only it.
+    Event,
 }
 
 /// Why a join failed.
@@ -127,6 +132,8 @@ pub struct Room {
     join_hook: Option<JoinHook>,
     leave_hook: Option<LeaveHook>,
     input_hook: Option<InputHook>,
+    action_hook: Option<ActionHook>,
+    actions: ActionQueue,
     pub(crate) persist: Arc<PersistRegistry>,
     tick: u32,
     /// Chat frames waiting to be sent, oldest first.
@@ -163,6 +170,7 @@ impl Room {
         world.insert_resource(TickStats::default());
         world.insert_resource(Clients::default());
         world.insert_resource(Outbox::default());
+        world.insert_resource(GameEvents::new(config.max_events_per_tick));
         world.insert_resource(DeltaConfig {
             keepalive_ticks: config.keepalive_ticks,
         });
@@ -183,6 +191,7 @@ impl Room {
             join,
             leave,
             input,
+            action,
             ..
         } = builder;
         world.insert_resource(ReplicationState::new(components));
@@ -200,6 +209,8 @@ impl Room {
             join_hook: join,
             leave_hook: leave,
             input_hook: input,
+            action_hook: action,
+            actions: ActionQueue::default(),
             persist: Arc::new(persist),
             tick: 0,
             broadcasts: VecDeque::new(),
@@ -328,6 +339,17 @@ impl Room {
         Ok(())
     }
 
+    /// Queues a one-shot action from `client`, decoded as the game's action
+    /// type; it is applied at a coming tick (see [`RoomBuilder::on_action`]).
+    pub fn action(&mut self, client: ClientId, action: &RawValue) -> Result<(), ActionError> {
+        if self.world.resource::<Clients>().get(client).is_none() {
+            return Err(ActionError::UnknownClient(client));
+        }
+        let hook = self.action_hook.as_ref().ok_or(ActionError::NoActionType)?;
+        let backlog = self.config.max_actions_per_tick * ACTION_BACKLOG_TICKS;
+        self.actions.push(hook, client, action, backlog)
+    }
+
     /// Queues a chat line from `client` for everyone in the room.
     pub fn chat(&mut self, client: ClientId, text: &str) -> Result<(), ChatError> {
         let entity = self
@@ -368,6 +390,12 @@ impl Room {
             clients: self.player_count() as u32,
             ..TickStats::default()
         };
+        if let Some(hook) = &self.action_hook {
+            let applied =
+                self.actions
+                    .apply_tick(hook, &mut self.world, self.config.max_actions_per_tick);
+            self.world.resource_mut::<TickStats>().actions = applied as u32;
+        }
         self.schedule.run(&mut self.world);
         self.world.clear_trackers();
         if tick.is_multiple_of(1024) {
@@ -379,8 +407,8 @@ impl Room {
         let entities = self.world.resource::<ReplicationState>().len() as u32;
         self.world.resource_mut::<TickStats>().entities = entities;
 
-        // State first: when a client's queue is short of room, chat is what
-        // waits, not the deltas.
+        // State first, then the game's events, then chat: when a client's
+        // queue is short of room, chat is what waits, not the deltas.
         let mut outbox = self.world.resource_mut::<Outbox>();
         let buffer = Bytes::from(std::mem::take(&mut outbox.buffer));
         for (client, range, kind) in outbox.frames.drain(..) {
@@ -390,6 +418,11 @@ impl Room {
                 kind,
             });
         }
+        let events = dispatch_events(&mut self.world, out);
+        self.world.resource_mut::<TickStats>().event_frames = events as u32;
+        self.world
+            .resource_mut::<ReplicationState>()
+            .clear_recently_untracked();
         let lines = self.broadcasts.len().min(self.config.max_chat_per_tick);
         for frame in self.broadcasts.drain(..lines) {
             for view in self.world.resource::<Clients>().iter() {

@@ -21,6 +21,10 @@ pub struct TickStats {
     pub entered: u64,
     pub updated: u64,
     pub left: u64,
+    /// Actions applied at the start of the tick.
+    pub actions: u32,
+    /// Game event frames sent (one per event and recipient).
+    pub event_frames: u32,
     /// Replicated values that failed to encode (a bug in a game's wire type).
     pub encode_errors: u32,
 }

@@ -42,6 +42,8 @@ pub struct ClientMirror {
     pub tick: u32,
     pub ack_input: u32,
     pub chat: Vec<(u32, String)>,
+    /// Game events, oldest first.
+    pub events: Vec<RawValue>,
 }
 
 impl ClientMirror {
@@ -77,6 +79,17 @@ impl ClientMirror {
         self.tick = delta.tick;
         self.ack_input = delta.ack_input;
         Ok(())
+    }
+
+    /// Every game event so far, decoded as the game's event type `E`.
+    ///
+    /// # Panics
+    /// If one does not decode as `E`.
+    pub fn events_as<E: serde::de::DeserializeOwned>(&self) -> Vec<E> {
+        self.events
+            .iter()
+            .map(|e| e.decode().unwrap_or_else(|err| panic!("event: {err}")))
+            .collect()
     }
 
     /// Decodes component `C` of entity `id`.
@@ -252,6 +265,17 @@ impl TestRoom {
             .unwrap_or_else(|e| panic!("input from client {client} refused: {e}"));
     }
 
+    /// Sends a one-shot `action` from `client`.
+    ///
+    /// # Panics
+    /// If the room refuses it.
+    pub fn action<T: Serialize>(&mut self, client: ClientId, action: &T) {
+        let raw = RawValue::encode(action).unwrap_or_else(|e| panic!("action: {e}"));
+        self.room
+            .action(client, &raw)
+            .unwrap_or_else(|e| panic!("action from client {client} refused: {e}"));
+    }
+
     /// Steps one tick and applies every frame to the clients' mirrors.
     ///
     /// # Panics
@@ -284,6 +308,7 @@ impl TestRoom {
                     .apply(&delta)
                     .unwrap_or_else(|e| panic!("client {}: {e}", out.client)),
                 ServerMsg::Chat { from, text } => mirror.chat.push((from, text)),
+                ServerMsg::Event { payload } => mirror.events.push(payload),
                 other => panic!("unexpected {} frame in a tick", other.kind()),
             }
         }

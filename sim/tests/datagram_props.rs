@@ -113,7 +113,7 @@ impl Harness {
                     let at = (now + self.rng.below(3) as u32).max(last.unwrap_or(0));
                     self.stream.push((at, o.client, o.frame));
                 }
-                FrameKind::Chat => {}
+                FrameKind::Chat | FrameKind::Event => {}
             }
         }
         self.deliver(now)

@@ -105,6 +105,11 @@ pub enum RoomCommand {
         client: ClientId,
         text: String,
     },
+    /// A one-shot game action.
+    Action {
+        client: ClientId,
+        action: RawValue,
+    },
     Leave {
         client: ClientId,
     },

@@ -54,6 +54,15 @@ impl RoomHandle {
         self.commands.try_send(command)
     }
 
+    /// Queues a command, waiting while the queue is full; gives it back
+    /// if the room has closed.
+    pub async fn send_waiting(
+        &self,
+        command: RoomCommand,
+    ) -> Result<(), tokio::sync::mpsc::error::SendError<RoomCommand>> {
+        self.commands.send(command).await
+    }
+
     pub fn tick(&self) -> u32 {
         self.tick.load(Ordering::Relaxed)
     }

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tessera_protocol::{ErrorCode, KickReason, ServerMsg};
-use tessera_sim::{ChatError, ClientId, DeliveryMode, FrameKind, InputError, Outgoing, Room};
+use tessera_sim::{
+    ActionError, ChatError, ClientId, DeliveryMode, FrameKind, InputError, Outgoing, Room,
+};
 use tokio::sync::mpsc::Receiver;
 use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
 
@@ -260,6 +262,13 @@ impl HostedRoom {
                 Err(ChatError::Backlog) => metrics::rejected("chat_backlog"),
                 Err(e) => self.reject(client, ErrorCode::InvalidChat, &e.to_string()),
             },
+            RoomCommand::Action { client, action } => match self.room.action(client, &action) {
+                Ok(()) | Err(ActionError::UnknownClient(_)) => {}
+                Err(e @ ActionError::Backlog(_)) => {
+                    self.reject(client, ErrorCode::RateLimited, &e.to_string());
+                }
+                Err(e) => self.reject(client, ErrorCode::InvalidAction, &e.to_string()),
+            },
             RoomCommand::Leave { client } => {
                 self.room.leave(client);
                 self.forget(client);
@@ -351,16 +360,18 @@ impl HostedRoom {
                     }
                 }
                 Err(TrySendError::Full(_)) => {
-                    // Only state tells lag: chat comes after the delta, so
-                    // a reader that keeps up may still miss a line, and a
-                    // client that stops reading misses its deltas (at least
-                    // the keepalive) soon enough.
-                    if out.kind == FrameKind::Delta {
-                        metrics.delta_drops.increment(1);
-                        self.room.delivery_failed(out.client);
-                        session.lagging_since.get_or_insert(now);
-                    } else {
-                        metrics.chat_drops.increment(1);
+                    // Only state tells lag: chat and events come after the
+                    // delta, so a reader that keeps up may still miss one,
+                    // and a client that stops reading misses its deltas (at
+                    // least the keepalive) soon enough.
+                    match out.kind {
+                        FrameKind::Delta | FrameKind::Datagram => {
+                            metrics.delta_drops.increment(1);
+                            self.room.delivery_failed(out.client);
+                            session.lagging_since.get_or_insert(now);
+                        }
+                        FrameKind::Chat => metrics.chat_drops.increment(1),
+                        FrameKind::Event => metrics.event_drops.increment(1),
                     }
                 }
                 // The session is gone. Its Leave normally follows, but

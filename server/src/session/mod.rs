@@ -15,6 +15,7 @@ pub mod rules;
 mod writer;
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -117,6 +118,30 @@ pub async fn run(
     }
 }
 
+/// Why the reader was woken: the session is being closed, or the server
+/// shuts down.
+fn woken_end(control: &SessionControl) -> End {
+    if control.is_closing() {
+        End::ClosedByServer
+    } else {
+        End::Shutdown
+    }
+}
+
+/// Waits until `sent` (a send into a full queue) completes, unless the
+/// reader is woken first; the session's ending if it must end.
+async fn wait_for_room<T, E>(
+    woken: Pin<&mut impl Future<Output = ()>>,
+    control: &SessionControl,
+    sent: impl Future<Output = Result<T, E>>,
+) -> Result<(), End> {
+    tokio::select! {
+        biased;
+        () = woken => Err(woken_end(control)),
+        sent = sent => sent.map(drop).map_err(|_| End::ClosedByServer),
+    }
+}
+
 struct Session<S> {
     id: u64,
     source: S,
@@ -153,13 +178,7 @@ impl<S: FrameSource> Session<S> {
                     }
                     self.rules.on_inbound(inbound, Instant::now())
                 }
-                () = &mut woken => {
-                    return if control.is_closing() {
-                        End::ClosedByServer
-                    } else {
-                        End::Shutdown
-                    };
-                }
+                () = &mut woken => return woken_end(&control),
                 () = &mut timer => {
                     if let Some(end) = self.rules.on_deadline(Instant::now()) {
                         return end;
@@ -187,20 +206,27 @@ impl<S: FrameSource> Session<S> {
                     };
                     if let Err(TrySendError::Full(pong)) = self.link.outbound.try_send(pong) {
                         self.metrics.pong_waits.increment(1);
-                        tokio::select! {
-                            biased;
-                            () = &mut woken => {
-                                return if control.is_closing() {
-                                    End::ClosedByServer
-                                } else {
-                                    End::Shutdown
-                                };
-                            }
-                            sent = self.link.outbound.send(pong) => {
-                                if sent.is_err() {
-                                    return End::ClosedByServer;
-                                }
-                            }
+                        let sent = self.link.outbound.send(pong);
+                        if let Err(end) = wait_for_room(woken.as_mut(), &control, sent).await {
+                            return end;
+                        }
+                    }
+                }
+                Decision::Action(action) => {
+                    // An action must not be lost (PROTOCOL.md §4.6): with the
+                    // room's queue full, reading waits for room.
+                    let Some(room) = self.room.clone() else {
+                        continue;
+                    };
+                    let command = RoomCommand::Action {
+                        client: self.id,
+                        action,
+                    };
+                    if let Err(TrySendError::Full(command)) = room.send(command) {
+                        self.metrics.action_waits.increment(1);
+                        let sent = room.send_waiting(command);
+                        if let Err(end) = wait_for_room(woken.as_mut(), &control, sent).await {
+                            return end;
                         }
                     }
                 }
@@ -315,8 +341,9 @@ impl<S: FrameSource> Session<S> {
                     datagrams.acknowledge(tick, room.tick());
                 }
             }
-            // Answered by the read loop, which may wait for room.
+            // Carried out by the read loop, which may wait for room.
             Decision::Pong(_)
+            | Decision::Action(_)
             | Decision::Nothing
             | Decision::RoundTrip(_)
             | Decision::Join(_)

@@ -31,6 +31,7 @@ pub struct RuleLimits {
     pub messages_per_second: u32,
     pub message_burst: u32,
     pub chat_per_second: u32,
+    pub actions_per_second: u32,
     /// Acks come once a tick: their own limit is four a tick.
     pub tick_hz: u16,
 }
@@ -43,6 +44,7 @@ impl RuleLimits {
             messages_per_second: config.messages_per_second,
             message_burst: config.message_burst,
             chat_per_second: config.chat_per_second,
+            actions_per_second: config.actions_per_second,
             tick_hz: config.tick_hz,
         }
     }
@@ -63,6 +65,9 @@ pub enum Decision {
     Input { seq: u32, intent: RawValue },
     /// A chat line that passed the session's checks, for the room.
     Chat(String),
+    /// A game action within its rate, for the room: it must not be lost,
+    /// so the session waits for room in the room's queue.
+    Action(RawValue),
     /// The client holds every part of `tick` (datagram baselines).
     Ack(u32),
     /// Answer a `Ping` with a `Pong` carrying this nonce, in place.
@@ -139,6 +144,7 @@ pub struct SessionRules {
     last_heard: Instant,
     messages: Limiter,
     chat: Limiter,
+    actions: Limiter,
     acks: Limiter,
 }
 
@@ -163,6 +169,11 @@ impl SessionRules {
             chat: Limiter::new(
                 limits.chat_per_second,
                 limits.chat_per_second.saturating_mul(2).max(5),
+                now,
+            ),
+            actions: Limiter::new(
+                limits.actions_per_second,
+                limits.actions_per_second.saturating_mul(2).max(5),
                 now,
             ),
             // Four a tick, two seconds of burst.
@@ -358,6 +369,13 @@ impl SessionRules {
                 match tessera_sim::check_chat(&text) {
                     Ok(()) => Decision::Chat(text),
                     Err(e) => Decision::End(End::Refused(ErrorCode::InvalidChat, e.to_string())),
+                }
+            }
+            ClientMsg::Action { action } => {
+                if self.actions.allow(now) {
+                    Decision::Action(action)
+                } else {
+                    Decision::End(End::refused(ErrorCode::RateLimited, "too many actions"))
                 }
             }
             ClientMsg::Ack { tick } => Decision::Ack(tick),

@@ -100,7 +100,8 @@ pub async fn start_arena(tweak: impl FnOnce(&mut ServerConfig)) -> Server {
     start_games(tessera_sim::games::builtin(), "arena", tweak).await
 }
 
-async fn start_games(
+/// Starts a server hosting `games`, serving the one named `game`.
+pub async fn start_games(
     games: Vec<Arc<dyn Game>>,
     game: &str,
     tweak: impl FnOnce(&mut ServerConfig),

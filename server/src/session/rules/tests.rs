@@ -10,6 +10,7 @@ const LIMITS: RuleLimits = RuleLimits {
     messages_per_second: 40,
     message_burst: 10,
     chat_per_second: 2,
+    actions_per_second: 3,
     tick_hz: 10,
 };
 
@@ -298,6 +299,39 @@ fn acks_have_their_own_rate_and_chat_a_stricter_one() {
     assert_eq!(
         refusal(rules.on_inbound(frame(&chat("spam")), t0)),
         ErrorCode::RateLimited
+    );
+}
+
+#[test]
+fn actions_go_to_the_room_within_their_own_rate_and_never_by_datagram() {
+    let t0 = Instant::now();
+    let action = ClientMsg::Action {
+        action: RawValue::encode(&"fire").expect("encodes"),
+    };
+    let mut rules = joined_rules(t0);
+    // 3 a second: a burst of 6 (twice the rate, at least 5), then refusal.
+    for _ in 0..6 {
+        assert!(matches!(
+            rules.on_inbound(frame(&action), t0),
+            Decision::Action(_)
+        ));
+    }
+    assert_eq!(
+        refusal(rules.on_inbound(frame(&action), t0)),
+        ErrorCode::RateLimited
+    );
+    // A second later three more fit.
+    let later = t0 + ms(1_000);
+    for _ in 0..3 {
+        assert!(matches!(
+            rules.on_inbound(frame(&action), later),
+            Decision::Action(_)
+        ));
+    }
+    let mut rules = joined_rules(t0);
+    assert_eq!(
+        refusal(rules.on_inbound(datagram(&action), t0)),
+        ErrorCode::UnsupportedFrame
     );
 }
 
