@@ -25,7 +25,7 @@ pub enum ErrorCode {
     InvalidRoomName = 9,
     /// The room has reached its player cap.
     RoomFull = 10,
-    /// The token was missing, invalid or expired.
+    /// Reserved: servers send the precise token codes (22 to 25) instead.
     Unauthorized = 11,
     /// The client sent messages faster than allowed.
     RateLimited = 12,
@@ -48,10 +48,18 @@ pub enum ErrorCode {
     /// The game could not decode an action, or takes none, or the client
     /// has too many actions waiting.
     InvalidAction = 21,
+    /// The server admits players with a token only, and the `Hello` had none.
+    AuthRequired = 22,
+    /// The token's signature, shape, issuer or audience is wrong.
+    TokenInvalid = 23,
+    /// The token expired.
+    TokenExpired = 24,
+    /// The token admits another room only.
+    TokenWrongRoom = 25,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 25] = [
         Self::Malformed,
         Self::UnknownMessage,
         Self::FrameTooLarge,
@@ -73,6 +81,10 @@ impl ErrorCode {
         Self::RoomBusy,
         Self::WrongGame,
         Self::InvalidAction,
+        Self::AuthRequired,
+        Self::TokenInvalid,
+        Self::TokenExpired,
+        Self::TokenWrongRoom,
     ];
 
     pub fn from_u16(code: u16) -> Option<Self> {
@@ -103,6 +115,10 @@ impl ErrorCode {
             Self::RoomBusy => "room_busy",
             Self::WrongGame => "wrong_game",
             Self::InvalidAction => "invalid_action",
+            Self::AuthRequired => "auth_required",
+            Self::TokenInvalid => "token_invalid",
+            Self::TokenExpired => "token_expired",
+            Self::TokenWrongRoom => "token_wrong_room",
         }
     }
 }

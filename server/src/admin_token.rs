@@ -1,11 +1,13 @@
-//! The admin bearer token: where it comes from, how it is kept, and how a
-//! request's token is checked.
+//! The admin bearer token, and the node's other secrets kept the same
+//! way: where they come from, how they are kept, and how an offered one is
+//! checked.
 //!
-//! The token is given (`--admin-token`, `TESSERA_ADMIN_TOKEN`, or
-//! `admin_token` in the config file) or, when it is not, generated once: 32
-//! random bytes from the OS, hex-encoded, written to `<data_dir>/admin-token`
-//! with owner-only permissions and reused on later starts. Only the file's
-//! path is ever logged.
+//! A secret is given (for the admin token: `--admin-token`,
+//! `TESSERA_ADMIN_TOKEN`, or `admin_token` in the config file) or, when it
+//! is not, generated once: 32 random bytes from the OS, hex-encoded,
+//! written to its file in the data dir (`admin-token`, `token-secret`) with
+//! owner-only permissions and reused on later starts. Only the file's path
+//! is ever logged.
 
 use std::path::{Path, PathBuf};
 
@@ -59,23 +61,25 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// Why the token could not be set up.
+/// Why a secret could not be set up; `what` names it ("admin token").
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error("cannot read the admin token file {path}: {source}")]
+    #[error("cannot read the {what} file {path}: {source}")]
     Read {
+        what: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot write the admin token file {path}: {source}")]
+    #[error("cannot write the {what} file {path}: {source}")]
     Write {
+        what: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the admin token file {path} is empty; delete it to have a new token generated")]
-    Empty { path: PathBuf },
-    #[error("cannot get random bytes from the OS for the admin token: {0}")]
-    Random(String),
+    #[error("the {what} file {path} is empty; delete it to have a new one generated")]
+    Empty { what: &'static str, path: PathBuf },
+    #[error("cannot get random bytes from the OS for the {what}: {message}")]
+    Random { what: &'static str, message: String },
 }
 
 /// Where the node's token came from (for the start-up log line).
@@ -95,37 +99,51 @@ pub fn resolve(
     configured: Option<&AdminToken>,
     data_dir: &Path,
 ) -> Result<(AdminToken, TokenSource), TokenError> {
+    resolve_secret(configured, &data_dir.join(TOKEN_FILE), "admin token")
+}
+
+/// The configured secret, or the one stored in `file` (generated and
+/// stored now if there is none). `what` names it in errors and warnings.
+pub fn resolve_secret(
+    configured: Option<&AdminToken>,
+    file: &Path,
+    what: &'static str,
+) -> Result<(AdminToken, TokenSource), TokenError> {
     if let Some(token) = configured {
         return Ok((token.clone(), TokenSource::Configured));
     }
-    let path = data_dir.join(TOKEN_FILE);
+    let path = file.to_path_buf();
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let token = text.trim();
             if token.is_empty() {
-                return Err(TokenError::Empty { path });
+                return Err(TokenError::Empty { what, path });
             }
-            restrict_permissions(&path);
+            restrict_permissions(&path, what);
             Ok((AdminToken::new(token), TokenSource::File(path)))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let token = generate()?;
+            let token = generate(what)?;
             write_new(&path, &token).map_err(|source| TokenError::Write {
+                what,
                 path: path.clone(),
                 source,
             })?;
             Ok((token, TokenSource::Generated(path)))
         }
-        Err(source) => Err(TokenError::Read { path, source }),
+        Err(source) => Err(TokenError::Read { what, path, source }),
     }
 }
 
-fn generate() -> Result<AdminToken, TokenError> {
+fn generate(what: &'static str) -> Result<AdminToken, TokenError> {
     use rand::TryRng;
     let mut bytes = [0u8; TOKEN_BYTES];
     rand::rngs::SysRng
         .try_fill_bytes(&mut bytes)
-        .map_err(|e| TokenError::Random(e.to_string()))?;
+        .map_err(|e| TokenError::Random {
+            what,
+            message: e.to_string(),
+        })?;
     Ok(AdminToken(hex(&bytes)))
 }
 
@@ -136,7 +154,7 @@ fn write_new(path: &Path, token: &AdminToken) -> std::io::Result<()> {
 }
 
 /// A token file others can read is narrowed to its owner, with a warning.
-fn restrict_permissions(path: &Path) {
+fn restrict_permissions(path: &Path, what: &'static str) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -146,13 +164,13 @@ fn restrict_permissions(path: &Path) {
         if meta.permissions().mode() & 0o077 != 0 {
             tracing::warn!(
                 path = %path.display(),
-                "the admin token file was readable by others; narrowing it to its owner"
+                "the {what} file was readable by others; narrowing it to its owner"
             );
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         }
     }
     #[cfg(not(unix))]
-    let _ = path;
+    let _ = (path, what);
 }
 
 /// The token a request carries in `Authorization: Bearer <token>`.

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::admin_token::AdminToken;
+use crate::identity::AuthMode;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -137,6 +138,28 @@ pub struct ServerConfig {
     /// logged, printed or serialized.
     #[serde(skip_serializing)]
     pub admin_token: Option<AdminToken>,
+    /// Who may join: `open` (anyone, as an anonymous player; the default)
+    /// or `token` (a `Hello` must carry a valid token).
+    pub auth: AuthMode,
+    /// Secret that signs and verifies Tessera's own player tokens (`token`
+    /// mode). Default none: generated on first start into
+    /// `<data_dir>/token-secret` (owner-only). Never logged or serialized.
+    #[serde(skip_serializing)]
+    pub token_secret: Option<AdminToken>,
+    /// A studio's JWTs signed with this shared secret (HS256) are accepted
+    /// too. Never logged or serialized.
+    #[serde(skip_serializing)]
+    pub jwt_secret: Option<AdminToken>,
+    /// A studio's JWTs signed with the private half of this public key
+    /// (PEM; RSA: RS256, Ed25519: EdDSA) are accepted too.
+    pub jwt_public_key: Option<PathBuf>,
+    /// When set, a studio JWT must carry this `iss`.
+    pub jwt_issuer: Option<String>,
+    /// When set, a studio JWT's `aud` must hold this.
+    pub jwt_audience: Option<String>,
+    /// Seconds a token is still accepted past its `exp` (and before its
+    /// `nbf`): clocks of different machines differ. Default 30.
+    pub token_leeway_s: u64,
 }
 
 impl Default for ServerConfig {
@@ -177,13 +200,29 @@ impl Default for ServerConfig {
             log_format: LogFormat::Pretty,
             log_filter: "info".to_owned(),
             admin_token: None,
+            auth: AuthMode::Open,
+            token_secret: None,
+            jwt_secret: None,
+            jwt_public_key: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            token_leeway_s: 30,
         }
     }
 }
 
 /// Fields without a default value: absent from the serialized defaults, but
 /// still settable from the environment.
-const OPTIONAL_FIELDS: &[&str] = &["admin_token", "tls_cert", "tls_key"];
+const OPTIONAL_FIELDS: &[&str] = &[
+    "admin_token",
+    "tls_cert",
+    "tls_key",
+    "token_secret",
+    "jwt_secret",
+    "jwt_public_key",
+    "jwt_issuer",
+    "jwt_audience",
+];
 
 /// `TESSERA_*` variables (without the prefix) that are not config fields but
 /// belong to the command line, the admin CLI, the example client or the
@@ -320,6 +359,20 @@ impl ServerConfig {
             .is_some_and(|t| t.expose().trim().is_empty())
         {
             return fail("admin_token must not be empty (leave it unset to have one generated)");
+        }
+        for (name, secret) in [
+            ("token_secret", &self.token_secret),
+            ("jwt_secret", &self.jwt_secret),
+        ] {
+            if secret
+                .as_ref()
+                .is_some_and(|t| t.expose().trim().is_empty())
+            {
+                return fail(&format!("{name} must not be empty"));
+            }
+        }
+        if self.jwt_secret.is_some() && self.jwt_public_key.is_some() {
+            return fail("jwt_secret and jwt_public_key: give one kind of studio key, not both");
         }
         self.room_config(0)
             .validate()

@@ -33,6 +33,7 @@ pub mod config;
 pub mod fds;
 pub mod files;
 pub mod frames;
+pub mod identity;
 pub mod link;
 pub mod listen_addr;
 pub mod logging;

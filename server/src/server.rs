@@ -9,8 +9,9 @@ use tessera_protocol::GameSchema;
 use tessera_sim::Game;
 use tokio::net::TcpListener;
 
-use crate::admin_token::{self, TokenError, TokenSource};
+use crate::admin_token::{self, AdminToken, TokenError, TokenSource};
 use crate::config::ServerConfig;
+use crate::identity::{self, AuthMode, StudioJwt, Verifier};
 use crate::room::RoomTable;
 use crate::state::ServerState;
 use crate::transport::admission::AddressAdmission;
@@ -37,11 +38,61 @@ pub enum StartError {
     },
     #[error(transparent)]
     AdminToken(#[from] TokenError),
+    #[error("player tokens: {0}")]
+    Identity(String),
     #[error("cannot start QUIC on {addr}: {source}")]
     Quic {
         addr: SocketAddr,
         source: transport::quic::BindError,
     },
+}
+
+/// The token checks `config.auth` asks for, with the keys they need:
+/// the node's token secret (given, or generated into the data dir) and the
+/// studio's key, if one is configured.
+pub fn token_verifier(config: &ServerConfig) -> Result<Verifier, StartError> {
+    if config.auth == AuthMode::Open {
+        tracing::warn!(
+            "auth = open: this node accepts anonymous players; set auth = \"token\" to require player tokens"
+        );
+        return Ok(Verifier::open());
+    }
+    let secret = token_secret(config)?;
+    let studio = if let Some(secret) = &config.jwt_secret {
+        Some(StudioJwt::shared_secret(secret))
+    } else if let Some(path) = &config.jwt_public_key {
+        let pem = std::fs::read(path).map_err(|e| {
+            StartError::Identity(format!(
+                "cannot read jwt_public_key {}: {e}",
+                path.display()
+            ))
+        })?;
+        let key = StudioJwt::public_key(&pem)
+            .map_err(|e| StartError::Identity(format!("jwt_public_key {}: {e}", path.display())))?;
+        Some(key)
+    } else {
+        None
+    };
+    let studio = studio.map(|s| {
+        s.issuer(config.jwt_issuer.clone())
+            .audience(config.jwt_audience.clone())
+    });
+    tracing::info!(
+        studio_jwt = studio.is_some(),
+        "auth = token: players join with a token"
+    );
+    Ok(Verifier::tokens(&secret, studio, config.token_leeway_s))
+}
+
+/// The secret of Tessera's own tokens: configured, or kept in the data dir.
+pub fn token_secret(config: &ServerConfig) -> Result<AdminToken, StartError> {
+    let file = config.data_dir.join(identity::SECRET_FILE);
+    let (secret, source) =
+        admin_token::resolve_secret(config.token_secret.as_ref(), &file, "token secret")?;
+    if let TokenSource::Generated(path) = source {
+        tracing::info!(file = %path.display(), "token secret: generated and stored (owner-only)");
+    }
+    Ok(secret)
 }
 
 /// Loads (or generates) the QUIC certificate, logs where it came from and
@@ -157,6 +208,7 @@ impl Server {
                 "admin token: generated and stored (owner-only) for `tessera admin --token`"
             ),
         }
+        let verifier = token_verifier(&config)?;
         let mut config = config;
         let fd_limit = fds::raise_limit();
         let (asked_connections, asked_pending) =
@@ -194,7 +246,12 @@ impl Server {
 
         let config = Arc::new(config);
         let rooms = RoomTable::new(game, schema, Arc::clone(&config));
-        let state = Arc::new(ServerState::new(Arc::clone(&config), rooms, admin_token));
+        let state = Arc::new(ServerState::new(
+            Arc::clone(&config),
+            rooms,
+            admin_token,
+            verifier,
+        ));
         let gate = || {
             HandshakeGate::new(
                 config.max_pending_handshakes,

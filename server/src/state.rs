@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::admin_token::AdminToken;
 use crate::config::ServerConfig;
+use crate::identity::Verifier;
 use crate::room::{Admission, RoomTable};
 
 /// What every task of a node shares.
@@ -27,6 +28,8 @@ pub struct ServerState {
     pub started: Instant,
     /// The bearer token `/admin/*` requires.
     pub admin_token: AdminToken,
+    /// Checks the players' tokens.
+    pub identity: Verifier,
     /// Set once the listeners are bound and the tick threads run.
     serving: AtomicBool,
     next_session: AtomicU64,
@@ -35,7 +38,12 @@ pub struct ServerState {
 
 impl ServerState {
     /// The state of a node that is not serving yet.
-    pub fn new(config: Arc<ServerConfig>, rooms: RoomTable, admin_token: AdminToken) -> Self {
+    pub fn new(
+        config: Arc<ServerConfig>,
+        rooms: RoomTable,
+        admin_token: AdminToken,
+        identity: Verifier,
+    ) -> Self {
         Self {
             rooms: Arc::new(rooms),
             connections: Arc::new(Semaphore::new(config.max_connections)),
@@ -44,6 +52,7 @@ impl ServerState {
             tasks: TaskTracker::new(),
             started: Instant::now(),
             admin_token,
+            identity,
             serving: AtomicBool::new(false),
             next_session: AtomicU64::new(1),
             dropped_inputs: AtomicU64::new(0),

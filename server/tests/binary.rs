@@ -6,6 +6,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use tessera_client::protocol::arena::Name;
+
 /// Kills the server when the test ends, however it ends.
 struct Running(Child);
 
@@ -309,4 +311,64 @@ fn an_address_may_be_a_bare_port_or_a_host_name_and_a_bad_one_is_named() {
         "{stderr}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `tessera token issue` prints a token alone, signed with the secret a
+/// `serve --auth token` of the same data dir then checks: the player it
+/// names joins, under its name.
+#[test]
+fn an_issued_token_lets_its_player_into_a_token_node() {
+    let dir = data_dir("token").join("new");
+    let dir_arg = dir.to_str().expect("utf-8 path");
+    let issue = [
+        "token", "issue", "--player", "p-7", "--name", "Zoe", "--ttl", "10m",
+    ];
+    let (code, stdout, stderr) = run(&[&issue[..], &["--data-dir", dir_arg]].concat(), &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout:?}");
+    let token = stdout.trim_end().to_owned();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let secret = std::fs::metadata(dir.join("token-secret")).expect("secret kept");
+        assert_eq!(secret.permissions().mode() & 0o777, 0o600);
+    }
+    let (code, _, stderr) = run(&["token", "issue", "--player", "p", "--ttl", "1w"], &[]);
+    assert_eq!(code, Some(2), "a bad ttl is a usage error: {stderr}");
+
+    let (_server, lines) = serve_with(
+        &dir,
+        Command::new(env!("CARGO_BIN_EXE_tessera")),
+        &["--log-format", "json", "--auth", "token"],
+    );
+    let ws = ws_addr(&lines);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let url = format!("ws://{ws}");
+        let refused = tessera_client::Client::connect(&url, tessera_client::Hello::new("r"))
+            .await
+            .expect_err("no token");
+        assert_eq!(
+            refused.error_code(),
+            Some(tessera_client::ErrorCode::AuthRequired)
+        );
+        let mut hello = tessera_client::Hello::new("r");
+        hello.token = Some(token);
+        let mut client = tessera_client::Client::connect(&url, hello)
+            .await
+            .expect("the issued token joins");
+        let me = client.welcome().entity_id;
+        let name = loop {
+            if let Some(name) = client.world().get(me).and_then(|e| e.get::<Name>()) {
+                break name.expect("decodes").0;
+            }
+            tokio::time::timeout(Duration::from_secs(10), client.next_event())
+                .await
+                .expect("a delta in time")
+                .expect("open");
+        };
+        assert_eq!(name, "Zoe", "the arena shows the token's name");
+        client.close().await;
+    });
+    let _ = std::fs::remove_dir_all(dir.parent().expect("parent"));
 }

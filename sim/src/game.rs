@@ -54,8 +54,31 @@ pub trait SpatialPosition: Component {
 #[derive(Debug, Clone, Copy)]
 pub struct JoinContext<'a> {
     pub client: ClientId,
+    /// Who the player is: the `sub` of its token, or an anonymous id of
+    /// the session when the server admits anyone.
+    pub player: &'a str,
+    /// The display name its token gives, if any; a game prefers it to a
+    /// name in the join options, which nobody vouched for.
+    pub display_name: Option<&'a str>,
     /// Game-defined join options sent in the handshake (`nil` if none).
     pub options: &'a RawValue,
+}
+
+/// Who a joining client is, as the server verified it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlayerIdentity {
+    pub player: String,
+    pub display_name: Option<String>,
+}
+
+impl PlayerIdentity {
+    /// An anonymous player, named after its client id (tests, tools).
+    pub fn anonymous(client: ClientId) -> Self {
+        Self {
+            player: format!("client-{client}"),
+            display_name: None,
+        }
+    }
 }
 
 /// A join the game refused; the message reaches the client.

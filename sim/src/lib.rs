@@ -48,7 +48,9 @@ pub use tessera_protocol;
 pub use components::{ClientId, Intent, NetId, Player, Replicated, Retained, RoomRng, TickInfo};
 pub use config::{CHAT_BACKLOG_TICKS, ConfigError, RoomConfig};
 pub use datagram::DeliveryMode;
-pub use game::{Game, JoinContext, JoinRefused, Replicate, RoomBuilder, SpatialPosition};
+pub use game::{
+    Game, JoinContext, JoinRefused, PlayerIdentity, Replicate, RoomBuilder, SpatialPosition,
+};
 pub use messages::{ActionContext, ActionError, EventError, EventTarget, GameEvents};
 pub use room::{ChatError, FrameKind, InputError, JoinError, Outgoing, Room, check_chat};
 pub use schedule::TickSet;

@@ -19,7 +19,7 @@ use crate::components::{ClientId, NetId, Player, Replicated, RoomRng, TickInfo};
 use crate::config::{CHAT_BACKLOG_TICKS, ConfigError, RoomConfig};
 use crate::datagram::{DatagramView, DeliveryMode};
 use crate::delta::{DeltaConfig, Outbox, build_deltas};
-use crate::game::{Game, InputHook, JoinContext, JoinHook, LeaveHook, RoomBuilder};
+use crate::game::{Game, InputHook, JoinContext, JoinHook, LeaveHook, PlayerIdentity, RoomBuilder};
 use crate::interest::{ClientView, Clients, InterestConfig, update_interest};
 use crate::messages::{
     ACTION_BACKLOG_TICKS, ActionError, ActionHook, ActionQueue, GameEvents, dispatch_events,
@@ -232,10 +232,28 @@ impl Room {
         options: &RawValue,
         mode: DeliveryMode,
     ) -> Result<Welcome, JoinError> {
+        self.join_as(client, &PlayerIdentity::anonymous(client), options, mode)
+    }
+
+    /// [`Room::join_with`] for the player `identity` names (the server's
+    /// verified token), which the game's join hook sees.
+    pub fn join_as(
+        &mut self,
+        client: ClientId,
+        identity: &PlayerIdentity,
+        options: &RawValue,
+        mode: DeliveryMode,
+    ) -> Result<Welcome, JoinError> {
         self.check_can_join(client)?;
         let hook = self.join_hook.clone().ok_or(JoinError::NoJoinHook)?;
-        let entity = hook(&mut self.world, JoinContext { client, options })
-            .map_err(|refused| JoinError::Refused(refused.0))?;
+        let context = JoinContext {
+            client,
+            player: &identity.player,
+            display_name: identity.display_name.as_deref(),
+            options,
+        };
+        let entity =
+            hook(&mut self.world, context).map_err(|refused| JoinError::Refused(refused.0))?;
         let id = self.next_net_id();
         self.world
             .entity_mut(entity)

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::admin::cli::AdminArgs;
 use crate::config::LogFormat;
+use crate::identity::AuthMode;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,6 +35,46 @@ pub enum Command {
     /// development certificate is generated now if the node has none yet,
     /// and `serve` then uses the same one.
     Cert(CertArgs),
+    /// Player tokens for this node's `auth = "token"` mode.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a token for a player, signed with the node's token secret
+    /// (generated into the data dir if there is none yet, as `serve` does).
+    Issue(IssueArgs),
+}
+
+/// What the token says, and where the secret is.
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// The player id (the token's `sub`), 1 to 128 bytes.
+    #[arg(long)]
+    pub player: String,
+    /// The name the player is shown under.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The only room the token admits [default: any].
+    #[arg(long)]
+    pub room: Option<String>,
+    /// How long the token is valid: 90s, 30m, 1h, 2d.
+    #[arg(long, default_value = "1h", value_parser = crate::identity::parse_ttl)]
+    pub ttl: u64,
+    /// Config file (TOML). Default: `tessera.toml` if it exists.
+    #[arg(long, env = "TESSERA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory holding the token secret [default: ./tessera-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl IssueArgs {
+    /// The flags that were given, as config keys.
+    pub fn overrides(&self) -> toml::Table {
+        data_dir_override(self.data_dir.as_deref())
+    }
 }
 
 /// Where the certificate is: the same settings `serve` reads.
@@ -51,12 +92,17 @@ pub struct CertArgs {
 impl CertArgs {
     /// The flags that were given, as config keys.
     pub fn overrides(&self) -> toml::Table {
-        let mut t = toml::Table::new();
-        if let Some(dir) = &self.data_dir {
-            t.insert("data_dir".into(), dir.display().to_string().into());
-        }
-        t
+        data_dir_override(self.data_dir.as_deref())
     }
+}
+
+/// `--data-dir`, when given, as the config key it sets.
+fn data_dir_override(data_dir: Option<&std::path::Path>) -> toml::Table {
+    let mut t = toml::Table::new();
+    if let Some(dir) = data_dir {
+        t.insert("data_dir".into(), dir.display().to_string().into());
+    }
+    t
 }
 
 /// Flags override `TESSERA_*` variables, which override the config file.
@@ -98,6 +144,14 @@ pub struct ServeArgs {
     /// DATA_DIR/admin-token]. `TESSERA_ADMIN_TOKEN` works too.
     #[arg(long)]
     pub admin_token: Option<String>,
+    /// Who may join: anyone (`open`, the default) or holders of a valid
+    /// token (`token`). `TESSERA_AUTH` works too.
+    #[arg(long, value_enum)]
+    pub auth: Option<AuthMode>,
+    /// Secret of Tessera's player tokens [default: generated once and kept
+    /// in DATA_DIR/token-secret]. `TESSERA_TOKEN_SECRET` works too.
+    #[arg(long)]
+    pub token_secret: Option<String>,
 }
 
 impl ServeArgs {
@@ -124,6 +178,14 @@ impl ServeArgs {
         set("tick_hz", self.tick_hz.map(|h| i64::from(h).into()));
         set("game", self.game.clone().map(Into::into));
         set("admin_token", self.admin_token.clone().map(Into::into));
+        set("token_secret", self.token_secret.clone().map(Into::into));
+        set(
+            "auth",
+            self.auth.map(|a| match a {
+                AuthMode::Open => "open".into(),
+                AuthMode::Token => "token".into(),
+            }),
+        );
         set(
             "log_format",
             self.log_format.map(|f| match f {

@@ -17,9 +17,9 @@ use anyhow::Context;
 use clap::Parser;
 use tessera_sim::Game;
 
-use super::{Cli, Command, one_line};
+use super::{Cli, Command, IssueArgs, TokenCommand, one_line};
 use crate::transport::tls;
-use crate::{Server, ServerConfig, admin, logging};
+use crate::{Server, ServerConfig, admin, identity, logging};
 
 /// Runs the `tessera` command line over `games`: `serve` runs the one that
 /// `game` names (by default the first of `games`, when none of them is
@@ -30,6 +30,7 @@ pub fn main(games: Vec<Arc<dyn Game>>) -> ExitCode {
     let done = match cli.command {
         Command::Serve(args) => serve(args.config.clone(), args.overrides(), games),
         Command::Cert(args) => cert(args.config.clone(), args.overrides()),
+        Command::Token(TokenCommand::Issue(args)) => issue_token(&args),
         Command::Admin(args) => return admin(args),
     };
     // One line, whatever RUST_BACKTRACE says: a start-up error is about
@@ -121,6 +122,28 @@ fn cert(file: Option<PathBuf>, flags: toml::Table) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Prints a player token, alone on stdout.
+fn issue_token(args: &IssueArgs) -> anyhow::Result<()> {
+    let (config, _) = load_config(args.config.clone(), args.overrides())?;
+    if args.player.is_empty() || args.player.len() > identity::MAX_PLAYER_ID {
+        anyhow::bail!("--player must be 1 to {} bytes", identity::MAX_PLAYER_ID);
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let secret = crate::server::token_secret(&config)?;
+    let request = identity::TokenRequest {
+        player: args.player.clone(),
+        name: args.name.clone(),
+        room: args.room.clone(),
+        ttl_s: args.ttl,
+    };
+    println!(
+        "{}",
+        identity::issue(&secret, &request, identity::unix_now())
+    );
     Ok(())
 }
 

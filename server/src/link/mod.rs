@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
 use tessera_protocol::{ErrorCode, RawValue, Welcome};
-use tessera_sim::ClientId;
+use tessera_sim::{ClientId, PlayerIdentity};
 use tokio::sync::{mpsc, oneshot};
 
 pub use control::{CloseRequest, SessionControl};
@@ -93,6 +93,9 @@ impl Refusal {
 pub enum RoomCommand {
     Join {
         link: SessionLink,
+        /// Who the player is, as its token says (or anonymous). Boxed: a
+        /// join is rare, and every command pays for the largest one.
+        player: Box<PlayerIdentity>,
         options: RawValue,
         reply: oneshot::Sender<Result<Welcome, Refusal>>,
     },

@@ -207,6 +207,7 @@ impl HostedRoom {
         match command {
             RoomCommand::Join {
                 link,
+                player,
                 options,
                 reply,
             } => {
@@ -217,7 +218,7 @@ impl HostedRoom {
                     .map_or(DeliveryMode::Reliable, |max_datagram| {
                         DeliveryMode::Datagram { max_datagram }
                     });
-                let result = self.room.join_with(link.id, &options, mode);
+                let result = self.room.join_as(link.id, &player, &options, mode);
                 match result {
                     Ok(welcome) => {
                         // Counted before the client can know it joined.

@@ -21,11 +21,13 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use tessera_protocol::{ErrorCode, Hello, ServerMsg};
+use tessera_sim::PlayerIdentity;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::frames::{FrameSink, FrameSource, Inbound};
+use crate::identity::unix_now;
 use crate::link::{
     CloseRequest, DatagramLink, Refusal, RoomCommand, SessionControl, SessionLink, SessionLive,
 };
@@ -44,7 +46,7 @@ pub async fn run(
     state: Arc<ServerState>,
 ) {
     let id = state.next_session_id();
-    let span = tracing::info_span!("session", id, %peer, transport, room = tracing::field::Empty);
+    let span = tracing::info_span!("session", id, %peer, transport, room = tracing::field::Empty, player = tracing::field::Empty);
     let link_metrics = Arc::new(LinkMetrics::open(transport));
     let Ok(_permit) = Arc::clone(&state.connections).try_acquire_owned() else {
         let mut sink = sink;
@@ -116,6 +118,14 @@ pub async fn run(
     {
         writer.abort();
     }
+}
+
+/// A player id for a session of an `open` node: random, so that it names
+/// no one and cannot be guessed from the session id.
+fn anonymous_player(session: u64) -> String {
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new().hash_one(session);
+    format!("anon-{random:016x}")
 }
 
 /// Why the reader was woken: the session is being closed, or the server
@@ -254,6 +264,14 @@ impl<S: FrameSource> Session<S> {
     /// answer (within the rules' join deadline, or until shutdown).
     async fn join(&mut self, hello: Hello) -> Result<(), End> {
         let refused = |r: Refusal| End::Refused(r.code, r.message);
+        let identity = self
+            .state
+            .identity
+            .verify(hello.token.as_deref(), &hello.room, unix_now(), || {
+                anonymous_player(self.id)
+            })
+            .map_err(|e| End::Refused(e.code(), e.to_string()))?;
+        tracing::Span::current().record("player", identity.player.as_str());
         let peer = self.link.live.peer.ip();
         let room = self
             .state
@@ -264,6 +282,10 @@ impl<S: FrameSource> Session<S> {
         let (reply, answer) = oneshot::channel();
         let command = RoomCommand::Join {
             link: self.link.clone(),
+            player: Box::new(PlayerIdentity {
+                player: identity.player,
+                display_name: identity.name,
+            }),
             options: hello.options,
             reply,
         };

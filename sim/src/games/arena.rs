@@ -72,7 +72,7 @@ impl Game for Arena {
 }
 
 fn join(world: &mut World, ctx: JoinContext<'_>) -> Result<Entity, JoinRefused> {
-    let options = if ctx.options.is_nil() {
+    let mut options = if ctx.options.is_nil() {
         wire::JoinOptions::named(format!("player-{}", ctx.client))
     } else {
         let options: wire::JoinOptions = ctx
@@ -82,6 +82,11 @@ fn join(world: &mut World, ctx: JoinContext<'_>) -> Result<Entity, JoinRefused> 
         validate_name(&options.name)?;
         options
     };
+    // A name from the player's token wins over one it chose itself.
+    if let Some(name) = ctx.display_name {
+        validate_name(name)?;
+        options.name = name.to_owned();
+    }
     let position = match &options.spawn_near {
         None => {
             let mut rng = world.resource_mut::<RoomRng>();

@@ -73,6 +73,7 @@ impl Harness {
         };
         self.send(RoomCommand::Join {
             link,
+            player: Box::new(tessera_sim::PlayerIdentity::anonymous(id)),
             options: RawValue::nil(),
             reply,
         });
