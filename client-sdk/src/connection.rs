@@ -452,6 +452,7 @@ mod tests {
             tick: 100,
             aoi_radius: 200,
             aoi_margin: 20,
+            resume: None,
         }
     }
 

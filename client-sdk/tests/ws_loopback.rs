@@ -29,6 +29,7 @@ fn welcome() -> Welcome {
         tick: 1_000,
         aoi_radius: 200,
         aoi_margin: 20,
+        resume: None,
     }
 }
 

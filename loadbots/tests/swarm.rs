@@ -385,6 +385,7 @@ async fn lying_server() -> std::net::SocketAddr {
                     tick: 0,
                     aoi_radius: 200,
                     aoi_margin: 20,
+                    resume: None,
                 });
                 let _ = ws.send(Message::Binary(welcome.encode().into())).await;
                 let position =

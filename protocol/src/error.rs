@@ -56,10 +56,12 @@ pub enum ErrorCode {
     TokenExpired = 24,
     /// The token admits another room only.
     TokenWrongRoom = 25,
+    /// The resume token is bad or expired, or its player is no longer held.
+    ResumeFailed = 26,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 26] = [
         Self::Malformed,
         Self::UnknownMessage,
         Self::FrameTooLarge,
@@ -85,6 +87,7 @@ impl ErrorCode {
         Self::TokenInvalid,
         Self::TokenExpired,
         Self::TokenWrongRoom,
+        Self::ResumeFailed,
     ];
 
     pub fn from_u16(code: u16) -> Option<Self> {
@@ -119,6 +122,7 @@ impl ErrorCode {
             Self::TokenInvalid => "token_invalid",
             Self::TokenExpired => "token_expired",
             Self::TokenWrongRoom => "token_wrong_room",
+            Self::ResumeFailed => "resume_failed",
         }
     }
 }

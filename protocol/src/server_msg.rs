@@ -6,7 +6,7 @@ use crate::delta::Delta;
 use crate::delta_part::{DELTA_PART_LEN, DeltaPart};
 use crate::error::{DecodeError, ErrorCode, KickReason};
 use crate::frame;
-use crate::limits::{MAX_CHAT, MAX_REASON, MAX_SERVER_FRAME};
+use crate::limits::{MAX_CHAT, MAX_REASON, MAX_RESUME_TOKEN, MAX_SERVER_FRAME};
 use crate::msgpack::Writer;
 use crate::raw::{RawValue, read_raw};
 
@@ -48,6 +48,11 @@ pub struct Welcome {
     /// Hysteresis in world units: a visible entity leaves view only once it
     /// is farther than `aoi_radius + aoi_margin`.
     pub aoi_margin: u32,
+    /// A token to come back to the same player after the connection
+    /// drops (`Hello.resume`), within the server's grace window; `None`
+    /// when the server holds no dropped players. The 8th element on the
+    /// wire, left out when `None`.
+    pub resume: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +111,7 @@ impl ServerMsg {
         let mut w = Writer::new(out);
         match self {
             Self::Welcome(m) => {
-                w.array_len(WELCOME_LEN as u32);
+                w.array_len((WELCOME_LEN + usize::from(m.resume.is_some())) as u32);
                 w.uint(tag::WELCOME.into());
                 w.uint(m.session_id);
                 w.uint(m.entity_id.into());
@@ -114,6 +119,9 @@ impl ServerMsg {
                 w.uint(m.tick.into());
                 w.uint(m.aoi_radius.into());
                 w.uint(m.aoi_margin.into());
+                if let Some(resume) = &m.resume {
+                    w.str(resume);
+                }
             }
             Self::Delta(d) => d.encode_into(out),
             Self::Chat { from, text } => {
@@ -168,8 +176,21 @@ impl ServerMsg {
                     tick: r.uint_as("tick")?,
                     aoi_radius: r.uint_as("aoi radius")?,
                     aoi_margin: r.uint_as("aoi margin")?,
+                    resume: None,
                 };
-                (Self::Welcome(welcome), WELCOME_LEN)
+                let has_resume = head.len > WELCOME_LEN;
+                let welcome = Welcome {
+                    resume: if has_resume {
+                        r.opt_str("resume", MAX_RESUME_TOKEN)?.map(str::to_owned)
+                    } else {
+                        None
+                    },
+                    ..welcome
+                };
+                (
+                    Self::Welcome(welcome),
+                    WELCOME_LEN + usize::from(has_resume),
+                )
             }
             tag::DELTA => {
                 head.require(DELTA_LEN)?;
@@ -261,6 +282,16 @@ mod tests {
             tick: 123_456,
             aoi_radius: 200,
             aoi_margin: 20,
+            resume: None,
+        }));
+        roundtrip(ServerMsg::Welcome(Welcome {
+            session_id: 1,
+            entity_id: 7,
+            tick_rate: 10,
+            tick: 1,
+            aoi_radius: 200,
+            aoi_margin: 20,
+            resume: Some("r.token".into()),
         }));
         roundtrip(ServerMsg::Delta(Delta {
             tick: 5,

@@ -217,18 +217,23 @@ fn delta_part() -> impl Strategy<Value = DeltaPart> {
 
 fn server_msg() -> impl Strategy<Value = ServerMsg> {
     prop_oneof![
-        any::<(u64, u32, u16, u32, u32, u32)>().prop_map(
-            |(session_id, entity_id, tick_rate, tick, aoi_radius, aoi_margin)| {
-                ServerMsg::Welcome(Welcome {
-                    session_id,
-                    entity_id,
-                    tick_rate,
-                    tick,
-                    aoi_radius,
-                    aoi_margin,
-                })
-            }
-        ),
+        (
+            any::<(u64, u32, u16, u32, u32, u32)>(),
+            proptest::option::of(text(MAX_RESUME_TOKEN))
+        )
+            .prop_map(
+                |((session_id, entity_id, tick_rate, tick, aoi_radius, aoi_margin), resume)| {
+                    ServerMsg::Welcome(Welcome {
+                        session_id,
+                        entity_id,
+                        tick_rate,
+                        tick,
+                        aoi_radius,
+                        aoi_margin,
+                        resume,
+                    })
+                }
+            ),
         delta().prop_map(ServerMsg::Delta),
         (any::<u32>(), text(MAX_CHAT)).prop_map(|(from, text)| ServerMsg::Chat { from, text }),
         any::<(u32, u32)>().prop_map(|(nonce, tick)| ServerMsg::Pong { nonce, tick }),
@@ -477,6 +482,12 @@ proptest! {
 
     #[test]
     fn appended_server_elements_are_skipped(msg in server_msg(), extra in vec(val(), 1..5)) {
+        // A Welcome without a resume token has seven elements; what comes
+        // eighth is read as the token, so the appended ones follow a nil.
+        let mut extra = extra;
+        if matches!(&msg, ServerMsg::Welcome(w) if w.resume.is_none()) {
+            extra.insert(0, Val::Nil);
+        }
         let frame = with_appended(&msg.encode(), &extra);
         prop_assert_eq!(ServerMsg::decode(&Bytes::from(frame)), Ok(msg));
     }

@@ -288,6 +288,7 @@ fn all_server_kinds() -> BTreeSet<&'static str> {
             tick: 0,
             aoi_radius: 0,
             aoi_margin: 0,
+            resume: None,
         }),
         ServerMsg::Delta(Delta::default()),
         ServerMsg::Chat {

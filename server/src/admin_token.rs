@@ -50,7 +50,7 @@ impl AdminToken {
 
 /// Compares in time independent of the contents (only the lengths, which
 /// are not secret for a generated token, end it early).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -160,6 +160,10 @@ pub struct ServerConfig {
     /// Seconds a token is still accepted past its `exp` (and before its
     /// `nbf`): clocks of different machines differ. Default 30.
     pub token_leeway_s: u64,
+    /// How long a player whose connection dropped stays in its room,
+    /// waiting to be resumed with its `Welcome.resume` token. 0: not at
+    /// all (the player leaves with its connection). Default 10,000 ms.
+    pub reconnect_grace_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -207,6 +211,7 @@ impl Default for ServerConfig {
             jwt_issuer: None,
             jwt_audience: None,
             token_leeway_s: 30,
+            reconnect_grace_ms: 10_000,
         }
     }
 }

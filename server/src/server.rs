@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::admin_token::{self, AdminToken, TokenError, TokenSource};
 use crate::config::ServerConfig;
+use crate::identity::resume::ResumeSigner;
 use crate::identity::{self, AuthMode, StudioJwt, Verifier};
 use crate::room::RoomTable;
 use crate::state::ServerState;
@@ -50,14 +51,13 @@ pub enum StartError {
 /// The token checks `config.auth` asks for, with the keys they need:
 /// the node's token secret (given, or generated into the data dir) and the
 /// studio's key, if one is configured.
-pub fn token_verifier(config: &ServerConfig) -> Result<Verifier, StartError> {
+pub fn token_verifier(config: &ServerConfig, secret: &AdminToken) -> Result<Verifier, StartError> {
     if config.auth == AuthMode::Open {
         tracing::warn!(
             "auth = open: this node accepts anonymous players; set auth = \"token\" to require player tokens"
         );
         return Ok(Verifier::open());
     }
-    let secret = token_secret(config)?;
     let studio = if let Some(secret) = &config.jwt_secret {
         Some(StudioJwt::shared_secret(secret))
     } else if let Some(path) = &config.jwt_public_key {
@@ -81,7 +81,7 @@ pub fn token_verifier(config: &ServerConfig) -> Result<Verifier, StartError> {
         studio_jwt = studio.is_some(),
         "auth = token: players join with a token"
     );
-    Ok(Verifier::tokens(&secret, studio, config.token_leeway_s))
+    Ok(Verifier::tokens(secret, studio, config.token_leeway_s))
 }
 
 /// The secret of Tessera's own tokens: configured, or kept in the data dir.
@@ -208,7 +208,10 @@ impl Server {
                 "admin token: generated and stored (owner-only) for `tessera admin --token`"
             ),
         }
-        let verifier = token_verifier(&config)?;
+        // The secret also signs resume tokens, in `open` mode too.
+        let secret = token_secret(&config)?;
+        let verifier = token_verifier(&config, &secret)?;
+        let resume = ResumeSigner::new(&secret);
         let mut config = config;
         let fd_limit = fds::raise_limit();
         let (asked_connections, asked_pending) =
@@ -251,6 +254,7 @@ impl Server {
             rooms,
             admin_token,
             verifier,
+            resume,
         ));
         let gate = || {
             HandshakeGate::new(

@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use crate::admin_token::AdminToken;
 use crate::config::ServerConfig;
 use crate::identity::Verifier;
+use crate::identity::resume::ResumeSigner;
 use crate::room::{Admission, RoomTable};
 
 /// What every task of a node shares.
@@ -30,6 +31,8 @@ pub struct ServerState {
     pub admin_token: AdminToken,
     /// Checks the players' tokens.
     pub identity: Verifier,
+    /// Signs and checks resume tokens.
+    pub resume: ResumeSigner,
     /// Set once the listeners are bound and the tick threads run.
     serving: AtomicBool,
     next_session: AtomicU64,
@@ -43,6 +46,7 @@ impl ServerState {
         rooms: RoomTable,
         admin_token: AdminToken,
         identity: Verifier,
+        resume: ResumeSigner,
     ) -> Self {
         Self {
             rooms: Arc::new(rooms),
@@ -53,6 +57,7 @@ impl ServerState {
             started: Instant::now(),
             admin_token,
             identity,
+            resume,
             serving: AtomicBool::new(false),
             next_session: AtomicU64::new(1),
             dropped_inputs: AtomicU64::new(0),

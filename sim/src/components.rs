@@ -33,6 +33,12 @@ pub struct Player {
     pub client: ClientId,
 }
 
+/// Marks a player's entity while its connection is gone and the server
+/// waits for it to come back ([`crate::Room::hold`]): a game may stop it,
+/// hide it or let it be.
+#[derive(Component, Debug, Clone, Copy, Default)]
+pub struct Held;
+
 /// The latest intent a player sent, of the game's input type. Input is an
 /// intent, never a position: game systems decide what it does.
 #[derive(Component, Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

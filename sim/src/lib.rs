@@ -45,14 +45,18 @@ pub use rand;
 /// The wire side a game's schema crate builds on ([`tessera_protocol::WireComponent`]).
 pub use tessera_protocol;
 
-pub use components::{ClientId, Intent, NetId, Player, Replicated, Retained, RoomRng, TickInfo};
+pub use components::{
+    ClientId, Held, Intent, NetId, Player, Replicated, Retained, RoomRng, TickInfo,
+};
 pub use config::{CHAT_BACKLOG_TICKS, ConfigError, RoomConfig};
 pub use datagram::DeliveryMode;
 pub use game::{
     Game, JoinContext, JoinRefused, PlayerIdentity, Replicate, RoomBuilder, SpatialPosition,
 };
 pub use messages::{ActionContext, ActionError, EventError, EventTarget, GameEvents};
-pub use room::{ChatError, FrameKind, InputError, JoinError, Outgoing, Room, check_chat};
+pub use room::{
+    ChatError, FrameKind, HeldPlayer, InputError, JoinError, Outgoing, Room, check_chat,
+};
 pub use schedule::TickSet;
 pub use snapshot::SnapshotError;
 pub use stats::TickStats;

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use tessera_protocol::limits::{ChatTextProblem, MAX_CHAT, check_chat_text};
 use tessera_protocol::{ErrorCode, PayloadError, RawValue, ServerMsg, Welcome};
 
-use crate::components::{ClientId, NetId, Player, Replicated, RoomRng, TickInfo};
+use crate::components::{ClientId, Held, NetId, Player, Replicated, RoomRng, TickInfo};
 use crate::config::{CHAT_BACKLOG_TICKS, ConfigError, RoomConfig};
 use crate::datagram::{DatagramView, DeliveryMode};
 use crate::delta::{DeltaConfig, Outbox, build_deltas};
@@ -54,6 +54,16 @@ pub enum FrameKind {
     Chat,
     /// A game event, after the tick's delta; losing one loses only it.
     Event,
+}
+
+/// What the room keeps of a player whose connection dropped, to resume it
+/// ([`Room::hold`], [`Room::resume`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldPlayer {
+    /// Its entity.
+    pub net_id: u32,
+    /// The last input of it that was applied.
+    pub last_input_seq: u32,
 }
 
 /// Why a join failed.
@@ -266,13 +276,73 @@ impl Room {
     /// snapshot, say) instead of spawning a new one.
     pub fn attach(&mut self, client: ClientId, net_id: u32) -> Result<Welcome, JoinError> {
         self.check_can_join(client)?;
-        let replication = self.world.resource::<ReplicationState>();
-        let entity = replication
-            .slot_of(net_id)
-            .and_then(|slot| replication.entity(slot))
-            .ok_or(JoinError::NoSuchEntity(net_id))?;
+        let entity = self.entity_of(net_id)?;
         self.world.entity_mut(entity).insert(Player { client });
         Ok(self.admit(client, entity, net_id, DeliveryMode::Reliable))
+    }
+
+    fn entity_of(&self, net_id: u32) -> Result<Entity, JoinError> {
+        let replication = self.world.resource::<ReplicationState>();
+        replication
+            .slot_of(net_id)
+            .and_then(|slot| replication.entity(slot))
+            .ok_or(JoinError::NoSuchEntity(net_id))
+    }
+
+    /// The client's connection dropped, and the server keeps its player for
+    /// a while: the entity stays in the world (the other players see no
+    /// change, and game systems go on with it) and gets [`Held`]; the
+    /// client's view goes. `None` if the client was not in the room.
+    pub fn hold(&mut self, client: ClientId) -> Option<HeldPlayer> {
+        let last_input_seq = self.world.resource::<Clients>().get(client)?.last_input_seq;
+        let entity = self.world.resource_mut::<Clients>().remove(client)?;
+        let net_id = self.world.get::<NetId>(entity).map_or(0, |n| n.0);
+        self.world.entity_mut(entity).insert(Held);
+        Some(HeldPlayer {
+            net_id,
+            last_input_seq,
+        })
+    }
+
+    /// A held player comes back as `client`: it controls the same entity
+    /// again, its first delta holds everything it can see, and inputs
+    /// numbered up to `held.last_input_seq` stay stale.
+    pub fn resume(
+        &mut self,
+        client: ClientId,
+        held: HeldPlayer,
+        mode: DeliveryMode,
+    ) -> Result<Welcome, JoinError> {
+        if self.world.resource::<Clients>().get(client).is_some() {
+            return Err(JoinError::AlreadyJoined(client));
+        }
+        let entity = self.entity_of(held.net_id)?;
+        if self.world.get::<Held>(entity).is_none() {
+            return Err(JoinError::NoSuchEntity(held.net_id));
+        }
+        self.world
+            .entity_mut(entity)
+            .remove::<Held>()
+            .insert(Player { client });
+        let welcome = self.admit(client, entity, held.net_id, mode);
+        if let Some(view) = self.world.resource_mut::<Clients>().get_mut(client) {
+            view.last_input_seq = held.last_input_seq;
+            view.sent_ack = held.last_input_seq;
+        }
+        Ok(welcome)
+    }
+
+    /// A held player's time is up: it leaves as [`Room::leave`] would (the
+    /// game's leave hook runs). False if `net_id` is no held player.
+    pub fn release(&mut self, net_id: u32) -> bool {
+        let Ok(entity) = self.entity_of(net_id) else {
+            return false;
+        };
+        if self.world.get::<Held>(entity).is_none() {
+            return false;
+        }
+        self.run_leave_hook(entity);
+        true
     }
 
     fn check_can_join(&self, client: ClientId) -> Result<(), JoinError> {
@@ -311,6 +381,7 @@ impl Room {
             tick: self.tick,
             aoi_radius: self.config.aoi_radius.round() as u32,
             aoi_margin: self.config.aoi_margin.round() as u32,
+            resume: None,
         }
     }
 
@@ -320,13 +391,19 @@ impl Room {
         let Some(entity) = self.world.resource_mut::<Clients>().remove(client) else {
             return false;
         };
+        self.run_leave_hook(entity);
+        true
+    }
+
+    /// Lets the game clean up after a player (by default its entity is
+    /// despawned).
+    fn run_leave_hook(&mut self, entity: Entity) {
         match &self.leave_hook {
             Some(hook) => hook(&mut self.world, entity),
             None => {
                 self.world.despawn(entity);
             }
         }
-        true
     }
 
     /// Applies a client's intent. The latest intent before a step wins.

@@ -16,6 +16,7 @@
 //! Verification is sans-IO: the caller passes the time, so expiry rules are
 //! stepped by hand in tests. jsonwebtoken's own clock checks are off.
 
+pub mod resume;
 #[cfg(test)]
 mod tests;
 

@@ -30,6 +30,7 @@ pub use control::{CloseRequest, SessionControl};
 pub use live::SessionLive;
 
 use crate::frames::DatagramSink;
+use crate::identity::resume::ResumeKey;
 use report::RoomDetail;
 
 /// What a room needs to reach one session.
@@ -93,9 +94,9 @@ impl Refusal {
 pub enum RoomCommand {
     Join {
         link: SessionLink,
-        /// Who the player is, as its token says (or anonymous). Boxed: a
-        /// join is rare, and every command pays for the largest one.
-        player: Box<PlayerIdentity>,
+        /// Who joins, and how it can come back. Boxed: a join is rare, and
+        /// every command pays for the largest one.
+        request: Box<JoinRequest>,
         options: RawValue,
         reply: oneshot::Sender<Result<Welcome, Refusal>>,
     },
@@ -113,8 +114,12 @@ pub enum RoomCommand {
         client: ClientId,
         action: RawValue,
     },
+    /// The session ended. `hold`: its connection dropped (rather than the
+    /// player leaving, or being sent away), so its player is held for the
+    /// grace window.
     Leave {
         client: ClientId,
+        hold: bool,
     },
     /// The room and every player in it, for the admin API.
     Inspect {
@@ -138,6 +143,22 @@ pub enum RoomCommand {
         reason: String,
         reply: oneshot::Sender<usize>,
     },
+}
+
+/// Who a joining session is and how it can come back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinRequest {
+    /// Who the player is, as its token says (or anonymous). Ignored when
+    /// resuming: the held player is who it was.
+    pub player: PlayerIdentity,
+    /// The key of the held player this session takes back (its
+    /// `Hello.resume`), if any.
+    pub resuming: Option<ResumeKey>,
+    /// The key this session's player can later be resumed with.
+    pub resume_key: ResumeKey,
+    /// That key as a signed token, for the `Welcome` (`None`: the node
+    /// holds no dropped players).
+    pub resume_token: Option<String>,
 }
 
 /// An entity's replicated state, owned, as the tick thread read it.

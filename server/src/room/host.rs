@@ -9,6 +9,8 @@
 //! their schedule. It reads the clock only to time its own tick.
 
 mod inspect;
+mod join;
+mod reconnects;
 #[cfg(test)]
 mod tests;
 
@@ -17,11 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use tessera_protocol::{ErrorCode, KickReason, ServerMsg};
-use tessera_sim::{
-    ActionError, ChatError, ClientId, DeliveryMode, FrameKind, InputError, Outgoing, Room,
-};
+use tessera_protocol::{ErrorCode, KickReason};
+use tessera_sim::{ActionError, ChatError, ClientId, FrameKind, InputError, Outgoing, Room};
 use tokio::sync::mpsc::Receiver;
 use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
 
@@ -69,6 +68,8 @@ pub(crate) struct HostedRoom {
     bytes_out: u64,
     /// An operator closed the room; its thread drops it instead of ticking.
     close_requested: bool,
+    /// Players who can come back, and those held until they do.
+    reconnects: reconnects::Reconnects,
 }
 
 impl HostedRoom {
@@ -94,6 +95,9 @@ impl HostedRoom {
             gauges: RoomGauges::new(),
             bytes_out: 0,
             close_requested: false,
+            reconnects: reconnects::Reconnects::new(Duration::from_millis(
+                config.reconnect_grace_ms,
+            )),
         }
     }
 
@@ -103,7 +107,7 @@ impl HostedRoom {
 
     /// No session is linked and no player is in the world.
     pub(super) fn is_empty(&self) -> bool {
-        self.sessions.is_empty() && self.room.player_count() == 0
+        self.sessions.is_empty() && self.room.player_count() == 0 && self.reconnects.is_empty()
     }
 
     /// Applies the queued commands, then (unless they closed the room)
@@ -121,6 +125,7 @@ impl HostedRoom {
         if self.close_requested {
             return Stepped::CloseRequested;
         }
+        self.release_expired(now);
         self.read_acks();
         self.out.clear();
         self.room.step(&mut self.out);
@@ -207,48 +212,10 @@ impl HostedRoom {
         match command {
             RoomCommand::Join {
                 link,
-                player,
+                request,
                 options,
                 reply,
-            } => {
-                let mode = link
-                    .datagrams
-                    .as_ref()
-                    .and_then(|d| d.sink.max_size())
-                    .map_or(DeliveryMode::Reliable, |max_datagram| {
-                        DeliveryMode::Datagram { max_datagram }
-                    });
-                let result = self.room.join_as(link.id, &player, &options, mode);
-                match result {
-                    Ok(welcome) => {
-                        // Counted before the client can know it joined.
-                        let players = self.room.player_count();
-                        self.handle.players.store(players, Ordering::Relaxed);
-                        let frame = Bytes::from(ServerMsg::Welcome(welcome.clone()).encode());
-                        // The queue is new and empty: this cannot be full.
-                        let _ = link.outbound.try_send(frame);
-                        let id = link.id;
-                        if reply.send(Ok(welcome)).is_err() {
-                            // The session gave up waiting; undo the join.
-                            self.room.leave(id);
-                            return;
-                        }
-                        if mode != DeliveryMode::Reliable {
-                            self.datagram_sessions.push(id);
-                        }
-                        self.sessions.insert(
-                            id,
-                            HostedSession {
-                                link,
-                                lagging_since: None,
-                            },
-                        );
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(Refusal::new(e.code(), e.to_string())));
-                    }
-                }
-            }
+            } => self.join(link, *request, &options, reply, now),
             RoomCommand::Input {
                 client,
                 seq,
@@ -270,10 +237,7 @@ impl HostedRoom {
                 }
                 Err(e) => self.reject(client, ErrorCode::InvalidAction, &e.to_string()),
             },
-            RoomCommand::Leave { client } => {
-                self.room.leave(client);
-                self.forget(client);
-            }
+            RoomCommand::Leave { client, hold } => self.session_ended(client, hold, now),
             RoomCommand::Inspect { reply } => {
                 let _ = reply.send(self.detail(now));
             }
@@ -376,19 +340,20 @@ impl HostedRoom {
                     }
                 }
                 // The session is gone. Its Leave normally follows, but
-                // it may have been dropped by a full queue: leave now.
+                // it may have been dropped by a full queue: go on as for a
+                // dropped connection now.
                 Err(TrySendError::Closed(_)) => gone.push(out.client),
             }
         }
         for client in gone {
-            self.room.leave(client);
-            self.forget(client);
+            self.session_ended(client, true, now);
         }
     }
 
     /// Drops the room's handle on a session that left.
     fn forget(&mut self, client: ClientId) -> Option<HostedSession> {
         self.datagram_sessions.retain(|c| *c != client);
+        self.reconnects.disconnected(client);
         self.sessions.remove(&client)
     }
 

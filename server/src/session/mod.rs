@@ -27,9 +27,11 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::frames::{FrameSink, FrameSource, Inbound};
+use crate::identity::resume::{ResumeRefusal, ResumeTicket, new_key};
 use crate::identity::unix_now;
 use crate::link::{
-    CloseRequest, DatagramLink, Refusal, RoomCommand, SessionControl, SessionLink, SessionLive,
+    CloseRequest, DatagramLink, JoinRequest, Refusal, RoomCommand, SessionControl, SessionLink,
+    SessionLive,
 };
 use crate::metrics::{self, LinkMetrics};
 use crate::room::RoomHandle;
@@ -94,7 +96,10 @@ pub async fn run(
     let end = session.run(&span).await;
     let joined = session.rules.is_joined();
     if let Some(room) = session.room.take() {
-        let _ = room.send(RoomCommand::Leave { client: id });
+        // A connection that dropped (rather than closed, or was sent away)
+        // leaves its player held, for the client to resume.
+        let hold = matches!(end, End::Transport(_) | End::IdleTimeout);
+        let _ = room.send(RoomCommand::Leave { client: id, hold });
         state.rooms.release(&room);
     }
     let _entered = span.enter();
@@ -119,6 +124,9 @@ pub async fn run(
         writer.abort();
     }
 }
+
+/// Longest a resume token is accepted after its session joined.
+const RESUME_TOKEN_LIFETIME_S: u64 = 24 * 3_600;
 
 /// A player id for a session of an `open` node: random, so that it names
 /// no one and cannot be guessed from the session id.
@@ -260,18 +268,68 @@ impl<S: FrameSource> Session<S> {
         Some(Bytes::from(pong.encode()))
     }
 
+    /// Who the `Hello` says joins: the player its resume token takes back,
+    /// or the one its token (or, on an open node, nobody) vouches for; and
+    /// the key and token to resume this session's player later.
+    fn join_request(&self, hello: &Hello) -> Result<JoinRequest, End> {
+        let now = unix_now();
+        let config = &self.state.config;
+        let resuming = match &hello.resume {
+            Some(token) => {
+                let failed =
+                    |e: ResumeRefusal| End::Refused(ErrorCode::ResumeFailed, e.to_string());
+                let ticket = self.state.resume.open(token, now).map_err(failed)?;
+                if ticket.room != hello.room {
+                    return Err(failed(ResumeRefusal::WrongRoom {
+                        token_room: ticket.room,
+                        room: hello.room.clone(),
+                    }));
+                }
+                Some(ticket.key)
+            }
+            None => None,
+        };
+        let player = if resuming.is_some() {
+            // The held player is who it was; this names the session only.
+            PlayerIdentity::anonymous(self.id)
+        } else {
+            let identity = self
+                .state
+                .identity
+                .verify(hello.token.as_deref(), &hello.room, now, || {
+                    anonymous_player(self.id)
+                })
+                .map_err(|e| End::Refused(e.code(), e.to_string()))?;
+            PlayerIdentity {
+                player: identity.player,
+                display_name: identity.name,
+            }
+        };
+        let resume_key = new_key();
+        // The room holds the player only for the grace window after its
+        // connection drops, however long the session lasted; the token's
+        // own expiry only bounds how long a stolen one is worth trying.
+        let resume_token = (config.reconnect_grace_ms > 0).then(|| {
+            self.state.resume.sign(&ResumeTicket {
+                room: hello.room.clone(),
+                key: resume_key,
+                expires: now + RESUME_TOKEN_LIFETIME_S,
+            })
+        });
+        Ok(JoinRequest {
+            player,
+            resuming,
+            resume_key,
+            resume_token,
+        })
+    }
+
     /// Reserves a place in the room, sends it the join and waits for its
     /// answer (within the rules' join deadline, or until shutdown).
     async fn join(&mut self, hello: Hello) -> Result<(), End> {
         let refused = |r: Refusal| End::Refused(r.code, r.message);
-        let identity = self
-            .state
-            .identity
-            .verify(hello.token.as_deref(), &hello.room, unix_now(), || {
-                anonymous_player(self.id)
-            })
-            .map_err(|e| End::Refused(e.code(), e.to_string()))?;
-        tracing::Span::current().record("player", identity.player.as_str());
+        let request = self.join_request(&hello)?;
+        tracing::Span::current().record("player", request.player.player.as_str());
         let peer = self.link.live.peer.ip();
         let room = self
             .state
@@ -282,10 +340,7 @@ impl<S: FrameSource> Session<S> {
         let (reply, answer) = oneshot::channel();
         let command = RoomCommand::Join {
             link: self.link.clone(),
-            player: Box::new(PlayerIdentity {
-                player: identity.player,
-                display_name: identity.name,
-            }),
+            request: Box::new(request),
             options: hello.options,
             reply,
         };

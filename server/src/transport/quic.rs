@@ -266,9 +266,9 @@ fn lost(e: ConnectionError) -> Inbound {
     match e {
         ConnectionError::ApplicationClosed(_)
         | ConnectionError::ConnectionClosed(_)
-        | ConnectionError::LocallyClosed
-        | ConnectionError::TimedOut
-        | ConnectionError::Reset => Inbound::Closed,
+        | ConnectionError::LocallyClosed => Inbound::Closed,
+        // A dead path or a peer that lost its state: the connection
+        // dropped, and its player may come back.
         other => Inbound::Failed(other.to_string()),
     }
 }

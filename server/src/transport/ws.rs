@@ -242,6 +242,11 @@ impl FrameSource for WsSource {
                 Some(Ok(Message::Frame(_))) => continue,
                 Some(Err(WsError::Capacity(_))) => Inbound::TooLarge,
                 Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => Inbound::Closed,
+                // The connection dropped (no close frame): its player may
+                // come back, unlike after a close or a violation.
+                Some(Err(WsError::Protocol(
+                    tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+                ))) => Inbound::Failed("connection lost without a close".into()),
                 Some(Err(WsError::Protocol(violation))) => {
                     Inbound::Violation(violation.to_string())
                 }

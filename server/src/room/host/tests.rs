@@ -5,7 +5,8 @@
 
 use std::sync::Mutex;
 
-use tessera_protocol::{Delta, RawValue, Welcome};
+use bytes::Bytes;
+use tessera_protocol::{Delta, RawValue, ServerMsg, Welcome};
 use tessera_sim::games::arena::{Arena, Position};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -13,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::frames::DatagramSink;
 use crate::link::report::RoomDetail;
-use crate::link::{DatagramLink, SessionControl, SessionLive};
+use crate::link::{DatagramLink, JoinRequest, SessionControl, SessionLive};
 
 struct Harness {
     hosted: HostedRoom,
@@ -58,6 +59,23 @@ impl Harness {
     /// Queues a join of session `id` with an outbound queue of `queue`
     /// frames (the join lands with the next step).
     fn join(&self, id: ClientId, queue: usize, datagrams: Option<Arc<dyn DatagramSink>>) -> Client {
+        let request = JoinRequest {
+            player: tessera_sim::PlayerIdentity::anonymous(id),
+            resuming: None,
+            resume_key: [id as u8; 16],
+            resume_token: None,
+        };
+        self.join_as(id, queue, datagrams, request)
+    }
+
+    /// [`Harness::join`] with `request`: who joins, and whom it resumes.
+    fn join_as(
+        &self,
+        id: ClientId,
+        queue: usize,
+        datagrams: Option<Arc<dyn DatagramSink>>,
+        request: JoinRequest,
+    ) -> Client {
         let (outbound, frames) = mpsc::channel(queue);
         let control = Arc::new(SessionControl::new(&CancellationToken::new()));
         let (reply, welcome) = oneshot::channel();
@@ -73,7 +91,7 @@ impl Harness {
         };
         self.send(RoomCommand::Join {
             link,
-            player: Box::new(tessera_sim::PlayerIdentity::anonymous(id)),
+            request: Box::new(request),
             options: RawValue::nil(),
             reply,
         });
@@ -348,4 +366,165 @@ fn an_admin_question_is_answered_between_ticks() {
     });
     assert_eq!(h.step(), Stepped::CloseRequested);
     assert_eq!(answer.try_recv(), Ok(0), "nobody was left to tell");
+}
+
+/// Session `id` resuming the player held under `key`.
+fn resuming(id: ClientId, key: u8) -> JoinRequest {
+    JoinRequest {
+        player: tessera_sim::PlayerIdentity::anonymous(id),
+        resuming: Some([key; 16]),
+        resume_key: [id as u8; 16],
+        resume_token: Some(format!("token-{id}")),
+    }
+}
+
+/// Ann (session 1) and bob (session 2) joined and see each other; ann's
+/// client, and bob's entity.
+fn ann_sees_bob(h: &mut Harness) -> (Client, u32) {
+    let mut ann = h.join(1, 64, None);
+    let mut bob = h.join(2, 64, None);
+    h.step();
+    h.gather();
+    let bob_entity = bob.entity();
+    ann.entity();
+    h.step();
+    (ann, bob_entity)
+}
+
+fn assert_resume_failed(client: &mut Client) {
+    let refused = client
+        .welcome
+        .try_recv()
+        .expect("answered")
+        .expect_err("refused");
+    assert_eq!(refused.code, ErrorCode::ResumeFailed);
+}
+
+fn left_ids(msgs: &[ServerMsg]) -> Vec<u32> {
+    deltas(msgs).iter().flat_map(|d| d.left.clone()).collect()
+}
+
+#[test]
+fn a_dropped_player_is_held_unseen_to_leave_and_resumed_by_a_new_session() {
+    let mut h = Harness::new(config(5_000));
+    let (mut ann, bob_entity) = ann_sees_bob(&mut h);
+    ann.drain();
+    h.send(RoomCommand::Leave {
+        client: 2,
+        hold: true,
+    });
+    for _ in 0..20 {
+        h.step();
+    }
+    assert!(left_ids(&ann.drain()).is_empty(), "ann never saw bob leave");
+    assert!(!h.hosted.is_empty(), "a held player keeps the room open");
+
+    let mut back = h.join_as(3, 64, None, resuming(3, 2));
+    h.step();
+    let welcome = match back.welcome.try_recv() {
+        Ok(Ok(welcome)) => welcome,
+        other => panic!("not welcomed: {other:?}"),
+    };
+    assert_eq!(welcome.entity_id, bob_entity, "the same entity");
+    assert_eq!(welcome.resume.as_deref(), Some("token-3"), "a new token");
+    h.step();
+    let state = back.drain();
+    let entered: Vec<u32> = deltas(&state)
+        .iter()
+        .flat_map(|d| d.entered.iter().map(|e| e.id))
+        .collect();
+    assert!(entered.contains(&bob_entity), "a full state: {entered:?}");
+    // The old key took the player back once; it does not again.
+    let mut again = h.join_as(4, 64, None, resuming(4, 2));
+    h.step();
+    assert_resume_failed(&mut again);
+}
+
+#[test]
+fn the_grace_window_ends_and_the_held_player_leaves() {
+    let mut h = Harness::new(ServerConfig {
+        reconnect_grace_ms: 1_000,
+        ..config(5_000)
+    });
+    let (mut ann, bob_entity) = ann_sees_bob(&mut h);
+    h.send(RoomCommand::Leave {
+        client: 2,
+        hold: true,
+    });
+    h.step();
+    let dropped_at = h.now;
+    ann.drain();
+    while h.now < dropped_at + Duration::from_millis(900) {
+        h.step();
+    }
+    assert!(left_ids(&ann.drain()).is_empty(), "still held");
+    while h.now <= dropped_at + Duration::from_millis(1_100) {
+        h.step();
+    }
+    assert_eq!(left_ids(&ann.drain()), vec![bob_entity], "released");
+    let mut late = h.join_as(3, 64, None, resuming(3, 2));
+    h.step();
+    assert_resume_failed(&mut late);
+}
+
+#[test]
+fn a_newer_connection_replaces_a_stale_one_at_once_and_one_entity_remains() {
+    let mut h = Harness::new(config(5_000));
+    let mut stale = h.join(1, 64, None);
+    h.step();
+    let entity = stale.entity();
+    let mut newer = h.join_as(2, 64, None, resuming(2, 1));
+    h.step();
+    assert_eq!(stale.control.label(), "replaced");
+    assert_eq!(newer.entity(), entity);
+    assert_eq!(h.hosted.room.player_count(), 1);
+    assert_eq!(h.hosted.room.entity_count(), 1, "never two entities");
+
+    // The same player id from a token, while connected, replaces too.
+    let named = |id: ClientId| JoinRequest {
+        player: tessera_sim::PlayerIdentity {
+            player: "ann".into(),
+            display_name: None,
+        },
+        resuming: None,
+        resume_key: [id as u8; 16],
+        resume_token: None,
+    };
+    let mut first = h.join_as(3, 64, None, named(3));
+    h.step();
+    let ann = first.entity();
+    let mut second = h.join_as(4, 64, None, named(4));
+    h.step();
+    assert_eq!(first.control.label(), "replaced");
+    assert_eq!(second.entity(), ann);
+    assert_eq!(h.hosted.room.entity_count(), 2);
+}
+
+#[test]
+fn a_player_who_closed_or_was_sent_away_is_not_held() {
+    let mut h = Harness::new(config(5_000));
+    let mut ann = h.join(1, 64, None);
+    h.step();
+    ann.entity();
+    h.send(RoomCommand::Leave {
+        client: 1,
+        hold: false,
+    });
+    h.step();
+    assert_eq!(h.hosted.room.entity_count(), 0);
+    assert!(h.hosted.is_empty());
+    let no_grace = Harness::new(ServerConfig {
+        reconnect_grace_ms: 0,
+        ..config(5_000)
+    });
+    let mut h = no_grace;
+    let mut bob = h.join(1, 64, None);
+    h.step();
+    bob.entity();
+    h.send(RoomCommand::Leave {
+        client: 1,
+        hold: true,
+    });
+    h.step();
+    assert_eq!(h.hosted.room.entity_count(), 0, "grace 0: nobody is held");
 }
