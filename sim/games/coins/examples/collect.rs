@@ -2,10 +2,11 @@
 //! knows and collects it, three times, printing the room's answers.
 //!
 //! With a node serving coins (`tessera serve --game coins`):
-//! `cargo run -p tessera-coins --example collect [URL]`, where URL is
-//! `ws://127.0.0.1:7700` (the default) or `quic://127.0.0.1:7701` (which
-//! trusts the node's development certificate,
-//! `./tessera-data/quic-dev-cert.pem`).
+//! `cargo run -p tessera-coins --example collect [URL [CERT]]`, where URL
+//! is `ws://127.0.0.1:7700` (the default) or `quic://127.0.0.1:7701`, and
+//! CERT, for QUIC, the node's certificate to trust (default: its
+//! development certificate, `tessera-data/quic-dev-cert.pem`, as seen from
+//! where the node runs).
 
 // In the repository the crate is `tessera_coins`; in the guide, `coins`.
 use tessera_coins as coins;
@@ -15,12 +16,13 @@ use tessera_client::{Client, ClientConfig, Event, Hello};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "ws://127.0.0.1:7700".into());
+    let mut args = std::env::args().skip(1);
+    let url = args.next().unwrap_or_else(|| "ws://127.0.0.1:7700".into());
     let mut config = ClientConfig::default();
     if url.starts_with("quic://") {
-        let certificate = std::fs::read("tessera-data/quic-dev-cert.pem")?;
+        let path = args.next();
+        let path = path.as_deref().unwrap_or("tessera-data/quic-dev-cert.pem");
+        let certificate = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
         config = config.pinned_certificate_pem(certificate);
     }
     let hello = Hello::new("field").for_game(schema::schema());

@@ -7,9 +7,9 @@
 //!
 //! - [`schema`]: what clients need (wire components, intent, action,
 //!   event); it depends on `tessera-protocol` only.
-//! - [`Coins`]: the game (feature `game`, on by default). Coins are
-//!   [`tessera_sim::Retained`]: a player keeps knowing a coin it has seen
-//!   after walking away from it. Collecting is an action, and the answer
+//! - `Coins`: the game (feature `game`, on by default). Coins are
+//!   retained (`tessera_sim::Retained`): a player keeps knowing a coin it
+//!   has seen after walking away from it. Collecting is an action, and the answer
 //!   ("you scored") is a game event to the collector.
 
 pub mod schema;
