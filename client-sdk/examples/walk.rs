@@ -216,6 +216,9 @@ fn print_event(client: &Client, event: &Event) -> bool {
                 .map_or("unknown".into(), |r| r.to_string());
             println!("kicked ({reason}): {message}");
         }
+        Event::Reconnecting { attempt } => println!("connection lost; reconnecting ({attempt})"),
+        Event::Resumed(_) => println!("back, as the same player"),
+        Event::ResumeFailed { reason } => println!("could not resume: {reason}"),
         Event::Disconnected { reason } => {
             println!("disconnected: {reason}");
             return false;

@@ -7,10 +7,10 @@
 //! two calls to [`Client::next_event`] the mirror holds exactly the state the
 //! events so far describe, and [`Client::world`] borrows it without a lock.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tessera_protocol::{Hello, Welcome};
+use tessera_protocol::{ErrorCode, Hello, Welcome};
 use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::config::ClientConfig;
@@ -22,6 +22,13 @@ use crate::transport::{self, CloseKind, Inbound, Outbound, Transport};
 use crate::world_view::{Entity, WorldView};
 
 /// A joined session with a Tessera server.
+///
+/// When its connection fails (not a close by either side, nor an error or
+/// a kick from the server), it connects again by itself, over the same
+/// transport, and resumes its player with the server's resume token:
+/// [`Event::Reconnecting`], then [`Event::Resumed`], or
+/// [`Event::ResumeFailed`] and the end of the session. See
+/// [`ClientConfig::reconnect_attempts`].
 #[derive(Debug)]
 pub struct Client {
     conn: Connection,
@@ -30,6 +37,35 @@ pub struct Client {
     pings: Option<Interval>,
     pings_skipped: u64,
     config: ClientConfig,
+    /// Where and how it joined, to join again.
+    url: String,
+    hello: Hello,
+    /// When the last frame arrived, for [`ClientConfig::silence_timeout`].
+    last_heard: tokio::time::Instant,
+    /// Set while the client is connecting again.
+    reconnecting: Option<Reconnecting>,
+    /// Events to hand out before anything else.
+    pending: std::collections::VecDeque<Event>,
+}
+
+/// A reconnection under way.
+#[derive(Debug)]
+struct Reconnecting {
+    /// The attempt to make next, from 1.
+    attempt: u32,
+    /// Why the connection was lost: the final reason if all attempts fail.
+    reason: DisconnectReason,
+    /// The resume token to come back with; `None`: join afresh.
+    resume: Option<String>,
+    /// The numbering of the inputs sent so far.
+    last_input_seq: u32,
+}
+
+/// A joined connection, before it becomes (part of) a [`Client`].
+struct Joined {
+    conn: Connection,
+    welcome: Welcome,
+    transport: Transport,
 }
 
 impl Client {
@@ -49,9 +85,20 @@ impl Client {
         hello: Hello,
         config: ClientConfig,
     ) -> Result<Self, ClientError> {
-        let mut conn = Connection::new();
+        let joined = Self::join(url, &hello, Connection::new(), &config).await?;
+        Ok(Self::joined(joined, url, hello, config))
+    }
+
+    /// Connects, says `hello` and waits for the welcome, within the
+    /// connect timeout.
+    async fn join(
+        url: &str,
+        hello: &Hello,
+        mut conn: Connection,
+        config: &ClientConfig,
+    ) -> Result<Joined, ClientError> {
         // Checked before any network: a bad room name fails at once.
-        let hello_frame = conn.hello(&hello)?;
+        let hello_frame = conn.hello(hello)?;
         let limit = config.connect_timeout;
         tokio::time::timeout(limit, Self::handshake(url, conn, hello_frame, config))
             .await
@@ -62,9 +109,9 @@ impl Client {
         url: &str,
         mut conn: Connection,
         hello_frame: bytes::Bytes,
-        config: ClientConfig,
-    ) -> Result<Self, ClientError> {
-        let mut transport = transport::open(url, &config).await?;
+        config: &ClientConfig,
+    ) -> Result<Joined, ClientError> {
+        let mut transport = transport::open(url, config).await?;
         if transport
             .outbound
             .send(Outbound::Frame(hello_frame))
@@ -77,7 +124,11 @@ impl Client {
             while let Some(event) = conn.poll_event() {
                 match event {
                     Event::Welcome(welcome) => {
-                        return Ok(Self::joined(conn, welcome, transport, config));
+                        return Ok(Joined {
+                            conn,
+                            welcome,
+                            transport,
+                        });
                     }
                     Event::Error { code, message } => {
                         return Err(ClientError::Refused { code, message });
@@ -92,25 +143,100 @@ impl Client {
         }
     }
 
-    fn joined(
-        conn: Connection,
-        welcome: Welcome,
-        transport: Transport,
-        config: ClientConfig,
-    ) -> Self {
-        // The first tick fires at once, so the first RTT is known early.
-        let pings = (!config.ping_interval.is_zero()).then(|| {
-            let mut interval = tokio::time::interval(config.ping_interval);
-            interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            interval
-        });
+    fn joined(joined: Joined, url: &str, mut hello: Hello, config: ClientConfig) -> Self {
+        // A later join comes back with the token of its own welcome.
+        hello.resume = None;
         Self {
-            conn,
-            welcome,
-            transport,
-            pings,
+            pings: pings(&config),
+            conn: joined.conn,
+            welcome: joined.welcome,
+            transport: joined.transport,
             pings_skipped: 0,
             config,
+            url: url.to_owned(),
+            hello,
+            last_heard: tokio::time::Instant::now(),
+            reconnecting: None,
+            pending: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Whether a connection that ended for `reason` is tried again.
+    fn reconnects_after(&self, reason: &DisconnectReason) -> bool {
+        self.config.reconnect_attempts > 0
+            && matches!(reason, DisconnectReason::Transport { .. })
+            && (self.welcome.resume.is_some() || self.config.rejoin_if_resume_fails)
+    }
+
+    /// One attempt to get back: waits its backoff, connects, and says what
+    /// came of it.
+    async fn reconnect(&mut self) -> Event {
+        let Some(r) = self.reconnecting.as_mut() else {
+            return Event::Disconnected {
+                reason: task_gone(),
+            };
+        };
+        tokio::time::sleep(backoff(&self.config, r.attempt)).await;
+        let mut hello = self.hello.clone();
+        hello.resume = r.resume.clone();
+        let resuming = hello.resume.is_some();
+        let conn = if resuming {
+            Connection::resuming_after(r.last_input_seq)
+        } else {
+            Connection::new()
+        };
+        match Self::join(&self.url, &hello, conn, &self.config).await {
+            Ok(joined) => {
+                self.reconnecting = None;
+                self.conn = joined.conn;
+                self.transport = joined.transport;
+                self.welcome = joined.welcome.clone();
+                self.pings = pings(&self.config);
+                self.last_heard = tokio::time::Instant::now();
+                if resuming {
+                    Event::Resumed(joined.welcome)
+                } else {
+                    Event::Welcome(joined.welcome)
+                }
+            }
+            Err(refused @ ClientError::Refused { .. })
+                if refused.error_code() == Some(ErrorCode::ResumeFailed) =>
+            {
+                let ClientError::Refused { message, .. } = refused else {
+                    unreachable!("matched above")
+                };
+                if self.config.rejoin_if_resume_fails {
+                    r.resume = None;
+                    r.attempt = 1;
+                } else {
+                    let reason = r.reason.clone();
+                    self.reconnecting = None;
+                    self.pending.push_back(Event::Disconnected { reason });
+                }
+                Event::ResumeFailed { reason: message }
+            }
+            // Refused for another reason (the room is full, the token
+            // expired): trying again will not help.
+            Err(ClientError::Refused { code, message }) => {
+                self.reconnecting = None;
+                Event::Disconnected {
+                    reason: DisconnectReason::ServerClosed {
+                        code: None,
+                        reason: format!("rejoin refused (code {code}): {message}"),
+                    },
+                }
+            }
+            Err(e) => {
+                tracing::debug!(attempt = r.attempt, error = %e, "reconnect failed");
+                r.attempt += 1;
+                if r.attempt > self.config.reconnect_attempts {
+                    let reason = r.reason.clone();
+                    self.reconnecting = None;
+                    Event::Disconnected { reason }
+                } else {
+                    Event::Reconnecting { attempt: r.attempt }
+                }
+            }
         }
     }
 
@@ -122,20 +248,50 @@ impl Client {
     /// call loses nothing.
     pub async fn next_event(&mut self) -> Option<Event> {
         loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            if self.reconnecting.is_some() {
+                // Cancelled here, the attempt is made again from its wait.
+                return Some(self.reconnect().await);
+            }
             if let Some(event) = self.conn.poll_event() {
+                if let Event::Disconnected { reason } = &event
+                    && self.reconnects_after(reason)
+                {
+                    tracing::info!(%reason, "connection lost; connecting again");
+                    self.reconnecting = Some(Reconnecting {
+                        attempt: 1,
+                        reason: reason.clone(),
+                        resume: self.welcome.resume.clone(),
+                        last_input_seq: self.conn.last_input_seq(),
+                    });
+                    return Some(Event::Reconnecting { attempt: 1 });
+                }
                 return Some(event);
             }
             if self.conn.is_closed() {
                 return None;
             }
+            let silence = self.config.silence_timeout;
+            let silent_until = self.last_heard + silence;
             // Only cancel-safe awaits here; everything after them is sync.
             let woke = tokio::select! {
+                // What arrived comes first: only a quiet link is silent.
+                biased;
                 inbound = self.transport.inbound.recv() => Wake::Inbound(inbound),
                 () = next_ping(&mut self.pings) => Wake::Ping,
+                () = tokio::time::sleep_until(silent_until), if !silence.is_zero() => Wake::Silence,
             };
             match woke {
-                Wake::Inbound(inbound) => handle_inbound(&mut self.conn, &self.transport, inbound),
+                Wake::Inbound(inbound) => {
+                    self.last_heard = tokio::time::Instant::now();
+                    handle_inbound(&mut self.conn, &self.transport, inbound);
+                }
                 Wake::Ping => self.send_ping(),
+                Wake::Silence => self.conn.handle_close(DisconnectReason::Transport {
+                    message: format!("nothing from the server for {silence:?}"),
+                }),
             }
         }
     }
@@ -197,6 +353,7 @@ impl Client {
     /// Closes the session: sends a close and waits (up to
     /// [`ClientConfig::close_timeout`]) for the server to answer.
     pub async fn close(mut self) {
+        self.reconnecting = None;
         if self.conn.is_closed() {
             return;
         }
@@ -270,6 +427,31 @@ impl Client {
 enum Wake {
     Inbound(Option<Inbound>),
     Ping,
+    /// Nothing arrived for the silence timeout.
+    Silence,
+}
+
+/// The ping timer of a new connection; its first tick fires at once, so
+/// the first RTT is known early.
+fn pings(config: &ClientConfig) -> Option<Interval> {
+    (!config.ping_interval.is_zero()).then(|| {
+        let mut interval = tokio::time::interval(config.ping_interval);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        interval
+    })
+}
+
+/// The wait before reconnect attempt `attempt` (from 1): the initial
+/// backoff doubled per attempt up to the maximum, plus up to half of it at
+/// random.
+fn backoff(config: &ClientConfig, attempt: u32) -> Duration {
+    use std::hash::BuildHasher;
+    let (initial, max) = config.reconnect_backoff;
+    let doubled = initial.saturating_mul(1 << attempt.saturating_sub(1).min(16));
+    let base = doubled.min(max);
+    let random = std::collections::hash_map::RandomState::new().hash_one(attempt);
+    let jitter = base.mul_f64((random % 1_000) as f64 / 2_000.0);
+    base + jitter
 }
 
 /// Feeds one report of the transport task to the connection.

@@ -20,6 +20,10 @@ pub struct ClientConfig {
     pub(crate) send_queue: usize,
     pub(crate) close_timeout: Duration,
     pub(crate) trust: Trust,
+    pub(crate) reconnect_attempts: u32,
+    pub(crate) reconnect_backoff: (Duration, Duration),
+    pub(crate) rejoin_if_resume_fails: bool,
+    pub(crate) silence_timeout: Duration,
 }
 
 /// Whom a QUIC (`quic://`) connection trusts to vouch for the server.
@@ -47,11 +51,49 @@ impl Default for ClientConfig {
             send_queue: 64,
             close_timeout: Duration::from_secs(2),
             trust: Trust::Unset,
+            reconnect_attempts: 5,
+            reconnect_backoff: (Duration::from_millis(250), Duration::from_secs(4)),
+            rejoin_if_resume_fails: false,
+            silence_timeout: Duration::from_secs(5),
         }
     }
 }
 
 impl ClientConfig {
+    /// How many times a lost connection is tried again before the session
+    /// ends ([`crate::Event::Reconnecting`]). Default 5; 0: never. Only a
+    /// connection that failed is tried again: a close by either side, an
+    /// error or a kick from the server ends the session.
+    pub fn reconnect_attempts(mut self, attempts: u32) -> Self {
+        self.reconnect_attempts = attempts;
+        self
+    }
+
+    /// The wait before the first attempt, doubled for each next one up to
+    /// `max`, each with up to half of it added at random (so that the
+    /// players of a failed node do not all come back at the same instant).
+    /// Default 250 ms to 4 s.
+    pub fn reconnect_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.reconnect_backoff = (initial, max.max(initial));
+        self
+    }
+
+    /// When the server no longer holds the player (`resume_failed`), join
+    /// afresh as a new player instead of ending the session. Default no.
+    pub fn rejoin_if_resume_fails(mut self, rejoin: bool) -> Self {
+        self.rejoin_if_resume_fails = rejoin;
+        self
+    }
+
+    /// A joined connection on which nothing arrives for this long is taken
+    /// as lost (the server sends a delta at least once a second, and a
+    /// pong for every ping), and is tried again. Default 5 s; zero: wait
+    /// for the transport to notice.
+    pub fn silence_timeout(mut self, timeout: Duration) -> Self {
+        self.silence_timeout = timeout;
+        self
+    }
+
     /// Longest wait for the whole handshake: TCP connect, WebSocket upgrade
     /// and the server's `Welcome`. Default 10 s: long enough for a slow
     /// mobile link, short enough that a dead server is reported while the

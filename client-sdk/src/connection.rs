@@ -152,6 +152,16 @@ impl Connection {
         }
     }
 
+    /// A connection that resumes a player whose inputs were numbered up to
+    /// `last_input_seq`: its inputs go on from there, as the server's
+    /// numbering does (PROTOCOL.md §10.4).
+    pub fn resuming_after(last_input_seq: u32) -> Self {
+        Self {
+            last_input_seq,
+            ..Self::new()
+        }
+    }
+
     /// The handshake frame; the first frame of every connection.
     pub fn hello(&mut self, hello: &Hello) -> Result<Bytes, ConnectionError> {
         if self.state != State::New {

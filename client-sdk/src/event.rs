@@ -41,6 +41,20 @@ pub enum Event {
     /// The server ended the session. It closes the connection next.
     /// `reason` is a [`KickReason`] number; see [`Event::kick_reason`].
     Kicked { reason: u16, message: String },
+    /// The connection was lost, and the client is connecting again (its
+    /// `attempt`-th try, from 1, after a backoff). The mirror keeps the last
+    /// state until the client is back.
+    Reconnecting { attempt: u32 },
+    /// The client is back with the same player (the server held it): the
+    /// mirror was emptied, and the next delta brings everything in view as
+    /// [`Event::EntityEntered`]. Inputs keep their numbering.
+    Resumed(Welcome),
+    /// The server would not give the player back (`resume_failed`: the
+    /// grace window ended, or the token was refused). Unless the client is
+    /// configured to join afresh ([`crate::ClientConfig::rejoin_if_resume_fails`],
+    /// then an [`Event::Welcome`] for a new player follows), the session
+    /// ends next.
+    ResumeFailed { reason: String },
     /// The connection is over; always the last event of a session.
     Disconnected { reason: DisconnectReason },
 }

@@ -15,22 +15,34 @@ use tessera_client::{Client, ErrorCode, Event, Hello};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
-/// Forwards one client's traffic to the server until it is cut; then drops
-/// it all, without a close: a lost path, as a phone switching networks
-/// sees it.
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Forwards clients' traffic to the server; `cut` drops the connections
+/// of the moment, without a close (a lost path, as a phone switching
+/// networks sees it), and later connections are forwarded again.
 struct Relay {
     addr: SocketAddr,
-    cut: CancellationToken,
+    /// Cancelled to cut the connections of the moment; replaced by `cut`.
+    current: Arc<Mutex<CancellationToken>>,
+    stop: CancellationToken,
 }
 
 impl Relay {
     async fn start(transport: Transport, server: &tessera_server::Server) -> Self {
-        let cut = CancellationToken::new();
+        let current = Arc::new(Mutex::new(CancellationToken::new()));
+        let stop = CancellationToken::new();
         let addr = match transport {
-            Transport::Ws => tcp_relay(server.ws_addr(), cut.clone()).await,
-            Transport::Quic => udp_relay(server.quic_addr(), cut.clone()).await,
+            Transport::Ws => tcp_relay(server.ws_addr(), Arc::clone(&current), stop.clone()).await,
+            Transport::Quic => {
+                udp_relay(server.quic_addr(), Arc::clone(&current), stop.clone()).await
+            }
         };
-        Self { addr, cut }
+        Self {
+            addr,
+            current,
+            stop,
+        }
     }
 
     fn url(&self, transport: Transport) -> String {
@@ -39,51 +51,94 @@ impl Relay {
             Transport::Quic => format!("quic://{}", self.addr),
         }
     }
+
+    fn cut(&self) {
+        let mut current = self.current.lock().expect("lock");
+        current.cancel();
+        *current = CancellationToken::new();
+    }
 }
 
 impl Drop for Relay {
     fn drop(&mut self) {
-        self.cut.cancel();
+        self.cut();
+        self.stop.cancel();
     }
 }
 
-async fn tcp_relay(server: SocketAddr, cut: CancellationToken) -> SocketAddr {
+async fn tcp_relay(
+    server: SocketAddr,
+    current: Arc<Mutex<CancellationToken>>,
+    stop: CancellationToken,
+) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
-        let Ok((mut client, _)) = listener.accept().await else {
-            return;
-        };
-        let Ok(mut upstream) = TcpStream::connect(server).await else {
-            return;
-        };
-        tokio::select! {
-            _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
-            () = cut.cancelled() => {}
+        loop {
+            let accepted = tokio::select! {
+                () = stop.cancelled() => return,
+                accepted = listener.accept() => accepted,
+            };
+            let Ok((mut client, _)) = accepted else {
+                continue;
+            };
+            let cut = current.lock().expect("lock").clone();
+            tokio::spawn(async move {
+                let Ok(mut upstream) = TcpStream::connect(server).await else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+                    () = cut.cancelled() => {}
+                }
+                // Both sockets drop here: the server reads the end of its
+                // stream with no WebSocket close before it.
+            });
         }
-        // Both sockets drop here: the server reads the end of its stream
-        // with no WebSocket close before it.
     });
     addr
 }
 
-async fn udp_relay(server: SocketAddr, cut: CancellationToken) -> SocketAddr {
+async fn udp_relay(
+    server: SocketAddr,
+    current: Arc<Mutex<CancellationToken>>,
+    stop: CancellationToken,
+) -> SocketAddr {
     let front = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let back = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     back.connect(server).await.expect("connect");
     let addr = front.local_addr().expect("addr");
     tokio::spawn(async move {
         let (mut up, mut down) = (vec![0u8; 2048], vec![0u8; 2048]);
-        let mut client = None;
+        // The client of the moment, and when its path is cut.
+        let mut client: Option<(SocketAddr, CancellationToken)> = None;
+        let mut cut_off = std::collections::HashSet::new();
         loop {
+            if let Some((addr, cut)) = &client
+                && cut.is_cancelled()
+            {
+                cut_off.insert(*addr);
+                client = None;
+            }
             tokio::select! {
-                () = cut.cancelled() => return,
+                () = stop.cancelled() => return,
                 got = front.recv_from(&mut up) => if let Ok((n, from)) = got {
-                    client = Some(from);
+                    let was_cut = client
+                        .as_ref()
+                        .is_some_and(|(a, cut)| *a == from && cut.is_cancelled());
+                    if was_cut || cut_off.contains(&from) {
+                        cut_off.insert(from);
+                        continue;
+                    }
+                    if client.as_ref().is_none_or(|(a, _)| *a != from) {
+                        client = Some((from, current.lock().expect("lock").clone()));
+                    }
                     let _ = back.send(&up[..n]).await;
                 },
-                got = back.recv(&mut down) => if let (Ok(n), Some(client)) = (got, client) {
-                    let _ = front.send_to(&down[..n], client).await;
+                got = back.recv(&mut down) => if let (Ok(n), Some((to, cut))) = (got, &client)
+                    && !cut.is_cancelled()
+                {
+                    let _ = front.send_to(&down[..n], *to).await;
                 },
             }
         }
@@ -123,7 +178,7 @@ async fn a_cut_connection_resumes_the_same_entity_where_the_server_kept_it(trans
     until(&mut ann, PATIENCE, |a, _| a.world().contains(bob_id)).await;
     let (cut_x, _) = position_of(&bob, bob_id).expect("bob sees himself");
 
-    drop(relay);
+    relay.cut();
     drop(bob);
     // The server goes on moving bob, and ann goes on seeing him.
     never_leaving(&mut ann, bob_id, |a| {
@@ -219,3 +274,76 @@ async fn the_same_player_again_replaces_the_stale_connection_at_once() {
     assert_eq!(players, Some(1), "one player, one entity");
     server.shutdown().await;
 }
+
+/// The SDK comes back by itself each time the relay drops it, and after
+/// each resume its mirror is what the server lets it see: no entity twice,
+/// and not the one that left while it was away.
+async fn the_sdk_reconnects_by_itself_and_its_mirror_is_true_after_each_resume(
+    transport: Transport,
+) {
+    let server = start(PlacedArena::default(), |_| {}).await;
+    let mut ann = join_over(&server, transport, "again", "ann", 1000.0, 1000.0).await;
+    let ann_id = ann.welcome().entity_id;
+    let relay = Relay::start(transport, &server).await;
+    let config = transport
+        .config(&server)
+        .silence_timeout(Duration::from_millis(800))
+        .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200));
+    let hello_bob = hello("again", "bob", 1050.0, 1000.0);
+    let mut bob = Client::connect_with(&relay.url(transport), hello_bob, config)
+        .await
+        .expect("bob joins through the relay");
+    let bob_id = bob.welcome().entity_id;
+    for round in 0..3 {
+        // cy is there when the path goes, and leaves while bob is away.
+        let cy = join_over(
+            &server,
+            transport,
+            "again",
+            &format!("cy{round}"),
+            1020.0,
+            1000.0,
+        )
+        .await;
+        let cy_id = cy.welcome().entity_id;
+        until(&mut bob, PATIENCE, |b, _| b.world().contains(cy_id)).await;
+        relay.cut();
+        cy.close().await;
+        until(
+            &mut ann,
+            PATIENCE,
+            |_, e| matches!(e, Event::EntityLeft { id, .. } if *id == cy_id),
+        )
+        .await;
+        let mut reconnecting = false;
+        let resumed = until(&mut bob, 3 * PATIENCE, |_, e| {
+            reconnecting |= matches!(e, Event::Reconnecting { .. });
+            assert!(
+                !matches!(e, Event::ResumeFailed { .. }),
+                "round {round}: {e:?}"
+            );
+            matches!(e, Event::Resumed(_))
+        })
+        .await;
+        assert!(reconnecting, "round {round}: Reconnecting came first");
+        let Event::Resumed(welcome) = resumed else {
+            unreachable!()
+        };
+        assert_eq!(welcome.entity_id, bob_id, "round {round}: the same entity");
+        until(&mut bob, PATIENCE, |_, e| matches!(e, Event::Delta { .. })).await;
+        let mut seen: Vec<u32> = bob.world().iter().map(|e| e.id()).collect();
+        seen.sort_unstable();
+        let mut expected = vec![ann_id, bob_id];
+        expected.sort_unstable();
+        assert_eq!(
+            seen, expected,
+            "round {round}: the server's view, nothing stale"
+        );
+    }
+    // Inputs go on with their numbering: the next one is acknowledged.
+    input_acked(&mut bob, Walk::from_direction(1.0, 0.0)).await;
+    bob.close().await;
+    server.shutdown().await;
+}
+
+over_both_transports!(the_sdk_reconnects_by_itself_and_its_mirror_is_true_after_each_resume);
