@@ -48,6 +48,16 @@ pub struct BotHandle {
     pub stop: CancellationToken,
     /// Leave and join again after the churn pause.
     pub churn: AtomicBool,
+    /// Drop the connection without a close and resume at once.
+    pub drop_link: AtomicBool,
+}
+
+/// The way back of a bot that dropped its connection.
+#[derive(Debug)]
+struct Comeback {
+    /// The Welcome's resume token (`None`: the server holds no players).
+    token: Option<String>,
+    dropped_at: Instant,
 }
 
 /// How a session ended.
@@ -55,6 +65,8 @@ pub struct BotHandle {
 enum Ended {
     Stopped,
     Churned,
+    /// Dropped its connection on purpose, to resume.
+    Dropped(Comeback),
     /// Never joined: refused, timed out or unreachable.
     JoinFailed(JoinError),
     /// Joined, then lost: counted as a disconnect.
@@ -64,11 +76,27 @@ enum Ended {
 /// Runs bot `id` until told to stop. `sample` bots keep a full mirror.
 pub async fn run(id: u64, sample: bool, ctx: Arc<BotContext>, handle: Arc<BotHandle>) {
     let mut steering = Steering::new(ctx.scenario, ctx.seed, id);
+    // Inputs keep their numbering across a resume, as the server's does.
+    let mut seq = 0u32;
+    let mut comeback = None;
     loop {
-        let ended = session(id, sample, &ctx, &handle, &mut steering).await;
+        let ended = session(
+            id,
+            sample,
+            &ctx,
+            &handle,
+            &mut steering,
+            &mut seq,
+            comeback.take(),
+        )
+        .await;
         let pause = match ended {
             Ended::Stopped => return,
             Ended::Churned => ctx.churn_pause,
+            Ended::Dropped(back) => {
+                comeback = Some(back);
+                continue;
+            }
             Ended::JoinFailed(why) => {
                 ctx.stats.record_join_failure(&why);
                 tracing::debug!(bot = id, %why, "join failed");
@@ -93,10 +121,12 @@ async fn session(
     ctx: &BotContext,
     handle: &BotHandle,
     steering: &mut Steering,
+    seq: &mut u32,
+    comeback: Option<Comeback>,
 ) -> Ended {
     let joined = tokio::select! {
         () = handle.stop.cancelled() => return Ended::Stopped,
-        joined = tokio::time::timeout(JOIN_TIMEOUT, join(id, ctx)) => joined,
+        joined = tokio::time::timeout(JOIN_TIMEOUT, join_or_resume(id, ctx, comeback, seq)) => joined,
     };
     let (mut link, welcome) = match joined {
         Ok(Ok(joined)) => joined,
@@ -121,7 +151,6 @@ async fn session(
     let start = tokio::time::Instant::now();
     let mut inputs = tokio::time::interval_at(start + phase(INPUT_PERIOD), INPUT_PERIOD);
     let mut pings = tokio::time::interval_at(start + phase(PING_PERIOD), PING_PERIOD);
-    let mut seq = 0u32;
     let mut nonce = 0u32;
     let ended = loop {
         if handle.stop.is_cancelled() {
@@ -131,6 +160,13 @@ async fn session(
         if handle.churn.swap(false, Ordering::Relaxed) {
             link.close().await;
             break Ended::Churned;
+        }
+        if handle.drop_link.swap(false, Ordering::Relaxed) {
+            link.abandon();
+            break Ended::Dropped(Comeback {
+                token: welcome.resume.clone(),
+                dropped_at: Instant::now(),
+            });
         }
         tokio::select! {
             biased;
@@ -154,10 +190,10 @@ async fn session(
                 Err(e) => break Ended::Lost(e),
             },
             _ = inputs.tick() => {
-                seq += 1;
+                *seq += 1;
                 let walk = steering.next(live.check.position());
                 let Ok(intent) = RawValue::encode(&walk) else { continue };
-                let frame = ClientMsg::Input { seq, intent }.encode();
+                let frame = ClientMsg::Input { seq: *seq, intent }.encode();
                 live.sent(frame.len(), stats);
                 if let Err(e) = link.send(frame).await {
                     break Ended::Lost(e);
@@ -185,8 +221,45 @@ fn spread(id: u64) -> f64 {
     (id as f64 * 0.618_033_988_749_895).fract()
 }
 
-async fn join(id: u64, ctx: &BotContext) -> Result<(Link, Welcome), JoinError> {
+/// Resumes the player a dropped connection left, if there is a token to
+/// do so; a join afresh if there is none or the server refuses it (then
+/// inputs are numbered from 1 again).
+async fn join_or_resume(
+    id: u64,
+    ctx: &BotContext,
+    comeback: Option<Comeback>,
+    seq: &mut u32,
+) -> Result<(Link, Welcome), JoinError> {
+    if let Some(Comeback {
+        token: Some(token),
+        dropped_at,
+    }) = comeback
+    {
+        match join(id, ctx, Some(token)).await {
+            Ok(joined) => {
+                ctx.stats.record_resume(dropped_at.elapsed());
+                return Ok(joined);
+            }
+            Err(JoinError::Refused { code, message })
+                if code == tessera_protocol::ErrorCode::ResumeFailed as u16 =>
+            {
+                Stats::bump(&ctx.stats.resume_failures);
+                tracing::debug!(bot = id, %message, "resume refused; joining afresh");
+            }
+            Err(why) => return Err(why),
+        }
+    }
+    *seq = 0;
+    join(id, ctx, None).await
+}
+
+async fn join(
+    id: u64,
+    ctx: &BotContext,
+    resume: Option<String>,
+) -> Result<(Link, Welcome), JoinError> {
     let mut hello = Hello::new(ctx.room.clone()).for_game(tessera_protocol::arena::schema());
+    hello.resume = resume;
     hello.options = RawValue::encode(&JoinOptions::named(format!("bot-{id}")))
         .map_err(|e| JoinError::Handshake(format!("cannot encode the join options: {e}")))?;
     let mut link = Link::open(&ctx.url, ctx.quic.as_ref(), id).await?;

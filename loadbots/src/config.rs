@@ -77,6 +77,11 @@ pub struct Args {
     /// Churn scenario: how long a churned bot stays away.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub churn_pause: Duration,
+    /// Bots per second that drop their connection abruptly (no close, as a
+    /// lost network does) and resume their player at once with the
+    /// server's resume token. Any scenario; default none.
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_rate: f64,
     /// Interest margin (hysteresis beyond the radius) for the sample bots'
     /// visibility check, instead of the one the server's Welcome gives.
     #[arg(long)]
@@ -103,6 +108,7 @@ pub struct SwarmConfig {
     pub sample_every: u64,
     pub churn_per_second: f64,
     pub churn_pause: Duration,
+    pub drop_per_second: f64,
     /// `None`: the margin the server's Welcome gives.
     pub aoi_margin: Option<f32>,
     pub quiet: bool,
@@ -135,6 +141,8 @@ pub enum ConfigError {
     SampleEvery,
     #[error("--churn-rate must be zero or positive")]
     ChurnRate,
+    #[error("--drop-rate must be zero or positive")]
+    DropRate,
 }
 
 impl TryFrom<Args> for SwarmConfig {
@@ -159,6 +167,9 @@ impl TryFrom<Args> for SwarmConfig {
         }
         if !(a.churn_rate.is_finite() && a.churn_rate >= 0.0) {
             return Err(ConfigError::ChurnRate);
+        }
+        if !(a.drop_rate.is_finite() && a.drop_rate >= 0.0) {
+            return Err(ConfigError::DropRate);
         }
         let fields = Report::threshold_fields();
         for threshold in &a.thresholds {
@@ -191,6 +202,7 @@ impl TryFrom<Args> for SwarmConfig {
             thresholds: a.thresholds,
             sample_every: a.sample_every,
             churn_pause: a.churn_pause,
+            drop_per_second: a.drop_rate,
             aoi_margin: a.aoi_margin,
             quiet: a.quiet,
         })

@@ -192,6 +192,22 @@ impl Link {
         }
     }
 
+    /// Lets the connection go without a word, as a lost network does: a
+    /// WebSocket's TCP connection ends with no close frame; a QUIC
+    /// connection is left open and unused for a while (its path looks
+    /// alive to the server, which replaces it when the bot resumes).
+    pub fn abandon(self) {
+        match self {
+            Self::Ws(ws) => drop(ws),
+            Self::Quic(q) => {
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                    drop(q);
+                });
+            }
+        }
+    }
+
     pub async fn close(&mut self) {
         match self {
             Self::Ws(ws) => {

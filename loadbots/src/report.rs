@@ -71,6 +71,12 @@ pub struct Report {
     pub sample_bots: usize,
     pub bots_started: u64,
     pub deltas_received: u64,
+    /// Bots that dropped their connection (`--drop-rate`) and got their
+    /// player back, and those the server refused (`resume_failed`).
+    pub resumes: u64,
+    pub resume_failures: u64,
+    /// From a dropped connection to the Welcome of its resume.
+    pub resume_ms: Latency,
     pub thresholds: Vec<ThresholdResult>,
     /// The bots' own CPU use over the window, in percent of one core
     /// (`null` where the OS does not tell). Near 100 the bots, not the
@@ -150,6 +156,9 @@ impl Report {
             sample_bots: run.sample_bots,
             bots_started: run.bots_started,
             deltas_received: stats.deltas.load(Ordering::Relaxed),
+            resumes: stats.resumes.load(Ordering::Relaxed),
+            resume_failures: stats.resume_failures.load(Ordering::Relaxed),
+            resume_ms: latency(&s.resume_us),
             thresholds: Vec::new(),
             bots_cpu_percent: run.own_cpu_percent,
             server,
@@ -232,6 +241,14 @@ impl Report {
             self.visible_entities.max,
             ms(self.bots_cpu_percent),
         );
+        if self.resumes + self.resume_failures > 0 {
+            out += &format!(
+                "resumes: {} ({} refused), {}\n",
+                self.resumes,
+                self.resume_failures,
+                lat(&self.resume_ms)
+            );
+        }
         if let Some(s) = &self.server {
             out += &format!(
                 "server: tick {}, {} overruns, cpu {}%, rss {} MB\n",

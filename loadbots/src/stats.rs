@@ -55,6 +55,8 @@ struct Histograms {
     rtt_us: Histogram<u64>,
     snapshot_us: Histogram<u64>,
     visible: Histogram<u64>,
+    /// From a dropped connection to the Welcome of its resume.
+    resume_us: Histogram<u64>,
     /// RTTs since the progress bar last looked, whatever the window.
     live_rtt_us: Histogram<u64>,
     traffic: Vec<Traffic>,
@@ -76,6 +78,9 @@ pub struct Stats {
     pub decode_errors: AtomicU64,
     pub protocol_violations: AtomicU64,
     pub deltas: AtomicU64,
+    /// Dropped bots that got their player back, and those refused.
+    pub resumes: AtomicU64,
+    pub resume_failures: AtomicU64,
     histograms: Mutex<Histograms>,
 }
 
@@ -92,10 +97,13 @@ impl Stats {
             decode_errors: AtomicU64::new(0),
             protocol_violations: AtomicU64::new(0),
             deltas: AtomicU64::new(0),
+            resumes: AtomicU64::new(0),
+            resume_failures: AtomicU64::new(0),
             histograms: Mutex::new(Histograms {
                 rtt_us: micros(),
                 snapshot_us: micros(),
                 visible: counts(),
+                resume_us: micros(),
                 live_rtt_us: micros(),
                 traffic: Vec::new(),
             }),
@@ -152,6 +160,15 @@ impl Stats {
         });
     }
 
+    /// A dropped bot got its player back, `took` after it dropped.
+    pub fn record_resume(&self, took: Duration) {
+        Self::bump(&self.resumes);
+        let us = took.as_micros().clamp(1, 60_000_000) as u64;
+        self.with(|h| {
+            let _ = h.resume_us.record(us);
+        });
+    }
+
     /// A delta arrived `since` after the previous one, with `visible`
     /// entities in view.
     pub fn record_delta(&self, now: Instant, since: Option<Duration>, visible: u64) {
@@ -197,6 +214,7 @@ impl Stats {
             rtt_us: h.rtt_us.clone(),
             snapshot_us: h.snapshot_us.clone(),
             visible: h.visible.clone(),
+            resume_us: h.resume_us.clone(),
             traffic: h.traffic.clone(),
         })
     }
@@ -208,5 +226,6 @@ pub struct Summary {
     pub rtt_us: Histogram<u64>,
     pub snapshot_us: Histogram<u64>,
     pub visible: Histogram<u64>,
+    pub resume_us: Histogram<u64>,
     pub traffic: Vec<Traffic>,
 }

@@ -83,6 +83,7 @@ pub async fn run(config: &SwarmConfig) -> Result<Finished, NoBotJoined> {
     let mut sample_bots = 0;
     let mut connected_min = usize::MAX;
     let mut churn_credit = 0.0f64;
+    let mut drop_credit = 0.0f64;
     let mut last_progress = Instant::now();
     let mut ticker = tokio::time::interval(STEP);
     let mut first_scrape = None;
@@ -130,6 +131,16 @@ pub async fn run(config: &SwarmConfig) -> Result<Finished, NoBotJoined> {
                 churn_credit -= 1.0;
                 let i = rng.random_range(0..active.len());
                 active[i].churn.store(true, Ordering::Relaxed);
+            }
+        }
+        if config.drop_per_second > 0.0
+            && elapsed >= plan.stages.first().map_or(Duration::ZERO, |s| s.over)
+        {
+            drop_credit += config.drop_per_second * STEP.as_secs_f64();
+            while drop_credit >= 1.0 && !active.is_empty() {
+                drop_credit -= 1.0;
+                let i = rng.random_range(0..active.len());
+                active[i].drop_link.store(true, Ordering::Relaxed);
             }
         }
         if stats.window.contains(now) {

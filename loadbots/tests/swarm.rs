@@ -439,3 +439,30 @@ async fn a_sample_bot_catches_an_update_for_an_unknown_entity() {
     assert_eq!(report.protocol_violations, 1, "{}", report.human());
     assert_eq!(report.decode_errors, 0);
 }
+
+/// `--drop-rate`: bots cut their connection without a close and come back
+/// to their player with the server's resume token, over both transports;
+/// none is refused, and no sample bot finds a fault in what follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_bots_resume_their_players() {
+    let server = server().await;
+    let ws = format!("ws://{}", server.ws_addr());
+    let quic = format!("quic://{}", server.quic_addr());
+    let pin = server.quic_fingerprint().to_owned();
+    for (url, extra) in [(&ws, vec![]), (&quic, vec!["--pin-sha256", pin.as_str()])] {
+        let mut args = vec!["--bots", "20", "--drop-rate", "8", "--sample-every", "2"];
+        args.extend(extra);
+        let cfg = config(url, &args);
+        let (report, _) = tessera_bots::run(&cfg).await.expect("bots join");
+        assert!(report.resumes > 0, "{url}: no resume in {report:?}");
+        assert_eq!(report.resume_failures, 0, "{url}");
+        assert!(report.resume_ms.p50.is_some(), "{url}: resumes are timed");
+        assert_eq!(
+            (report.decode_errors, report.protocol_violations),
+            (0, 0),
+            "{url}"
+        );
+        assert_eq!(report.disconnects, 0, "{url}: a drop is no disconnect");
+    }
+    server.shutdown().await;
+}
