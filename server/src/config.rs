@@ -146,6 +146,9 @@ pub struct ServerConfig {
     /// `<data_dir>/token-secret` (owner-only). Never logged or serialized.
     #[serde(skip_serializing)]
     pub token_secret: Option<AdminToken>,
+    /// A file holding the token secret (its first line), for secrets kept
+    /// by a secret manager; not with `token_secret`.
+    pub token_secret_file: Option<PathBuf>,
     /// A studio's JWTs signed with this shared secret (HS256) are accepted
     /// too. Never logged or serialized.
     #[serde(skip_serializing)]
@@ -206,6 +209,7 @@ impl Default for ServerConfig {
             admin_token: None,
             auth: AuthMode::Open,
             token_secret: None,
+            token_secret_file: None,
             jwt_secret: None,
             jwt_public_key: None,
             jwt_issuer: None,
@@ -223,6 +227,7 @@ const OPTIONAL_FIELDS: &[&str] = &[
     "tls_cert",
     "tls_key",
     "token_secret",
+    "token_secret_file",
     "jwt_secret",
     "jwt_public_key",
     "jwt_issuer",
@@ -375,6 +380,9 @@ impl ServerConfig {
             {
                 return fail(&format!("{name} must not be empty"));
             }
+        }
+        if self.token_secret.is_some() && self.token_secret_file.is_some() {
+            return fail("token_secret and token_secret_file: give the secret one way, not both");
         }
         if self.jwt_secret.is_some() && self.jwt_public_key.is_some() {
             return fail("jwt_secret and jwt_public_key: give one kind of studio key, not both");

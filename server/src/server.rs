@@ -86,6 +86,22 @@ pub fn token_verifier(config: &ServerConfig, secret: &AdminToken) -> Result<Veri
 
 /// The secret of Tessera's own tokens: configured, or kept in the data dir.
 pub fn token_secret(config: &ServerConfig) -> Result<AdminToken, StartError> {
+    if let Some(path) = &config.token_secret_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            StartError::Identity(format!(
+                "cannot read token_secret_file {}: {e}",
+                path.display()
+            ))
+        })?;
+        let secret = text.lines().next().unwrap_or_default().trim();
+        if secret.is_empty() {
+            return Err(StartError::Identity(format!(
+                "token_secret_file {} is empty",
+                path.display()
+            )));
+        }
+        return Ok(AdminToken::new(secret));
+    }
     let file = config.data_dir.join(identity::SECRET_FILE);
     let (secret, source) =
         admin_token::resolve_secret(config.token_secret.as_ref(), &file, "token secret")?;

@@ -175,3 +175,56 @@ async fn an_open_node_names_each_session_a_new_anonymous_player() {
     );
     server.shutdown().await;
 }
+
+/// A second connection with a token of the same player, while the first
+/// is still open, takes the player over at once: the first is told it was
+/// replaced, and one entity remains.
+#[tokio::test]
+async fn the_same_player_twice_keeps_one_entity_and_replaces_the_first() {
+    let server = token_node().await;
+    let token = || tessera_token("ann", None, identity::unix_now());
+    let mut first = Client::connect(&url(&server), hello("r", Some(token())))
+        .await
+        .expect("joins");
+    let entity = first.welcome().entity_id;
+    let second = Client::connect(&url(&server), hello("r", Some(token())))
+        .await
+        .expect("joins again");
+    assert_eq!(second.welcome().entity_id, entity, "the same player");
+    let kicked = until(&mut first, PATIENCE, |_, e| {
+        matches!(e, tessera_client::Event::Kicked { .. })
+    })
+    .await;
+    assert_eq!(
+        kicked.kick_reason(),
+        Some(tessera_client::KickReason::Replaced)
+    );
+    let players = server.state().rooms.get("r").map(|r| r.players());
+    assert_eq!(players, Some(1));
+    server.shutdown().await;
+}
+
+/// The token secret can come from a file of its own.
+#[tokio::test]
+async fn the_token_secret_may_be_read_from_a_file() {
+    let dir = std::env::temp_dir().join(format!("tessera-secret-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("secret");
+    std::fs::write(&file, format!("{SECRET}\n")).expect("written");
+    let server = start_games(
+        vec![Arc::new(WhoJoined)],
+        "who-joined",
+        |c: &mut ServerConfig| {
+            c.auth = AuthMode::Token;
+            c.token_secret_file = Some(file.clone());
+        },
+    )
+    .await;
+    let token = tessera_token("filed", None, identity::unix_now());
+    let mut client = Client::connect(&url(&server), hello("r", Some(token)))
+        .await
+        .expect("the file's secret signs");
+    assert_eq!(own_name(&mut client).await, "filed/Ann");
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
