@@ -221,10 +221,13 @@ pub(crate) fn update_interest(
     mut stats: ResMut<'_, TickStats>,
     retained: Query<'_, '_, (), With<Retained>>,
 ) {
+    // Most games retain nothing: then no leaving entity is looked up.
+    let any_retained = !retained.is_empty();
     let is_retained = |slot: u32| {
-        replication
-            .entity(slot)
-            .is_some_and(|e| retained.contains(e))
+        any_retained
+            && replication
+                .entity(slot)
+                .is_some_and(|e| retained.contains(e))
     };
     let outer = config.radius + config.margin;
     let inner2 = config.radius * config.radius;
