@@ -15,6 +15,9 @@
 //! prints) or `TESSERA_CA_PEM` (a CA certificate file). Without either, a
 //! server on this machine is trusted through the development certificate it
 //! wrote into its data dir (`TESSERA_DATA_DIR`, default `./tessera-data`).
+//!
+//! A server with `auth = "token"` wants a player token: put one in
+//! `TESSERA_TOKEN` (`TESSERA_TOKEN=$(tessera token issue --player me)`).
 
 use std::f32::consts::TAU;
 use std::path::PathBuf;
@@ -37,6 +40,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const PIN_VARIABLE: &str = "TESSERA_PIN_SHA256";
 const CA_VARIABLE: &str = "TESSERA_CA_PEM";
 const DATA_DIR_VARIABLE: &str = "TESSERA_DATA_DIR";
+const TOKEN_VARIABLE: &str = "TESSERA_TOKEN";
 const DEV_CERT_FILE: &str = "quic-dev-cert.pem";
 const DEFAULT_PORTS: &str = "(by default WebSocket is on port 7700, QUIC on 7701)";
 
@@ -61,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
         options = options.near(SpawnNear::Player(near.clone()));
     }
     hello.options = RawValue::encode(&options)?;
+    hello.token = std::env::var(TOKEN_VARIABLE).ok();
     let config = trust(
         ClientConfig::default().connect_timeout(CONNECT_TIMEOUT),
         &url,

@@ -237,8 +237,14 @@ const OPTIONAL_FIELDS: &[&str] = &[
 /// `TESSERA_*` variables (without the prefix) that are not config fields but
 /// belong to the command line, the admin CLI, the example client or the
 /// benchmarks.
-const OTHER_TOOLS_VARIABLES: &[&str] =
-    &["CONFIG", "ADMIN_URL", "PIN_SHA256", "CA_PEM", "BENCH_CELL"];
+const OTHER_TOOLS_VARIABLES: &[&str] = &[
+    "CONFIG",
+    "ADMIN_URL",
+    "PIN_SHA256",
+    "CA_PEM",
+    "BENCH_CELL",
+    "TOKEN",
+];
 
 /// The config field a `TESSERA_<FIELD>` variable sets, if it names one.
 fn field_of_variable(name: &str, defaults: &toml::Table) -> Option<String> {
