@@ -100,7 +100,12 @@ async fn main() -> anyhow::Result<()> {
             _ = steer.tick() => {
                 let angle = step / STEPS_PER_CIRCLE * TAU;
                 step += 1.0;
-                client.send_input(&Walk::from_direction(angle.cos(), angle.sin())).await?;
+                // While the client reconnects there is no connection to
+                // send on; the next steer after it is back goes through.
+                let walk = Walk::from_direction(angle.cos(), angle.sin());
+                if let Err(e) = client.send_input(&walk).await {
+                    tracing::debug!(%e, "input not sent");
+                }
             }
             _ = report.tick() => {
                 let rtt = client.rtt().map_or("-".into(), |r| {

@@ -46,6 +46,9 @@ pub struct Client {
     reconnecting: Option<Reconnecting>,
     /// Events to hand out before anything else.
     pending: std::collections::VecDeque<Event>,
+    /// The server sent `Error` or `Kicked`: whatever follows, the session
+    /// is over and is not tried again.
+    sent_away: bool,
 }
 
 /// A reconnection under way.
@@ -59,9 +62,52 @@ struct Reconnecting {
     resume: Option<String>,
     /// The numbering of the inputs sent so far.
     last_input_seq: u32,
+    /// When the attempt under way may connect (after its backoff).
+    not_before: tokio::time::Instant,
+    /// The attempt's handshake, once started: it runs in a task of its own,
+    /// so that a cancelled [`Client::next_event`] neither repeats nor
+    /// abandons it halfway (a dropped half-done resume would close the
+    /// connection the server just gave the player to).
+    handshake: Option<tokio::task::JoinHandle<Result<Joined, ClientError>>>,
+}
+
+impl Drop for Reconnecting {
+    /// A client closed or dropped while reconnecting does not join again
+    /// behind its back.
+    fn drop(&mut self) {
+        if let Some(handshake) = &self.handshake {
+            handshake.abort();
+        }
+    }
+}
+
+impl Reconnecting {
+    fn new(
+        config: &ClientConfig,
+        reason: DisconnectReason,
+        resume: Option<String>,
+        last_input_seq: u32,
+    ) -> Self {
+        Self {
+            attempt: 1,
+            reason,
+            resume,
+            last_input_seq,
+            not_before: tokio::time::Instant::now() + backoff(config, 1),
+            handshake: None,
+        }
+    }
+
+    /// The next attempt, after its backoff.
+    fn next_attempt(&mut self, config: &ClientConfig) {
+        self.attempt += 1;
+        self.not_before = tokio::time::Instant::now() + backoff(config, self.attempt);
+        self.handshake = None;
+    }
 }
 
 /// A joined connection, before it becomes (part of) a [`Client`].
+#[derive(Debug)]
 struct Joined {
     conn: Connection,
     welcome: Welcome,
@@ -158,12 +204,14 @@ impl Client {
             last_heard: tokio::time::Instant::now(),
             reconnecting: None,
             pending: std::collections::VecDeque::new(),
+            sent_away: false,
         }
     }
 
     /// Whether a connection that ended for `reason` is tried again.
     fn reconnects_after(&self, reason: &DisconnectReason) -> bool {
         self.config.reconnect_attempts > 0
+            && !self.sent_away
             && matches!(reason, DisconnectReason::Transport { .. })
             && (self.welcome.resume.is_some() || self.config.rejoin_if_resume_fails)
     }
@@ -176,16 +224,28 @@ impl Client {
                 reason: task_gone(),
             };
         };
-        tokio::time::sleep(backoff(&self.config, r.attempt)).await;
-        let mut hello = self.hello.clone();
-        hello.resume = r.resume.clone();
-        let resuming = hello.resume.is_some();
-        let conn = if resuming {
-            Connection::resuming_after(r.last_input_seq)
-        } else {
-            Connection::new()
-        };
-        match Self::join(&self.url, &hello, conn, &self.config).await {
+        // Both waits are cancel-safe: the deadline and the task stay in
+        // `r` across a cancelled call.
+        tokio::time::sleep_until(r.not_before).await;
+        let resuming = r.resume.is_some();
+        let handshake = r.handshake.get_or_insert_with(|| {
+            let mut hello = self.hello.clone();
+            hello.resume = r.resume.clone();
+            let conn = if resuming {
+                Connection::resuming_after(r.last_input_seq)
+            } else {
+                Connection::new()
+            };
+            let (url, config) = (self.url.clone(), self.config.clone());
+            tokio::spawn(async move { Self::join(&url, &hello, conn, &config).await })
+        });
+        let joined = handshake.await.unwrap_or_else(|e| {
+            Err(ClientError::Disconnected(DisconnectReason::Transport {
+                message: format!("the reconnect task failed: {e}"),
+            }))
+        });
+        r.handshake = None;
+        match joined {
             Ok(joined) => {
                 self.reconnecting = None;
                 self.conn = joined.conn;
@@ -208,6 +268,7 @@ impl Client {
                 if self.config.rejoin_if_resume_fails {
                     r.resume = None;
                     r.attempt = 1;
+                    r.not_before = tokio::time::Instant::now();
                 } else {
                     let reason = r.reason.clone();
                     self.reconnecting = None;
@@ -216,8 +277,14 @@ impl Client {
                 Event::ResumeFailed { reason: message }
             }
             // Refused for another reason (the room is full, the token
-            // expired): trying again will not help.
-            Err(ClientError::Refused { code, message }) => {
+            // expired): trying again will not help. (The "try again later"
+            // refusals fall through to the next attempt.)
+            Err(ClientError::Refused { code, message })
+                if !matches!(
+                    ErrorCode::from_u16(code),
+                    Some(ErrorCode::RoomBusy | ErrorCode::ServerFull | ErrorCode::ShuttingDown)
+                ) =>
+            {
                 self.reconnecting = None;
                 Event::Disconnected {
                     reason: DisconnectReason::ServerClosed {
@@ -228,7 +295,7 @@ impl Client {
             }
             Err(e) => {
                 tracing::debug!(attempt = r.attempt, error = %e, "reconnect failed");
-                r.attempt += 1;
+                r.next_attempt(&self.config);
                 if r.attempt > self.config.reconnect_attempts {
                     let reason = r.reason.clone();
                     self.reconnecting = None;
@@ -260,13 +327,16 @@ impl Client {
                     && self.reconnects_after(reason)
                 {
                     tracing::info!(%reason, "connection lost; connecting again");
-                    self.reconnecting = Some(Reconnecting {
-                        attempt: 1,
-                        reason: reason.clone(),
-                        resume: self.welcome.resume.clone(),
-                        last_input_seq: self.conn.last_input_seq(),
-                    });
+                    self.reconnecting = Some(Reconnecting::new(
+                        &self.config,
+                        reason.clone(),
+                        self.welcome.resume.clone(),
+                        self.conn.last_input_seq(),
+                    ));
                     return Some(Event::Reconnecting { attempt: 1 });
+                }
+                if matches!(event, Event::Error { .. } | Event::Kicked { .. }) {
+                    self.sent_away = true;
                 }
                 return Some(event);
             }

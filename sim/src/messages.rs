@@ -270,9 +270,13 @@ pub(crate) fn dispatch_events(world: &mut World, out: &mut Vec<Outgoing>) -> usi
                 }
             }
             EventTarget::Clients(list) => {
-                for client in list {
-                    if clients.get(*client).is_some() {
-                        push(*client, frame);
+                // Once per client, however often the list names it.
+                let mut once = list.clone();
+                once.sort_unstable();
+                once.dedup();
+                for client in once {
+                    if clients.get(client).is_some() {
+                        push(client, frame);
                     }
                 }
             }

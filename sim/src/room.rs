@@ -313,9 +313,7 @@ impl Room {
         held: HeldPlayer,
         mode: DeliveryMode,
     ) -> Result<Welcome, JoinError> {
-        if self.world.resource::<Clients>().get(client).is_some() {
-            return Err(JoinError::AlreadyJoined(client));
-        }
+        self.check_can_join(client)?;
         let entity = self.entity_of(held.net_id)?;
         if self.world.get::<Held>(entity).is_none() {
             return Err(JoinError::NoSuchEntity(held.net_id));
@@ -338,7 +336,7 @@ impl Room {
         let Ok(entity) = self.entity_of(net_id) else {
             return false;
         };
-        if self.world.get::<Held>(entity).is_none() {
+        if self.world.entity_mut(entity).take::<Held>().is_none() {
             return false;
         }
         self.run_leave_hook(entity);

@@ -138,7 +138,7 @@ fn events_reach_their_targets_once_after_the_delta() {
     let ann_entity = t.entity(ann).expect("ann");
     plan(&mut t, EventTarget::Client(2), "to bob");
     plan(&mut t, EventTarget::ViewersOf(ann_entity), "near ann");
-    plan(&mut t, EventTarget::Clients(vec![3, 7]), "to cy");
+    plan(&mut t, EventTarget::Clients(vec![3, 7, 3]), "to cy");
     plan(&mut t, EventTarget::Everyone, "all");
     t.step();
     assert_eq!(events(&t, 1), ["near ann", "all"]);

@@ -277,6 +277,7 @@ impl Verifier {
                 Some(ErrorKind::InvalidSignature) => "bad signature".into(),
                 Some(ErrorKind::InvalidIssuer) => "wrong issuer (iss)".into(),
                 Some(ErrorKind::InvalidAudience) => "wrong audience (aud)".into(),
+                Some(ErrorKind::MissingRequiredClaim(claim)) => format!("it has no {claim}"),
                 Some(kind) => format!("{kind:?}"),
             },
         ))
@@ -289,7 +290,13 @@ fn validation(algorithm: Algorithm, issuer: Option<&str>, audience: Option<&str>
     let mut v = Validation::new(algorithm);
     v.validate_exp = false;
     v.validate_nbf = false;
-    v.required_spec_claims = HashSet::new();
+    // A configured issuer or audience must be there, not only match when
+    // it is.
+    v.required_spec_claims = [issuer.map(|_| "iss"), audience.map(|_| "aud")]
+        .into_iter()
+        .flatten()
+        .map(str::to_owned)
+        .collect::<HashSet<_>>();
     v.leeway = 0;
     v.validate_aud = audience.is_some();
     if let Some(audience) = audience {

@@ -111,6 +111,8 @@ fn each_bad_token_has_its_own_code() {
         },
     );
     assert_eq!(refused(Some(&other_issuer), "r"), ErrorCode::TokenInvalid);
+    let no_issuer = studio_token(Algorithm::HS256, &key, &claims("p", NOW + 60));
+    assert_eq!(refused(Some(&no_issuer), "r"), ErrorCode::TokenInvalid);
 }
 
 #[test]
@@ -161,6 +163,21 @@ fn studio_jwts_are_checked_for_signature_issuer_audience_and_time() {
             Err(ErrorCode::TokenInvalid)
         );
     }
+    // A token that leaves the configured claims out is refused too.
+    #[derive(serde::Serialize)]
+    struct Bare<'a> {
+        sub: &'a str,
+        exp: u64,
+    }
+    let bare = Bare {
+        sub: "user-7",
+        exp: NOW + 60,
+    };
+    let bare = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &bare, &key).expect("signs");
+    assert_eq!(
+        v.verify(Some(&bare), "r", NOW, anon).map_err(|e| e.code()),
+        Err(ErrorCode::TokenInvalid)
+    );
     let late = Studio {
         exp: NOW - 1,
         ..good

@@ -98,7 +98,9 @@ pub async fn run(
     if let Some(room) = session.room.take() {
         // A connection that dropped (rather than closed, or was sent away)
         // leaves its player held, for the client to resume.
-        let hold = matches!(end, End::Transport(_) | End::IdleTimeout);
+        // (A write that failed is the same loss, seen by the writer.)
+        let write_failed = control.is_closing() && control.label() == metrics::end::WRITE_FAILED;
+        let hold = write_failed || matches!(end, End::Transport(_) | End::IdleTimeout);
         let _ = room.send(RoomCommand::Leave { client: id, hold });
         state.rooms.release(&room);
     }

@@ -57,14 +57,32 @@ impl HostedRoom {
             let _ = reply.send(Err(Refusal::new(ErrorCode::ResumeFailed, failed)));
             return;
         }
+        let mut resumed = false;
         let (identity, result) = match taken_back {
             Some(entry) => {
-                let result = self.room.resume(link.id, entry.held, mode);
-                (entry.identity, result)
+                let net_id = entry.held.net_id;
+                match self.room.resume(link.id, entry.held, mode) {
+                    Ok(welcome) => {
+                        resumed = true;
+                        (entry.identity, Ok(welcome))
+                    }
+                    // The game removed the held entity, or the room filled
+                    // up meanwhile: that player cannot come back.
+                    Err(e) => {
+                        self.room.release(net_id);
+                        if request.resuming.is_some() {
+                            let failed = format!("{}: {e}", ResumeRefusal::NotHeld);
+                            let _ = reply.send(Err(Refusal::new(ErrorCode::ResumeFailed, failed)));
+                            return;
+                        }
+                        let result = self.room.join_as(link.id, &request.player, options, mode);
+                        (request.player.clone(), result)
+                    }
+                }
             }
             None => {
                 let result = self.room.join_as(link.id, &request.player, options, mode);
-                (request.player, result)
+                (request.player.clone(), result)
             }
         };
         let mut welcome = match result {
@@ -83,8 +101,14 @@ impl HostedRoom {
         let _ = link.outbound.try_send(frame);
         let id = link.id;
         if reply.send(Ok(welcome)).is_err() {
-            // The session gave up waiting; undo the join.
-            self.room.leave(id);
+            // The session gave up waiting. A player it took back is held
+            // again, under the key it came with; a new one leaves.
+            if !resumed {
+                self.room.leave(id);
+            } else if let Some(held) = self.room.hold(id) {
+                let key = request.resuming.unwrap_or(request.resume_key);
+                self.reconnects.hold(key, identity, id, held, now);
+            }
             return;
         }
         if mode != DeliveryMode::Reliable {
