@@ -259,12 +259,9 @@ impl Client {
                     Event::Welcome(joined.welcome)
                 }
             }
-            Err(refused @ ClientError::Refused { .. })
-                if refused.error_code() == Some(ErrorCode::ResumeFailed) =>
+            Err(ClientError::Refused { code, message })
+                if ErrorCode::from_u16(code) == Some(ErrorCode::ResumeFailed) =>
             {
-                let ClientError::Refused { message, .. } = refused else {
-                    unreachable!("matched above")
-                };
                 if self.config.rejoin_if_resume_fails {
                     r.resume = None;
                     r.attempt = 1;

@@ -3,7 +3,7 @@
 //! when no bot can join at all ([`crate::fail_fast`]).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -123,25 +123,18 @@ pub async fn run(config: &SwarmConfig) -> Result<Finished, NoBotJoined> {
                 handle.stop.cancel();
             }
         }
-        if config.churn_per_second > 0.0
-            && elapsed >= plan.stages.first().map_or(Duration::ZERO, |s| s.over)
-        {
-            churn_credit += config.churn_per_second * STEP.as_secs_f64();
-            while churn_credit >= 1.0 && !active.is_empty() {
-                churn_credit -= 1.0;
-                let i = rng.random_range(0..active.len());
-                active[i].churn.store(true, Ordering::Relaxed);
-            }
-        }
-        if config.drop_per_second > 0.0
-            && elapsed >= plan.stages.first().map_or(Duration::ZERO, |s| s.over)
-        {
-            drop_credit += config.drop_per_second * STEP.as_secs_f64();
-            while drop_credit >= 1.0 && !active.is_empty() {
-                drop_credit -= 1.0;
-                let i = rng.random_range(0..active.len());
-                active[i].drop_link.store(true, Ordering::Relaxed);
-            }
+        if elapsed >= plan.stages.first().map_or(Duration::ZERO, |s| s.over) {
+            let mut pick =
+                |credit: &mut f64, per_second: f64, flag: fn(&BotHandle) -> &AtomicBool| {
+                    *credit += per_second * STEP.as_secs_f64();
+                    while *credit >= 1.0 && !active.is_empty() {
+                        *credit -= 1.0;
+                        let i = rng.random_range(0..active.len());
+                        flag(&active[i]).store(true, Ordering::Relaxed);
+                    }
+                };
+            pick(&mut churn_credit, config.churn_per_second, |h| &h.churn);
+            pick(&mut drop_credit, config.drop_per_second, |h| &h.drop_link);
         }
         if stats.window.contains(now) {
             connected_min = connected_min.min(stats.connected.load(Ordering::Relaxed));

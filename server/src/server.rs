@@ -51,7 +51,7 @@ pub enum StartError {
 /// The token checks `config.auth` asks for, with the keys they need:
 /// the node's token secret (given, or generated into the data dir) and the
 /// studio's key, if one is configured.
-pub fn token_verifier(config: &ServerConfig, secret: &AdminToken) -> Result<Verifier, StartError> {
+fn token_verifier(config: &ServerConfig, secret: &AdminToken) -> Result<Verifier, StartError> {
     if config.auth == AuthMode::Open {
         tracing::warn!(
             "auth = open: this node accepts anonymous players; set auth = \"token\" to require player tokens"
@@ -85,7 +85,7 @@ pub fn token_verifier(config: &ServerConfig, secret: &AdminToken) -> Result<Veri
 }
 
 /// The secret of Tessera's own tokens: configured, or kept in the data dir.
-pub fn token_secret(config: &ServerConfig) -> Result<AdminToken, StartError> {
+pub(crate) fn token_secret(config: &ServerConfig) -> Result<AdminToken, StartError> {
     if let Some(path) = &config.token_secret_file {
         let text = std::fs::read_to_string(path).map_err(|e| {
             StartError::Identity(format!(

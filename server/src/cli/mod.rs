@@ -62,47 +62,39 @@ pub struct IssueArgs {
     /// How long the token is valid: 90s, 30m, 1h, 2d.
     #[arg(long, default_value = "1h", value_parser = crate::identity::parse_ttl)]
     pub ttl: u64,
-    /// Config file (TOML). Default: `tessera.toml` if it exists.
-    #[arg(long, env = "TESSERA_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Data directory holding the token secret [default: ./tessera-data].
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-}
-
-impl IssueArgs {
-    /// The flags that were given, as config keys.
-    pub fn overrides(&self) -> toml::Table {
-        data_dir_override(self.data_dir.as_deref())
-    }
+    #[command(flatten)]
+    pub node: NodeFiles,
 }
 
 /// Where the certificate is: the same settings `serve` reads.
 #[derive(Debug, Args)]
 pub struct CertArgs {
+    #[command(flatten)]
+    pub node: NodeFiles,
+}
+
+/// Where a node's files are, for the commands that read them as `serve`
+/// does (`cert`, `token issue`).
+#[derive(Debug, Args)]
+pub struct NodeFiles {
     /// Config file (TOML). Default: `tessera.toml` if it exists.
     #[arg(long, env = "TESSERA_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Data directory holding the development certificate [default:
-    /// ./tessera-data].
+    /// Data directory holding the node's certificate and secrets
+    /// [default: ./tessera-data].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
 }
 
-impl CertArgs {
+impl NodeFiles {
     /// The flags that were given, as config keys.
     pub fn overrides(&self) -> toml::Table {
-        data_dir_override(self.data_dir.as_deref())
+        let mut t = toml::Table::new();
+        if let Some(dir) = &self.data_dir {
+            t.insert("data_dir".into(), dir.display().to_string().into());
+        }
+        t
     }
-}
-
-/// `--data-dir`, when given, as the config key it sets.
-fn data_dir_override(data_dir: Option<&std::path::Path>) -> toml::Table {
-    let mut t = toml::Table::new();
-    if let Some(dir) = data_dir {
-        t.insert("data_dir".into(), dir.display().to_string().into());
-    }
-    t
 }
 
 /// Flags override `TESSERA_*` variables, which override the config file.

@@ -29,7 +29,7 @@ pub fn main(games: Vec<Arc<dyn Game>>) -> ExitCode {
     let cli = Cli::parse();
     let done = match cli.command {
         Command::Serve(args) => serve(args.config.clone(), args.overrides(), games),
-        Command::Cert(args) => cert(args.config.clone(), args.overrides()),
+        Command::Cert(args) => cert(args.node.config.clone(), args.node.overrides()),
         Command::Token(TokenCommand::Issue(args)) => issue_token(&args),
         Command::Admin(args) => return admin(args),
     };
@@ -127,7 +127,7 @@ fn cert(file: Option<PathBuf>, flags: toml::Table) -> anyhow::Result<()> {
 
 /// Prints a player token, alone on stdout.
 fn issue_token(args: &IssueArgs) -> anyhow::Result<()> {
-    let (config, _) = load_config(args.config.clone(), args.overrides())?;
+    let (config, _) = load_config(args.node.config.clone(), args.node.overrides())?;
     if args.player.is_empty() || args.player.len() > identity::MAX_PLAYER_ID {
         anyhow::bail!("--player must be 1 to {} bytes", identity::MAX_PLAYER_ID);
     }

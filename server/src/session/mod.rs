@@ -26,6 +26,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
+use crate::admin_token::hex;
 use crate::frames::{FrameSink, FrameSource, Inbound};
 use crate::identity::resume::{ResumeRefusal, ResumeTicket, new_key};
 use crate::identity::unix_now;
@@ -131,11 +132,9 @@ pub async fn run(
 const RESUME_TOKEN_LIFETIME_S: u64 = 24 * 3_600;
 
 /// A player id for a session of an `open` node: random, so that it names
-/// no one and cannot be guessed from the session id.
-fn anonymous_player(session: u64) -> String {
-    use std::hash::BuildHasher;
-    let random = std::collections::hash_map::RandomState::new().hash_one(session);
-    format!("anon-{random:016x}")
+/// no one and cannot be guessed.
+fn anonymous_player() -> String {
+    format!("anon-{}", hex(&new_key()[..8]))
 }
 
 /// Why the reader was woken: the session is being closed, or the server
@@ -298,9 +297,7 @@ impl<S: FrameSource> Session<S> {
             let identity = self
                 .state
                 .identity
-                .verify(hello.token.as_deref(), &hello.room, now, || {
-                    anonymous_player(self.id)
-                })
+                .verify(hello.token.as_deref(), &hello.room, now, anonymous_player)
                 .map_err(|e| End::Refused(e.code(), e.to_string()))?;
             PlayerIdentity {
                 player: identity.player,
