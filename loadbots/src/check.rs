@@ -118,6 +118,9 @@ impl LightCheck {
                     Frame::Goodbye(format!("kicked {reason}: {message}"))
                 }
                 ServerMsg::Welcome(_) => return Err(Fault::Violation("a second Welcome".into())),
+                ServerMsg::Redirect { .. } => {
+                    return Err(Fault::Violation("a Redirect after the Welcome".into()));
+                }
                 ServerMsg::DeltaPart(part) => self.on_part(&part),
                 ServerMsg::Delta(_) | ServerMsg::Chat { .. } | ServerMsg::Event { .. } => {
                     Frame::Other

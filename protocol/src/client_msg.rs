@@ -10,8 +10,8 @@ use crate::PROTOCOL_VERSION;
 use crate::error::DecodeError;
 use crate::frame;
 use crate::limits::{
-    MAX_CHAT, MAX_CLIENT_FRAME, MAX_GAME_NAME, MAX_RESUME_TOKEN, MAX_ROOM_NAME, MAX_TOKEN,
-    is_valid_room_name,
+    MAX_CHAT, MAX_CLIENT_FRAME, MAX_GAME_NAME, MAX_RESUME_TOKEN, MAX_ROOM_NAME, MAX_SEAT,
+    MAX_TOKEN, is_valid_room_name,
 };
 use crate::msgpack::{Reader, Writer};
 use crate::raw::{RawValue, read_raw};
@@ -53,8 +53,11 @@ pub struct Hello {
     pub options: RawValue,
     /// The game the client was built for. `None` (an old client, or a
     /// tool that speaks to any game) is not checked; the 7th element on
-    /// the wire, left out when `None`.
+    /// the wire, left out when `None` (and `nil` when `seat` follows).
     pub schema: Option<GameSchema>,
+    /// The seat a `Redirect` reserved on this node (at most [`MAX_SEAT`]
+    /// bytes); the 8th element, left out when `None`.
+    pub seat: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,7 +95,11 @@ impl ClientMsg {
         let mut w = Writer::new(out);
         match self {
             Self::Hello(h) => {
-                let len = HELLO_LEN + usize::from(h.schema.is_some());
+                let len = if h.seat.is_some() {
+                    HELLO_LEN + 2
+                } else {
+                    HELLO_LEN + usize::from(h.schema.is_some())
+                };
                 w.array_len(len as u32);
                 w.uint(tag::HELLO.into());
                 w.uint(h.version.into());
@@ -100,10 +107,17 @@ impl ClientMsg {
                 w.opt_str(h.token.as_deref());
                 w.opt_str(h.resume.as_deref());
                 w.raw(h.options.as_bytes());
-                if let Some(schema) = &h.schema {
-                    w.array_len(2);
-                    w.str(&schema.game);
-                    w.uint(schema.fingerprint);
+                match &h.schema {
+                    Some(schema) => {
+                        w.array_len(2);
+                        w.str(&schema.game);
+                        w.uint(schema.fingerprint);
+                    }
+                    None if h.seat.is_some() => w.nil(),
+                    None => {}
+                }
+                if let Some(seat) = &h.seat {
+                    w.str(seat);
                 }
             }
             Self::Input { seq, intent } => {
@@ -166,6 +180,12 @@ impl ClientMsg {
                 } else {
                     None
                 };
+                let has_seat = head.len > HELLO_LEN + 1;
+                let seat = if has_seat {
+                    r.opt_str("seat", MAX_SEAT)?.map(str::to_owned)
+                } else {
+                    None
+                };
                 let hello = Hello {
                     version,
                     room,
@@ -173,8 +193,10 @@ impl ClientMsg {
                     resume,
                     options,
                     schema,
+                    seat,
                 };
-                (Self::Hello(hello), HELLO_LEN + usize::from(has_schema))
+                let known = HELLO_LEN + usize::from(has_schema) + usize::from(has_seat);
+                (Self::Hello(hello), known)
             }
             tag::INPUT => {
                 head.require(INPUT_LEN)?;
@@ -242,6 +264,7 @@ impl Hello {
             resume: None,
             options: RawValue::nil(),
             schema: None,
+            seat: None,
         }
     }
 
@@ -277,6 +300,11 @@ mod tests {
             resume: Some("s".into()),
             options: RawValue::encode(&("bob",)).expect("encodes"),
             schema: Some(crate::arena::schema()),
+            seat: None,
+        }));
+        roundtrip(ClientMsg::Hello(Hello {
+            seat: Some("seat".into()),
+            ..Hello::new("r")
         }));
         roundtrip(ClientMsg::Input {
             seq: 70_000,

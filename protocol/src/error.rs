@@ -58,10 +58,16 @@ pub enum ErrorCode {
     TokenWrongRoom = 25,
     /// The resume token is bad or expired, or its player is no longer held.
     ResumeFailed = 26,
+    /// The join needs the cluster (Redis), which cannot be reached now;
+    /// retry shortly. Players already in rooms are not affected.
+    ClusterUnavailable = 27,
+    /// The `Hello.seat` is unknown, expired or used, or this node no longer
+    /// hosts its room: join again through any node, without the seat.
+    SeatInvalid = 28,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 28] = [
         Self::Malformed,
         Self::UnknownMessage,
         Self::FrameTooLarge,
@@ -88,6 +94,8 @@ impl ErrorCode {
         Self::TokenExpired,
         Self::TokenWrongRoom,
         Self::ResumeFailed,
+        Self::ClusterUnavailable,
+        Self::SeatInvalid,
     ];
 
     pub fn from_u16(code: u16) -> Option<Self> {
@@ -123,6 +131,8 @@ impl ErrorCode {
             Self::TokenExpired => "token_expired",
             Self::TokenWrongRoom => "token_wrong_room",
             Self::ResumeFailed => "resume_failed",
+            Self::ClusterUnavailable => "cluster_unavailable",
+            Self::SeatInvalid => "seat_invalid",
         }
     }
 }
@@ -150,16 +160,20 @@ pub enum KickReason {
     IdleTimeout = 5,
     /// A newer connection took over this player.
     Replaced = 6,
+    /// Another node of the cluster took the room over: join it again
+    /// (through any node) to reach the room's new host.
+    RoomMoved = 7,
 }
 
 impl KickReason {
-    pub const ALL: [KickReason; 6] = [
+    pub const ALL: [KickReason; 7] = [
         Self::Admin,
         Self::TooSlow,
         Self::Shutdown,
         Self::RoomClosed,
         Self::IdleTimeout,
         Self::Replaced,
+        Self::RoomMoved,
     ];
 
     pub fn from_u16(code: u16) -> Option<Self> {
@@ -174,6 +188,7 @@ impl KickReason {
             Self::RoomClosed => "room_closed",
             Self::IdleTimeout => "idle_timeout",
             Self::Replaced => "replaced",
+            Self::RoomMoved => "room_moved",
         }
     }
 }

@@ -23,6 +23,13 @@ pub const MAX_TOKEN: usize = 1024;
 /// [`MAX_CLIENT_FRAME`].
 pub const MAX_RESUME_TOKEN: usize = 256;
 
+/// Seat tokens (`Redirect.seat`, `Hello.seat`): short strings a node of a
+/// cluster issued.
+pub const MAX_SEAT: usize = 128;
+
+/// The node URL of a `Redirect`.
+pub const MAX_REDIRECT_URL: usize = 256;
+
 /// Chat text, in bytes of UTF-8.
 pub const MAX_CHAT: usize = 512;
 

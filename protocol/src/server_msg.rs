@@ -6,7 +6,9 @@ use crate::delta::Delta;
 use crate::delta_part::{DELTA_PART_LEN, DeltaPart};
 use crate::error::{DecodeError, ErrorCode, KickReason};
 use crate::frame;
-use crate::limits::{MAX_CHAT, MAX_REASON, MAX_RESUME_TOKEN, MAX_SERVER_FRAME};
+use crate::limits::{
+    MAX_CHAT, MAX_REASON, MAX_REDIRECT_URL, MAX_RESUME_TOKEN, MAX_SEAT, MAX_SERVER_FRAME,
+};
 use crate::msgpack::Writer;
 use crate::raw::{RawValue, read_raw};
 
@@ -20,6 +22,7 @@ pub mod tag {
     pub const KICKED: u8 = 6;
     pub const DELTA_PART: u8 = 7;
     pub const EVENT: u8 = 8;
+    pub const REDIRECT: u8 = 9;
 }
 
 /// Elements each message has in this version, the tag included. Senders
@@ -31,6 +34,7 @@ const PONG_LEN: usize = 3;
 const ERROR_LEN: usize = 3;
 const KICKED_LEN: usize = 3;
 const EVENT_LEN: usize = 2;
+const REDIRECT_LEN: usize = 3;
 
 /// The answer to a successful `Hello`.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +93,13 @@ pub enum ServerMsg {
     /// of the tick it happened in.
     Event {
         payload: RawValue,
+    },
+    /// Instead of a `Welcome`: another node of the cluster hosts the room.
+    /// The client connects to `url` and sends its `Hello` again with `seat`
+    /// in `Hello.seat`; the connection closes next.
+    Redirect {
+        url: String,
+        seat: String,
     },
 }
 
@@ -153,6 +164,12 @@ impl ServerMsg {
                 w.array_len(EVENT_LEN as u32);
                 w.uint(tag::EVENT.into());
                 w.raw(payload.as_bytes());
+            }
+            Self::Redirect { url, seat } => {
+                w.array_len(REDIRECT_LEN as u32);
+                w.uint(tag::REDIRECT.into());
+                w.str(url);
+                w.str(seat);
             }
         }
     }
@@ -230,6 +247,12 @@ impl ServerMsg {
                 let payload = read_raw(&mut r, frame)?;
                 (Self::Event { payload }, EVENT_LEN)
             }
+            tag::REDIRECT => {
+                head.require(REDIRECT_LEN)?;
+                let url = r.str("redirect url", MAX_REDIRECT_URL)?.to_owned();
+                let seat = r.str("seat", MAX_SEAT)?.to_owned();
+                (Self::Redirect { url, seat }, REDIRECT_LEN)
+            }
             _ => return Err(DecodeError::UnknownTag { tag: head.tag }),
         };
         head.finish(&mut r, known)?;
@@ -247,6 +270,7 @@ impl ServerMsg {
             Self::Kicked { .. } => "kicked",
             Self::DeltaPart(_) => "delta_part",
             Self::Event { .. } => "event",
+            Self::Redirect { .. } => "redirect",
         }
     }
 }

@@ -16,7 +16,7 @@ use serde::{Serialize, Serializer};
 use tessera_protocol::arena::{JoinOptions, Name, Position, SpawnNear, Walk};
 use tessera_protocol::limits::{
     MAX_CHAT, MAX_CLIENT_FRAME, MAX_COMPONENTS_PER_ENTITY, MAX_GAME_NAME, MAX_GAME_VALUE,
-    MAX_REASON, MAX_RESUME_TOKEN, MAX_ROOM_NAME, MAX_TOKEN,
+    MAX_REASON, MAX_REDIRECT_URL, MAX_RESUME_TOKEN, MAX_ROOM_NAME, MAX_SEAT, MAX_TOKEN,
 };
 use tessera_protocol::{
     ClientMsg, ComponentValue, DecodeError, Delta, DeltaPart, DeltaView, EntityState, ErrorCode,
@@ -135,14 +135,16 @@ fn hello_of(version: u16) -> impl Strategy<Value = Hello> {
         proptest::option::of(text(MAX_RESUME_TOKEN)),
         raw_value(),
         proptest::option::of((text(MAX_GAME_NAME), any::<u64>())),
+        proptest::option::of(text(MAX_SEAT)),
     )
-        .prop_map(move |(room, token, resume, options, schema)| Hello {
+        .prop_map(move |(room, token, resume, options, schema, seat)| Hello {
             version,
             room,
             token,
             resume,
             options,
             schema: schema.map(|(game, fingerprint)| GameSchema { game, fingerprint }),
+            seat,
         })
 }
 
@@ -242,6 +244,8 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
         (any::<u16>(), text(MAX_REASON))
             .prop_map(|(reason, message)| ServerMsg::Kicked { reason, message }),
         delta_part().prop_map(ServerMsg::DeltaPart),
+        (text(MAX_REDIRECT_URL), text(MAX_SEAT))
+            .prop_map(|(url, seat)| ServerMsg::Redirect { url, seat }),
     ]
 }
 
@@ -463,11 +467,17 @@ proptest! {
 
     #[test]
     fn appended_client_elements_are_skipped(msg in client_msg(), extra in vec(val(), 1..5)) {
-        // A Hello without a schema has six elements; what comes seventh is
-        // read as its schema, so the appended ones start after a nil there.
+        // A Hello without a schema has six elements, and one without a
+        // seat seven: what comes seventh is read as its schema and eighth
+        // as its seat, so the appended ones start after nils there.
         let mut extra = extra;
-        if matches!(&msg, ClientMsg::Hello(h) if h.schema.is_none()) {
-            extra.insert(0, Val::Nil);
+        if let ClientMsg::Hello(h) = &msg {
+            if h.seat.is_none() {
+                extra.insert(0, Val::Nil);
+                if h.schema.is_none() {
+                    extra.insert(0, Val::Nil);
+                }
+            }
         }
         let frame = with_appended(&msg.encode(), &extra);
         if frame.len() > MAX_CLIENT_FRAME {
@@ -598,6 +608,7 @@ fn largest_hello() -> ClientMsg {
             game: "g".repeat(MAX_GAME_NAME),
             fingerprint: u64::MAX,
         }),
+        seat: Some("z".repeat(MAX_SEAT)),
     })
 }
 
@@ -606,8 +617,9 @@ fn largest_hello_fits_the_client_frame() {
     let hello = largest_hello();
     let frame = hello.encode();
     // 3 (header, tag, version) + 66 (room) + 1027 (token) + 259 (resume)
-    // + 2048 (options) + 44 (schema: 1 array, 34 game, 9 fingerprint).
-    assert_eq!(frame.len(), 3447);
+    // + 2048 (options) + 44 (schema: 1 array, 34 game, 9 fingerprint)
+    // + 130 (seat).
+    assert_eq!(frame.len(), 3577);
     assert!(frame.len() <= MAX_CLIENT_FRAME);
     assert_eq!(ClientMsg::decode(&Bytes::from(frame)), Ok(hello));
     // Each field one byte over its limit is refused as malformed.
@@ -632,6 +644,10 @@ fn largest_hello_fits_the_client_frame() {
                 game: "g".repeat(MAX_GAME_NAME + 1),
                 fingerprint: 0,
             }),
+            ..max.clone()
+        },
+        Hello {
+            seat: Some("z".repeat(MAX_SEAT + 1)),
             ..max
         },
     ];

@@ -302,6 +302,10 @@ fn all_server_kinds() -> BTreeSet<&'static str> {
         ServerMsg::Event {
             payload: RawValue::nil(),
         },
+        ServerMsg::Redirect {
+            url: String::new(),
+            seat: String::new(),
+        },
     ];
     for s in &samples {
         match s {
@@ -312,7 +316,8 @@ fn all_server_kinds() -> BTreeSet<&'static str> {
             | ServerMsg::Error { .. }
             | ServerMsg::Kicked { .. }
             | ServerMsg::DeltaPart(_)
-            | ServerMsg::Event { .. } => {}
+            | ServerMsg::Event { .. }
+            | ServerMsg::Redirect { .. } => {}
         }
     }
     samples.iter().map(ServerMsg::kind).collect()
@@ -324,7 +329,7 @@ fn every_message_kind_has_a_valid_vector() {
     let client_all = all_client_kinds();
     let server_all = all_server_kinds();
     assert_eq!(client_all.len(), 6, "client kinds are distinct");
-    assert_eq!(server_all.len(), 8, "server kinds are distinct");
+    assert_eq!(server_all.len(), 9, "server kinds are distinct");
     let missing_client: Vec<_> = client_all.difference(&client).collect();
     let missing_server: Vec<_> = server_all.difference(&server).collect();
     assert!(

@@ -34,6 +34,7 @@ fn hello(room: &str) -> ClientMsg {
         resume: None,
         options: RawValue::nil(),
         schema: None,
+        seat: None,
     })
 }
 
