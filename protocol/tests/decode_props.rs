@@ -471,12 +471,12 @@ proptest! {
         // seat seven: what comes seventh is read as its schema and eighth
         // as its seat, so the appended ones start after nils there.
         let mut extra = extra;
-        if let ClientMsg::Hello(h) = &msg {
-            if h.seat.is_none() {
+        if let ClientMsg::Hello(h) = &msg
+            && h.seat.is_none()
+        {
+            extra.insert(0, Val::Nil);
+            if h.schema.is_none() {
                 extra.insert(0, Val::Nil);
-                if h.schema.is_none() {
-                    extra.insert(0, Val::Nil);
-                }
             }
         }
         let frame = with_appended(&msg.encode(), &extra);
