@@ -227,6 +227,7 @@ fn print_event(client: &Client, event: &Event) -> bool {
             println!("kicked ({reason}): {message}");
         }
         Event::Reconnecting { attempt } => println!("connection lost; reconnecting ({attempt})"),
+        Event::Redirected { url } => println!("the room is on another node; going to {url}"),
         Event::Resumed(_) => println!("back, as the same player"),
         Event::ResumeFailed { reason } => println!("could not resume: {reason}"),
         Event::Disconnected { reason } => {

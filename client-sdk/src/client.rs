@@ -6,19 +6,31 @@
 //! the next event and the previous frame's events are all taken, so between
 //! two calls to [`Client::next_event`] the mirror holds exactly the state the
 //! events so far describe, and [`Client::world`] borrows it without a lock.
+//!
+//! - `join`: the handshake of one connection, and the hops of one join as
+//!   a cluster redirects it;
+//! - `reconnect`: getting back after a lost connection or a moved room,
+//!   with backoff.
 
-use std::time::{Duration, Instant};
+mod join;
+mod reconnect;
+
+use std::collections::VecDeque;
+use std::time::Instant;
 
 use serde::Serialize;
-use tessera_protocol::{ErrorCode, Hello, Welcome};
+use tessera_protocol::{Hello, KickReason, Welcome};
 use tokio::time::{Interval, MissedTickBehavior};
 
+use self::join::Joined;
+use self::reconnect::Reconnecting;
 use crate::config::ClientConfig;
 use crate::connection::Connection;
 use crate::error::ClientError;
 use crate::event::{DisconnectReason, Event};
+use crate::redirect::JoinRoute;
 use crate::rtt::Rtt;
-use crate::transport::{self, CloseKind, Inbound, Outbound, Transport};
+use crate::transport::{CloseKind, Inbound, Outbound, Transport};
 use crate::world_view::{Entity, WorldView};
 
 /// A joined session with a Tessera server.
@@ -29,6 +41,15 @@ use crate::world_view::{Entity, WorldView};
 /// [`Event::Reconnecting`], then [`Event::Resumed`], or
 /// [`Event::ResumeFailed`] and the end of the session. See
 /// [`ClientConfig::reconnect_attempts`].
+///
+/// It follows a cluster by itself too (PROTOCOL.md §10.5): a node that
+/// does not host the room answers the hello with a redirect to the one
+/// that does, and the client connects there with the seat it was given
+/// ([`Event::Redirected`], at most [`ClientConfig::max_redirects`] in a
+/// row). A reconnect goes back to the node it was joined to
+/// ([`Client::node_url`]) first, and through the URL it was given
+/// ([`Client::entry_url`]) when that node is gone; after the kick
+/// `room_moved` it joins afresh through that URL.
 #[derive(Debug)]
 pub struct Client {
     conn: Connection,
@@ -37,81 +58,31 @@ pub struct Client {
     pings: Option<Interval>,
     pings_skipped: u64,
     config: ClientConfig,
-    /// Where and how it joined, to join again.
-    url: String,
+    /// The URL given to connect: any node of a cluster, which redirects.
+    entry_url: String,
+    /// The node the client is joined to (or was, while reconnecting).
+    node_url: String,
+    /// How it joined, to join again (without resume token or seat).
     hello: Hello,
     /// When the last frame arrived, for [`ClientConfig::silence_timeout`].
     last_heard: tokio::time::Instant,
     /// Set while the client is connecting again.
     reconnecting: Option<Reconnecting>,
     /// Events to hand out before anything else.
-    pending: std::collections::VecDeque<Event>,
-    /// The server sent `Error` or `Kicked`: whatever follows, the session
-    /// is over and is not tried again.
-    sent_away: bool,
+    pending: VecDeque<Event>,
+    /// What the server said before closing, if it said anything.
+    farewell: Farewell,
 }
 
-/// A reconnection under way.
-#[derive(Debug)]
-struct Reconnecting {
-    /// The attempt to make next, from 1.
-    attempt: u32,
-    /// Why the connection was lost: the final reason if all attempts fail.
-    reason: DisconnectReason,
-    /// The resume token to come back with; `None`: join afresh.
-    resume: Option<String>,
-    /// The numbering of the inputs sent so far.
-    last_input_seq: u32,
-    /// When the attempt under way may connect (after its backoff).
-    not_before: tokio::time::Instant,
-    /// The attempt's handshake, once started: it runs in a task of its own,
-    /// so that a cancelled [`Client::next_event`] neither repeats nor
-    /// abandons it halfway (a dropped half-done resume would close the
-    /// connection the server just gave the player to).
-    handshake: Option<tokio::task::JoinHandle<Result<Joined, ClientError>>>,
-}
-
-impl Drop for Reconnecting {
-    /// A client closed or dropped while reconnecting does not join again
-    /// behind its back.
-    fn drop(&mut self) {
-        if let Some(handshake) = &self.handshake {
-            handshake.abort();
-        }
-    }
-}
-
-impl Reconnecting {
-    fn new(
-        config: &ClientConfig,
-        reason: DisconnectReason,
-        resume: Option<String>,
-        last_input_seq: u32,
-    ) -> Self {
-        Self {
-            attempt: 1,
-            reason,
-            resume,
-            last_input_seq,
-            not_before: tokio::time::Instant::now() + backoff(config, 1),
-            handshake: None,
-        }
-    }
-
-    /// The next attempt, after its backoff.
-    fn next_attempt(&mut self, config: &ClientConfig) {
-        self.attempt += 1;
-        self.not_before = tokio::time::Instant::now() + backoff(config, self.attempt);
-        self.handshake = None;
-    }
-}
-
-/// A joined connection, before it becomes (part of) a [`Client`].
-#[derive(Debug)]
-struct Joined {
-    conn: Connection,
-    welcome: Welcome,
-    transport: Transport,
+/// Whether what the server sent before closing ends the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Farewell {
+    /// Nothing (yet): a failed connection is tried again.
+    None,
+    /// `Error` or `Kicked`: whatever follows, the session is over.
+    Final,
+    /// `Kicked` `room_moved`: the room lives on another node; join afresh.
+    RoomMoved,
 }
 
 impl Client {
@@ -123,75 +94,34 @@ impl Client {
     }
 
     /// [`Client::connect`] with a configuration. Resolves once the server
-    /// welcomed the client; a refusal is [`ClientError::Refused`] with the
-    /// server's code and message, and the whole handshake is bounded by
-    /// [`ClientConfig::connect_timeout`].
+    /// welcomed the client, following redirects on the way; a refusal is
+    /// [`ClientError::Refused`] with the server's code and message, too
+    /// many redirects [`ClientError::Redirect`], and the whole handshake is
+    /// bounded by [`ClientConfig::connect_timeout`].
+    ///
+    /// A `hello` with a [`Hello::seat`] offers it to `url`; when refused,
+    /// the client joins again through `url` without it.
     pub async fn connect_with(
         url: &str,
         hello: Hello,
         config: ClientConfig,
     ) -> Result<Self, ClientError> {
-        let joined = Self::join(url, &hello, Connection::new(), &config).await?;
-        Ok(Self::joined(joined, url, hello, config))
+        let route = JoinRoute::new(url, url, config.max_redirects, hello.seat.clone());
+        let followed = join::follow(route, &hello, 0, &config).await;
+        let joined = followed.result?;
+        let mut client = Self::joined(joined, url, hello, config);
+        let redirected = followed.redirects.into_iter();
+        client
+            .pending
+            .extend(redirected.map(|url| Event::Redirected { url }));
+        Ok(client)
     }
 
-    /// Connects, says `hello` and waits for the welcome, within the
-    /// connect timeout.
-    async fn join(
-        url: &str,
-        hello: &Hello,
-        mut conn: Connection,
-        config: &ClientConfig,
-    ) -> Result<Joined, ClientError> {
-        // Checked before any network: a bad room name fails at once.
-        let hello_frame = conn.hello(hello)?;
-        let limit = config.connect_timeout;
-        tokio::time::timeout(limit, Self::handshake(url, conn, hello_frame, config))
-            .await
-            .unwrap_or(Err(ClientError::Timeout(limit)))
-    }
-
-    async fn handshake(
-        url: &str,
-        mut conn: Connection,
-        hello_frame: bytes::Bytes,
-        config: &ClientConfig,
-    ) -> Result<Joined, ClientError> {
-        let mut transport = transport::open(url, config).await?;
-        if transport
-            .outbound
-            .send(Outbound::Frame(hello_frame))
-            .await
-            .is_err()
-        {
-            return Err(ClientError::Disconnected(task_gone()));
-        }
-        loop {
-            while let Some(event) = conn.poll_event() {
-                match event {
-                    Event::Welcome(welcome) => {
-                        return Ok(Joined {
-                            conn,
-                            welcome,
-                            transport,
-                        });
-                    }
-                    Event::Error { code, message } => {
-                        return Err(ClientError::Refused { code, message });
-                    }
-                    Event::Disconnected { reason } => return Err(reason.into()),
-                    // Before the welcome a connection raises nothing else.
-                    _ => {}
-                }
-            }
-            let inbound = transport.inbound.recv().await;
-            handle_inbound(&mut conn, &transport, inbound);
-        }
-    }
-
-    fn joined(joined: Joined, url: &str, mut hello: Hello, config: ClientConfig) -> Self {
-        // A later join comes back with the token of its own welcome.
+    fn joined(joined: Joined, entry_url: &str, mut hello: Hello, config: ClientConfig) -> Self {
+        // A later join comes back with the token of its own welcome, and
+        // with the seat of its own redirect.
         hello.resume = None;
+        hello.seat = None;
         Self {
             pings: pings(&config),
             conn: joined.conn,
@@ -199,108 +129,36 @@ impl Client {
             transport: joined.transport,
             pings_skipped: 0,
             config,
-            url: url.to_owned(),
+            entry_url: entry_url.to_owned(),
+            node_url: joined.url,
             hello,
             last_heard: tokio::time::Instant::now(),
             reconnecting: None,
-            pending: std::collections::VecDeque::new(),
-            sent_away: false,
+            pending: VecDeque::new(),
+            farewell: Farewell::None,
         }
     }
 
-    /// Whether a connection that ended for `reason` is tried again.
-    fn reconnects_after(&self, reason: &DisconnectReason) -> bool {
-        self.config.reconnect_attempts > 0
-            && !self.sent_away
-            && matches!(reason, DisconnectReason::Transport { .. })
-            && (self.welcome.resume.is_some() || self.config.rejoin_if_resume_fails)
-    }
-
-    /// One attempt to get back: waits its backoff, connects, and says what
-    /// came of it.
-    async fn reconnect(&mut self) -> Event {
-        let Some(r) = self.reconnecting.as_mut() else {
-            return Event::Disconnected {
-                reason: task_gone(),
-            };
-        };
-        // Both waits are cancel-safe: the deadline and the task stay in
-        // `r` across a cancelled call.
-        tokio::time::sleep_until(r.not_before).await;
-        let resuming = r.resume.is_some();
-        let handshake = r.handshake.get_or_insert_with(|| {
-            let mut hello = self.hello.clone();
-            hello.resume = r.resume.clone();
-            let conn = if resuming {
-                Connection::resuming_after(r.last_input_seq)
-            } else {
-                Connection::new()
-            };
-            let (url, config) = (self.url.clone(), self.config.clone());
-            tokio::spawn(async move { Self::join(&url, &hello, conn, &config).await })
-        });
-        let joined = handshake.await.unwrap_or_else(|e| {
-            Err(ClientError::Disconnected(DisconnectReason::Transport {
-                message: format!("the reconnect task failed: {e}"),
-            }))
-        });
-        r.handshake = None;
-        match joined {
-            Ok(joined) => {
-                self.reconnecting = None;
-                self.conn = joined.conn;
-                self.transport = joined.transport;
-                self.welcome = joined.welcome.clone();
-                self.pings = pings(&self.config);
-                self.last_heard = tokio::time::Instant::now();
-                if resuming {
-                    Event::Resumed(joined.welcome)
-                } else {
-                    Event::Welcome(joined.welcome)
-                }
+    /// Whether a connection that ended for `reason` is tried again, and how.
+    fn reconnection_after(&self, reason: &DisconnectReason) -> Option<Reconnecting> {
+        if self.config.reconnect_attempts == 0 {
+            return None;
+        }
+        match self.farewell {
+            Farewell::RoomMoved => {
+                Some(Reconnecting::after_room_moved(&self.config, reason.clone()))
             }
-            Err(ClientError::Refused { code, message })
-                if ErrorCode::from_u16(code) == Some(ErrorCode::ResumeFailed) =>
-            {
-                if self.config.rejoin_if_resume_fails {
-                    r.resume = None;
-                    r.attempt = 1;
-                    r.not_before = tokio::time::Instant::now();
-                } else {
-                    let reason = r.reason.clone();
-                    self.reconnecting = None;
-                    self.pending.push_back(Event::Disconnected { reason });
-                }
-                Event::ResumeFailed { reason: message }
-            }
-            // Refused for another reason (the room is full, the token
-            // expired): trying again will not help. (The "try again later"
-            // refusals fall through to the next attempt.)
-            Err(ClientError::Refused { code, message })
-                if !matches!(
-                    ErrorCode::from_u16(code),
-                    Some(ErrorCode::RoomBusy | ErrorCode::ServerFull | ErrorCode::ShuttingDown)
-                ) =>
-            {
-                self.reconnecting = None;
-                Event::Disconnected {
-                    reason: DisconnectReason::ServerClosed {
-                        code: None,
-                        reason: format!("rejoin refused (code {code}): {message}"),
-                    },
-                }
-            }
-            Err(e) => {
-                tracing::debug!(attempt = r.attempt, error = %e, "reconnect failed");
-                r.next_attempt(&self.config);
-                if r.attempt > self.config.reconnect_attempts {
-                    let reason = r.reason.clone();
-                    self.reconnecting = None;
-                    Event::Disconnected { reason }
-                } else {
-                    Event::Reconnecting { attempt: r.attempt }
-                }
-            }
+            Farewell::Final => None,
+            Farewell::None => (matches!(reason, DisconnectReason::Transport { .. })
+                && (self.welcome.resume.is_some() || self.config.rejoin_if_resume_fails))
+                .then(|| {
+                    Reconnecting::after_drop(
+                        &self.config,
+                        reason.clone(),
+                        self.welcome.resume.clone(),
+                        self.conn.last_input_seq(),
+                    )
+                }),
         }
     }
 
@@ -317,23 +175,21 @@ impl Client {
             }
             if self.reconnecting.is_some() {
                 // Cancelled here, the attempt is made again from its wait.
-                return Some(self.reconnect().await);
+                self.reconnect().await;
+                continue;
             }
             if let Some(event) = self.conn.poll_event() {
                 if let Event::Disconnected { reason } = &event
-                    && self.reconnects_after(reason)
+                    && let Some(reconnecting) = self.reconnection_after(reason)
                 {
-                    tracing::info!(%reason, "connection lost; connecting again");
-                    self.reconnecting = Some(Reconnecting::new(
-                        &self.config,
-                        reason.clone(),
-                        self.welcome.resume.clone(),
-                        self.conn.last_input_seq(),
-                    ));
+                    tracing::info!(%reason, "connection over; connecting again");
+                    self.reconnecting = Some(reconnecting);
                     return Some(Event::Reconnecting { attempt: 1 });
                 }
-                if matches!(event, Event::Error { .. } | Event::Kicked { .. }) {
-                    self.sent_away = true;
+                if event.kick_reason() == Some(KickReason::RoomMoved) {
+                    self.farewell = Farewell::RoomMoved;
+                } else if matches!(event, Event::Error { .. } | Event::Kicked { .. }) {
+                    self.farewell = Farewell::Final;
                 }
                 return Some(event);
             }
@@ -460,6 +316,18 @@ impl Client {
         self.conn.world().get(self.welcome.entity_id)
     }
 
+    /// The URL given to [`Client::connect`]: where a join goes when the
+    /// node the client was on is gone or lost the room.
+    pub fn entry_url(&self) -> &str {
+        &self.entry_url
+    }
+
+    /// The URL of the node the client is joined to: the one it was given,
+    /// or where redirects took it. While reconnecting, the node it was on.
+    pub fn node_url(&self) -> &str {
+        &self.node_url
+    }
+
     /// The server's welcome.
     pub fn welcome(&self) -> &Welcome {
         &self.welcome
@@ -506,19 +374,6 @@ fn pings(config: &ClientConfig) -> Option<Interval> {
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
         interval
     })
-}
-
-/// The wait before reconnect attempt `attempt` (from 1): the initial
-/// backoff doubled per attempt up to the maximum, plus up to half of it at
-/// random.
-fn backoff(config: &ClientConfig, attempt: u32) -> Duration {
-    use std::hash::BuildHasher;
-    let (initial, max) = config.reconnect_backoff;
-    let doubled = initial.saturating_mul(1 << attempt.saturating_sub(1).min(16));
-    let base = doubled.min(max);
-    let random = std::collections::hash_map::RandomState::new().hash_one(attempt);
-    let jitter = base.mul_f64((random % 1_000) as f64 / 2_000.0);
-    base + jitter
 }
 
 /// Feeds one report of the transport task to the connection.

@@ -24,6 +24,7 @@ pub struct ClientConfig {
     pub(crate) reconnect_backoff: (Duration, Duration),
     pub(crate) rejoin_if_resume_fails: bool,
     pub(crate) silence_timeout: Duration,
+    pub(crate) max_redirects: u32,
 }
 
 /// Whom a QUIC (`quic://`) connection trusts to vouch for the server.
@@ -55,6 +56,7 @@ impl Default for ClientConfig {
             reconnect_backoff: (Duration::from_millis(250), Duration::from_secs(4)),
             rejoin_if_resume_fails: false,
             silence_timeout: Duration::from_secs(5),
+            max_redirects: crate::redirect::DEFAULT_MAX_REDIRECTS,
         }
     }
 }
@@ -63,7 +65,19 @@ impl ClientConfig {
     /// How many times a lost connection is tried again before the session
     /// ends ([`crate::Event::Reconnecting`]). Default 5; 0: never. Only a
     /// connection that failed is tried again: a close by either side, an
-    /// error or a kick from the server ends the session.
+    /// error or a kick from the server ends the session, except the kick
+    /// `room_moved` (the room moved to another node of the cluster), after
+    /// which the client joins afresh.
+    ///
+    /// Each attempt connects first to the node the client was joined to
+    /// (the last node redirects took it to), and, when that node cannot be
+    /// reached at all (refused, or no answer within
+    /// [`ClientConfig::connect_timeout`]), to the URL given to
+    /// [`crate::Client::connect`], which redirects. A rejoin after
+    /// `room_moved` goes to that URL straight away. A refusal that says
+    /// "try again later" (`room_busy`, `server_full`, `shutting_down`,
+    /// `cluster_unavailable`) counts as a failed attempt; any other ends
+    /// the session.
     pub fn reconnect_attempts(mut self, attempts: u32) -> Self {
         self.reconnect_attempts = attempts;
         self
@@ -94,10 +108,25 @@ impl ClientConfig {
         self
     }
 
+    /// How many times in a row a join follows the cluster elsewhere: a
+    /// `Redirect` to the node that hosts the room, or, when that node
+    /// refuses the seat (`seat_invalid`), a join again through the entry
+    /// URL (the one given to [`crate::Client::connect`]). Default 3, as
+    /// PROTOCOL.md §10.5 advises: a room that changes hands more often than
+    /// that is an operator's problem, and the join fails with
+    /// [`crate::ClientError::Redirect`] instead of chasing it. 0: a
+    /// redirect fails the join.
+    pub fn max_redirects(mut self, hops: u32) -> Self {
+        self.max_redirects = hops;
+        self
+    }
+
     /// Longest wait for the whole handshake: TCP connect, WebSocket upgrade
-    /// and the server's `Welcome`. Default 10 s: long enough for a slow
-    /// mobile link, short enough that a dead server is reported while the
-    /// player still waits.
+    /// and the server's `Welcome`, across the redirects a cluster sends
+    /// (seats expire within seconds, so a join that takes longer would
+    /// fail anyway). Default 10 s: long enough for a slow mobile link,
+    /// short enough that a dead server is reported while the player still
+    /// waits.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -141,7 +170,10 @@ impl ClientConfig {
     /// fingerprint: what `tessera serve` logs for its development
     /// certificate (or `openssl x509 -noout -fingerprint -sha256` prints).
     /// A malformed fingerprint fails the connect with
-    /// [`crate::ClientError::InvalidFingerprint`].
+    /// [`crate::ClientError::InvalidFingerprint`]. Redirects are checked
+    /// against the same fingerprint, so the nodes of a cluster would all
+    /// need this one certificate; with one certificate per node, trust
+    /// their CA ([`ClientConfig::ca_certificate_pem`]) instead.
     pub fn pinned_certificate(mut self, sha256: impl Into<String>) -> Self {
         self.trust = Trust::Pinned(sha256.into());
         self

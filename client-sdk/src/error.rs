@@ -6,6 +6,7 @@ use tessera_protocol::ErrorCode;
 
 use crate::connection::{ConnectionError, ProtocolError};
 use crate::event::DisconnectReason;
+use crate::redirect::RedirectError;
 
 /// Why a [`crate::Client`] call failed.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,11 @@ pub enum ClientError {
     /// [`ClientError::error_code`].
     #[error("server refused the join: {message} (code {code})")]
     Refused { code: u16, message: String },
+    /// The cluster sent the join on more often than
+    /// [`crate::ClientConfig::max_redirects`] allows, or to another
+    /// transport.
+    #[error("redirect not followed: {0}")]
+    Redirect(#[from] RedirectError),
     /// The server broke the protocol during the handshake.
     #[error("server broke the protocol: {0}")]
     Protocol(#[from] ProtocolError),

@@ -44,7 +44,22 @@ pub enum Event {
     /// The connection was lost, and the client is connecting again (its
     /// `attempt`-th try, from 1, after a backoff). The mirror keeps the last
     /// state until the client is back.
+    ///
+    /// Also after [`Event::Kicked`] with [`KickReason::RoomMoved`]: another
+    /// node of the cluster took the room over, and does not hold this
+    /// player. The client then joins afresh, through the URL it was given
+    /// to connect to, and an [`Event::Welcome`] for a new player follows
+    /// (unless [`crate::ClientConfig::reconnect_attempts`] is 0: then the
+    /// session ends, as after any kick).
     Reconnecting { attempt: u32 },
+    /// A node of the server's cluster that does not host the room sent the
+    /// client to `url`, the node that does, and the client is connecting
+    /// there (PROTOCOL.md §10.5). Comes before the [`Event::Welcome`] or
+    /// [`Event::Resumed`] of the join it belongs to; the redirects of the
+    /// first join, inside [`crate::Client::connect`], are the first events
+    /// [`crate::Client::next_event`] returns. At most
+    /// [`crate::ClientConfig::max_redirects`] come in a row.
+    Redirected { url: String },
     /// The client is back with the same player (the server held it): the
     /// mirror was emptied, and the next delta brings everything in view as
     /// [`Event::EntityEntered`]. Inputs keep their numbering.
@@ -105,12 +120,21 @@ pub enum DisconnectReason {
     /// dropped the connection.
     #[error("server broke the protocol: {0}")]
     ProtocolViolation(#[from] ProtocolError),
+    /// The server answered the hello with a `Redirect`: another node hosts
+    /// the room, and keeps `seat` for this client there. Only a bare
+    /// [`crate::Connection`] ends this way; a [`crate::Client`] follows
+    /// the redirect ([`Event::Redirected`]).
+    #[error("redirected to {url}")]
+    Redirected { url: String, seat: String },
 }
 
 impl DisconnectReason {
     /// True when the connection ended the way the protocol intends (a close
     /// by either side), false when something broke.
     pub fn is_clean(&self) -> bool {
-        matches!(self, Self::ServerClosed { .. } | Self::LocalClose)
+        matches!(
+            self,
+            Self::ServerClosed { .. } | Self::LocalClose | Self::Redirected { .. }
+        )
     }
 }

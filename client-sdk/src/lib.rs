@@ -27,12 +27,15 @@
 //!   a `now`; never does I/O. Usable on its own over any transport.
 //! - [`event`]: [`Event`], what the session reports, and [`DisconnectReason`].
 //! - `rtt`: [`Rtt`] estimates from ping nonces.
+//! - [`redirect`]: [`JoinRoute`], the nodes one join goes through as a
+//!   cluster redirects it, with its hop limit.
 //! - `transport`: the socket side, one background task per connection behind
 //!   bounded channels: `ws` (WebSocket) and `quic` (a control stream, state
 //!   in datagrams), with the certificate checks of `quic` in `trust`.
 //! - [`client`]: [`Client`], the async API (`connect`, `next_event`,
 //!   `world`, `send_input`, ...), configured by [`ClientConfig`], failing
-//!   with [`ClientError`].
+//!   with [`ClientError`]. It follows a cluster's redirects, and
+//!   reconnects, by itself.
 //!
 //! The protocol crate is re-exported as [`protocol`], so a game needs no
 //! second dependency for [`Hello`], its component types and [`arena`].
@@ -42,6 +45,7 @@ mod config;
 pub mod connection;
 mod error;
 pub mod event;
+pub mod redirect;
 mod rtt;
 mod transport;
 pub mod world_view;
@@ -51,6 +55,7 @@ pub use config::ClientConfig;
 pub use connection::{Connection, ConnectionError, ProtocolError, State};
 pub use error::ClientError;
 pub use event::{DisconnectReason, Event};
+pub use redirect::{JoinRoute, RedirectError};
 pub use rtt::{MAX_PINGS_IN_FLIGHT, Rtt};
 pub use transport::quic::quic_endpoint_config;
 pub use world_view::{Applied, AppliedPart, Entity, MirrorError, WorldView};

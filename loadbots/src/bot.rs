@@ -1,19 +1,20 @@
 //! One bot: a session (WebSocket or QUIC) that walks, pings and checks
 //! everything the server sends, reconnecting after churn or an unexpected
-//! disconnect.
+//! disconnect. How it gets in (redirects, resumes) is in
+//! [`crate::handshake`].
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use tessera_protocol::arena::JoinOptions;
-use tessera_protocol::{ClientMsg, Hello, RawValue, ServerMsg, Welcome};
+use tessera_protocol::{ClientMsg, RawValue};
 use tokio_util::sync::CancellationToken;
 
 use crate::check::{Fault, Frame, LightCheck, MirrorCheck};
+use crate::handshake::{Comeback, Joined, join_or_resume};
 use crate::join::JoinError;
-use crate::link::{Link, QuicClient};
+use crate::link::QuicClient;
 use crate::scenario::{Scenario, Steering};
 use crate::stats::{Stats, Traffic};
 
@@ -25,7 +26,8 @@ const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 /// What every bot shares.
 #[derive(Debug)]
 pub struct BotContext {
-    pub url: String,
+    /// Where bots join, round-robin by id; never empty.
+    pub urls: Vec<String>,
     pub room: String,
     pub scenario: Scenario,
     pub seed: u64,
@@ -36,6 +38,13 @@ pub struct BotContext {
     pub stats: Arc<Stats>,
     /// Set when bots connect over QUIC.
     pub quic: Option<QuicClient>,
+}
+
+impl BotContext {
+    /// The URL bot `id` joins through.
+    fn entry(&self, id: u64) -> &str {
+        &self.urls[(id % self.urls.len() as u64) as usize]
+    }
 }
 
 /// How the swarm steers one bot. A connected bot looks at both after every
@@ -50,14 +59,6 @@ pub struct BotHandle {
     pub churn: AtomicBool,
     /// Drop the connection without a close and resume at once.
     pub drop_link: AtomicBool,
-}
-
-/// The way back of a bot that dropped its connection.
-#[derive(Debug)]
-struct Comeback {
-    /// The Welcome's resume token (`None`: the server holds no players).
-    token: Option<String>,
-    dropped_at: Instant,
 }
 
 /// How a session ended.
@@ -126,9 +127,16 @@ async fn session(
 ) -> Ended {
     let joined = tokio::select! {
         () = handle.stop.cancelled() => return Ended::Stopped,
-        joined = tokio::time::timeout(JOIN_TIMEOUT, join_or_resume(id, ctx, comeback, seq)) => joined,
+        joined = tokio::time::timeout(
+            JOIN_TIMEOUT,
+            join_or_resume(id, ctx, ctx.entry(id), comeback, seq),
+        ) => joined,
     };
-    let (mut link, welcome) = match joined {
+    let Joined {
+        mut link,
+        welcome,
+        node,
+    } = match joined {
         Ok(Ok(joined)) => joined,
         Ok(Err(why)) => return Ended::JoinFailed(why),
         Err(_) => return Ended::JoinFailed(JoinError::NoAnswer(JOIN_TIMEOUT)),
@@ -165,6 +173,7 @@ async fn session(
             link.abandon();
             break Ended::Dropped(Comeback {
                 token: welcome.resume.clone(),
+                node,
                 dropped_at: Instant::now(),
             });
         }
@@ -219,65 +228,6 @@ async fn session(
 /// number of bots spreads evenly.
 fn spread(id: u64) -> f64 {
     (id as f64 * 0.618_033_988_749_895).fract()
-}
-
-/// Resumes the player a dropped connection left, if there is a token to
-/// do so; a join afresh if there is none or the server refuses it (then
-/// inputs are numbered from 1 again).
-async fn join_or_resume(
-    id: u64,
-    ctx: &BotContext,
-    comeback: Option<Comeback>,
-    seq: &mut u32,
-) -> Result<(Link, Welcome), JoinError> {
-    if let Some(Comeback {
-        token: Some(token),
-        dropped_at,
-    }) = comeback
-    {
-        match join(id, ctx, Some(token)).await {
-            Ok(joined) => {
-                ctx.stats.record_resume(dropped_at.elapsed());
-                return Ok(joined);
-            }
-            Err(JoinError::Refused { code, message })
-                if code == tessera_protocol::ErrorCode::ResumeFailed as u16 =>
-            {
-                Stats::bump(&ctx.stats.resume_failures);
-                tracing::debug!(bot = id, %message, "resume refused; joining afresh");
-            }
-            Err(why) => return Err(why),
-        }
-    }
-    *seq = 0;
-    join(id, ctx, None).await
-}
-
-async fn join(
-    id: u64,
-    ctx: &BotContext,
-    resume: Option<String>,
-) -> Result<(Link, Welcome), JoinError> {
-    let mut hello = Hello::new(ctx.room.clone()).for_game(tessera_protocol::arena::schema());
-    hello.resume = resume;
-    hello.options = RawValue::encode(&JoinOptions::named(format!("bot-{id}")))
-        .map_err(|e| JoinError::Handshake(format!("cannot encode the join options: {e}")))?;
-    let mut link = Link::open(&ctx.url, ctx.quic.as_ref(), id).await?;
-    link.send(ClientMsg::Hello(hello).encode())
-        .await
-        .map_err(JoinError::Handshake)?;
-    let Some(frame) = link.recv().await.map_err(JoinError::Handshake)? else {
-        return Err(JoinError::Handshake("closed before the welcome".into()));
-    };
-    match ServerMsg::decode(&frame) {
-        Ok(ServerMsg::Welcome(welcome)) => Ok((link, welcome)),
-        Ok(ServerMsg::Error { code, message }) => Err(JoinError::Refused { code, message }),
-        Ok(other) => Err(JoinError::Handshake(format!(
-            "expected Welcome, got {}",
-            other.kind()
-        ))),
-        Err(e) => Err(JoinError::Handshake(format!("undecodable answer: {e}"))),
-    }
 }
 
 /// A session's running state.

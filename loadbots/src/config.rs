@@ -18,16 +18,21 @@ pub use crate::transport::{Transport, TransportError};
 #[command(name = "tessera-bots", version, after_help = crate::EXIT_STATUS_HELP)]
 pub struct Args {
     /// Server URL; its scheme picks the transport: ws:// (WebSocket) or
-    /// quic:// (QUIC, with --pin-sha256 or --ca-pem). [default:
-    /// ws://127.0.0.1:7700, or quic://127.0.0.1:7701 with --transport quic]
+    /// quic:// (QUIC, with --pin-sha256 or --ca-pem). May repeat (nodes of
+    /// a cluster, all of one transport): bots are spread over the URLs
+    /// round-robin, and follow the cluster's redirects from there.
+    /// [default: ws://127.0.0.1:7700, or quic://127.0.0.1:7701 with
+    /// --transport quic]
     #[arg(long)]
-    pub url: Option<String>,
+    pub url: Vec<String>,
     /// `ws` or `quic`. The URL's scheme already says which; this picks the
     /// default URL, and one that contradicts the URL is an error.
     #[arg(long, value_enum)]
     pub transport: Option<Transport>,
     /// QUIC: trust exactly the server certificate with this SHA-256
-    /// fingerprint (what `tessera serve` logs).
+    /// fingerprint (what `tessera serve` logs). Every node a bot is sent to
+    /// is held to it; a cluster whose nodes have certificates of their own
+    /// needs --ca-pem.
     #[arg(long)]
     pub pin_sha256: Option<String>,
     /// QUIC: trust server certificates issued by the CA in this PEM file.
@@ -94,7 +99,9 @@ pub struct Args {
 /// Validated settings of a run.
 #[derive(Debug, Clone)]
 pub struct SwarmConfig {
-    pub url: String,
+    /// Where bots join, round-robin (bot `i` at `urls[i % len]`); never
+    /// empty.
+    pub urls: Vec<String>,
     pub transport: Transport,
     /// The trust of QUIC bots (`None` over WebSocket).
     pub quic_trust: Option<tessera_client::ClientConfig>,
@@ -160,8 +167,8 @@ impl TryFrom<Args> for SwarmConfig {
         if stages.iter().all(|s| s.target == 0) {
             return Err(PlanError("the plan never starts a bot".into()).into());
         }
-        let (transport, url) = Transport::resolve(a.url, a.transport)?;
-        let quic_trust = quic_trust(transport, &url, a.pin_sha256, a.ca_pem)?;
+        let (transport, urls) = Transport::resolve(a.url, a.transport)?;
+        let quic_trust = quic_trust(transport, &urls[0], a.pin_sha256, a.ca_pem)?;
         if a.sample_every == 0 {
             return Err(ConfigError::SampleEvery);
         }
@@ -181,7 +188,7 @@ impl TryFrom<Args> for SwarmConfig {
             }
         }
         Ok(Self {
-            url,
+            urls,
             transport,
             quic_trust,
             room: a.room,
@@ -250,12 +257,14 @@ mod tests {
         assert_eq!(quic.transport, Transport::Quic);
         assert!(quic.quic_trust.is_some());
         let default = config(&["--transport", "quic", "--pin-sha256", PIN]).expect("valid");
-        assert_eq!(default.url, "quic://127.0.0.1:7701");
+        assert_eq!(default.urls, ["quic://127.0.0.1:7701"]);
         let ws = config(&[]).expect("valid");
         assert_eq!(
-            (ws.transport, ws.url.as_str()),
-            (Transport::Ws, "ws://127.0.0.1:7700")
+            (ws.transport, ws.urls.as_slice()),
+            (Transport::Ws, &["ws://127.0.0.1:7700".to_owned()][..])
         );
+        let cluster = config(&["--url", "ws://a:7700", "--url", "ws://b:7700"]).expect("valid");
+        assert_eq!(cluster.urls, ["ws://a:7700", "ws://b:7700"]);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Why a bot could not join, sorted by what the person running the bots
-//! has to fix: nothing listens there, TLS trust, the server's refusal, or
-//! silence.
+//! has to fix: nothing listens there, TLS trust, the server's refusal, a
+//! cluster that keeps sending bots on, or silence.
 
 use std::time::Duration;
 
+use tessera_client::RedirectError;
 use tessera_protocol::ErrorCode;
 use tokio_tungstenite::tungstenite;
 
@@ -22,6 +23,10 @@ pub enum JoinError {
     /// The server answered the hello with an error.
     #[error("refused by the server: {}: {message}", code_name(*.code))]
     Refused { code: u16, message: String },
+    /// The cluster sent the bot on too often in a row, or to another
+    /// transport.
+    #[error("redirect not followed: {0}")]
+    Redirect(#[from] RedirectError),
     /// The server answered, but not with a welcome.
     #[error("no welcome: {0}")]
     Handshake(String),
@@ -45,15 +50,23 @@ fn code_name(code: u16) -> String {
 impl JoinError {
     /// Whether every later join will fail the same way. A server that is
     /// busy, full or restarting says so with a refusal that invites a retry,
-    /// and one that is slow to answer may still answer: those are given
-    /// time ([`crate::fail_fast`]) before the run gives up.
+    /// and one that is slow to answer may still answer, and a room that
+    /// moved from node to node may settle: those are given time
+    /// ([`crate::fail_fast`]) before the run gives up.
     pub fn is_definite(&self) -> bool {
         match self {
             Self::Connect(_) | Self::Tls(_) => true,
             Self::Refused { code, .. } => !matches!(
                 ErrorCode::from_u16(*code),
-                Some(ErrorCode::ServerFull | ErrorCode::RoomBusy | ErrorCode::ShuttingDown)
+                Some(
+                    ErrorCode::ServerFull
+                        | ErrorCode::RoomBusy
+                        | ErrorCode::ShuttingDown
+                        | ErrorCode::ClusterUnavailable
+                )
             ),
+            Self::Redirect(RedirectError::TooMany { .. }) => false,
+            Self::Redirect(RedirectError::OtherTransport { .. }) => true,
             Self::Handshake(_) | Self::NoAnswer(_) => false,
         }
     }
@@ -132,6 +145,16 @@ mod tests {
             message: "later".into(),
         };
         assert!(!busy.is_definite());
+        let no_cluster = JoinError::Refused {
+            code: ErrorCode::ClusterUnavailable as u16,
+            message: "later".into(),
+        };
+        assert!(!no_cluster.is_definite());
+        let moving = JoinError::Redirect(RedirectError::TooMany {
+            max: 3,
+            url: "ws://b:7700".into(),
+        });
+        assert!(!moving.is_definite(), "a moving room may settle");
         assert!(!JoinError::NoAnswer(Duration::from_secs(10)).is_definite());
         assert!(!JoinError::Handshake("closed before the welcome".into()).is_definite());
         let unknown = JoinError::Refused {

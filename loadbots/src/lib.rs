@@ -6,7 +6,9 @@
 //! - [`plan`]: stages (`10s:500`), the settle pause and the measured window.
 //! - [`scenario`]: how bots walk (`crowd`, `hotspot`, `churn`).
 //! - `bot`: one bot's session: join, walk, ping, check every frame, rejoin;
-//!   `link`: its connection, WebSocket or QUIC (acks sent as datagrams).
+//!   `handshake`: how it gets in, following a cluster's redirects and
+//!   resuming on the node it was on; `link`: its connection, WebSocket or
+//!   QUIC (acks sent as datagrams).
 //! - [`check`]: the light checks every bot runs and the full mirror check of
 //!   the sample bots.
 //! - `stats`, `swarm`: shared measurements and the controller;
@@ -23,6 +25,7 @@ mod bot;
 pub mod check;
 pub mod config;
 pub mod fail_fast;
+mod handshake;
 pub mod join;
 mod link;
 mod own_cpu;

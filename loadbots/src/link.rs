@@ -5,7 +5,9 @@
 //! kernel buffers: each tick the server sends every bot its state at once,
 //! and a thousand datagrams overflow a default-sized buffer), built with
 //! the SDK's own configuration and trust rules
-//! ([`tessera_client::quic_endpoint_config`]).
+//! ([`tessera_client::quic_endpoint_config`]). The addresses of the
+//! `--url`s are looked up once, before the run; a node a redirect names is
+//! looked up when a bot goes there.
 
 use std::net::SocketAddr;
 
@@ -29,29 +31,57 @@ const MAX_ENDPOINTS: usize = 64;
 /// Kernel buffers per socket (capped by `net.core.rmem_max`).
 const UDP_SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 
-/// Where QUIC bots connect from.
+/// Where a QUIC connection goes: the address, and the name the server's
+/// certificate is checked against (with a CA).
 #[derive(Debug, Clone)]
-pub struct QuicClient {
-    endpoints: Vec<quinn::Endpoint>,
-    pub server: SocketAddr,
-    /// Name the server's certificate is checked against (with a CA).
+pub struct QuicTarget {
+    pub addr: SocketAddr,
     pub server_name: String,
 }
 
+impl QuicTarget {
+    /// Looks up the `host:port` of `url` (`quic://host:port`).
+    pub async fn resolve(url: &str) -> Result<Self, String> {
+        let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let authority = authority.split('/').next().unwrap_or_default();
+        let addr = tokio::net::lookup_host(authority)
+            .await
+            .map_err(|e| format!("{authority}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{authority} has no address"))?;
+        let server_name = authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host)
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        Ok(Self { addr, server_name })
+    }
+}
+
+/// Where QUIC bots connect from, and the `--url`s' addresses.
+#[derive(Debug, Clone)]
+pub struct QuicClient {
+    endpoints: Vec<quinn::Endpoint>,
+    /// The `--url`s, looked up.
+    known: Vec<(String, QuicTarget)>,
+}
+
 impl QuicClient {
-    /// Endpoints for up to `bots` bots aimed at `server`.
+    /// Endpoints for up to `bots` bots aimed at `known` (never empty: its
+    /// first address picks the sockets' family, IPv4 or IPv6).
     pub fn new(
-        server: SocketAddr,
-        server_name: String,
+        known: Vec<(String, QuicTarget)>,
         config: &quinn::ClientConfig,
         bots: usize,
     ) -> std::io::Result<Self> {
+        let ipv4 = known.first().is_none_or(|(_, t)| t.addr.is_ipv4());
         let count = (bots as u64)
             .div_ceil(BOTS_PER_ENDPOINT)
             .clamp(1, MAX_ENDPOINTS as u64);
         let endpoints = (0..count)
             .map(|_| {
-                let socket = udp_socket(server.is_ipv4())?;
+                let socket = udp_socket(ipv4)?;
                 let mut endpoint = quinn::Endpoint::new(
                     quinn::EndpointConfig::default(),
                     None,
@@ -62,15 +92,18 @@ impl QuicClient {
                 Ok(endpoint)
             })
             .collect::<std::io::Result<Vec<_>>>()?;
-        Ok(Self {
-            endpoints,
-            server,
-            server_name,
-        })
+        Ok(Self { endpoints, known })
     }
 
     fn endpoint(&self, bot: u64) -> &quinn::Endpoint {
         &self.endpoints[(bot % self.endpoints.len() as u64) as usize]
+    }
+
+    async fn target(&self, url: &str) -> Result<QuicTarget, JoinError> {
+        match self.known.iter().find(|(known, _)| known == url) {
+            Some((_, target)) => Ok(target.clone()),
+            None => QuicTarget::resolve(url).await.map_err(JoinError::Connect),
+        }
     }
 }
 
@@ -115,7 +148,7 @@ pub struct QuicLink {
 const READ_BUFFER: usize = 2 * 1024;
 
 impl Link {
-    /// Connects over WebSocket to `url`, or over QUIC from `quic` (bot
+    /// Connects to `url`: over WebSocket, or over QUIC from `quic` (bot
     /// `bot` picks its endpoint).
     pub async fn open(url: &str, quic: Option<&QuicClient>, bot: u64) -> Result<Self, JoinError> {
         let Some(quic) = quic else {
@@ -132,9 +165,10 @@ impl Link {
                 .map_err(JoinError::of_websocket)?;
             return Ok(Self::Ws(Box::new(ws)));
         };
+        let target = quic.target(url).await?;
         let conn = quic
             .endpoint(bot)
-            .connect(quic.server, &quic.server_name)
+            .connect(target.addr, &target.server_name)
             .map_err(|e| JoinError::Connect(e.to_string()))?
             .await
             .map_err(JoinError::of_quic)?;

@@ -77,6 +77,14 @@ pub struct Report {
     pub resume_failures: u64,
     /// From a dropped connection to the Welcome of its resume.
     pub resume_ms: Latency,
+    /// Redirects the bots followed to the node hosting the room (a cluster,
+    /// PROTOCOL.md §10.5), and seats a node refused (`seat_invalid`; the
+    /// bot then joined again through its URL).
+    pub redirects: u64,
+    pub seat_refusals: u64,
+    /// From the start of a join to its Welcome, redirects and a refused
+    /// resume included; every join of the run, the ramp's too.
+    pub join_ms: Latency,
     pub thresholds: Vec<ThresholdResult>,
     /// The bots' own CPU use over the window, in percent of one core
     /// (`null` where the OS does not tell). Near 100 the bots, not the
@@ -159,6 +167,9 @@ impl Report {
             resumes: stats.resumes.load(Ordering::Relaxed),
             resume_failures: stats.resume_failures.load(Ordering::Relaxed),
             resume_ms: latency(&s.resume_us),
+            redirects: stats.redirects.load(Ordering::Relaxed),
+            seat_refusals: stats.seat_refusals.load(Ordering::Relaxed),
+            join_ms: latency(&s.join_us),
             thresholds: Vec::new(),
             bots_cpu_percent: run.own_cpu_percent,
             server,
@@ -220,6 +231,7 @@ impl Report {
              snapshot interval: {}\n\
              down: {:.0} B/s per bot (p99 {:.0}), up: {:.0} B/s per bot\n\
              visible entities: mean {:.1}, max {}\n\
+             joins: {}\n\
              bots' own cpu: {}%\n",
             self.scenario,
             self.transport,
@@ -239,8 +251,15 @@ impl Report {
             self.up_bytes_per_bot_s.mean,
             self.visible_entities.mean,
             self.visible_entities.max,
+            lat(&self.join_ms),
             ms(self.bots_cpu_percent),
         );
+        if self.redirects + self.seat_refusals > 0 {
+            out += &format!(
+                "redirects: {} followed, {} seats refused\n",
+                self.redirects, self.seat_refusals
+            );
+        }
         if self.resumes + self.resume_failures > 0 {
             out += &format!(
                 "resumes: {} ({} refused), {}\n",
@@ -309,6 +328,9 @@ mod tests {
             "disconnects",
             "bots_cpu_percent",
             "down_bytes_per_bot_s.p99",
+            "redirects",
+            "seat_refusals",
+            "join_ms.p99",
             "server.tick_ms.max",
             "server.rss_mb",
         ] {

@@ -57,6 +57,8 @@ struct Histograms {
     visible: Histogram<u64>,
     /// From a dropped connection to the Welcome of its resume.
     resume_us: Histogram<u64>,
+    /// From the start of a join to its Welcome, redirects included.
+    join_us: Histogram<u64>,
     /// RTTs since the progress bar last looked, whatever the window.
     live_rtt_us: Histogram<u64>,
     traffic: Vec<Traffic>,
@@ -81,6 +83,10 @@ pub struct Stats {
     /// Dropped bots that got their player back, and those refused.
     pub resumes: AtomicU64,
     pub resume_failures: AtomicU64,
+    /// Redirects followed to another node of a cluster, and seats a node
+    /// refused (`seat_invalid`, the bot then joined again through its URL).
+    pub redirects: AtomicU64,
+    pub seat_refusals: AtomicU64,
     histograms: Mutex<Histograms>,
 }
 
@@ -99,11 +105,14 @@ impl Stats {
             deltas: AtomicU64::new(0),
             resumes: AtomicU64::new(0),
             resume_failures: AtomicU64::new(0),
+            redirects: AtomicU64::new(0),
+            seat_refusals: AtomicU64::new(0),
             histograms: Mutex::new(Histograms {
                 rtt_us: micros(),
                 snapshot_us: micros(),
                 visible: counts(),
                 resume_us: micros(),
+                join_us: micros(),
                 live_rtt_us: micros(),
                 traffic: Vec::new(),
             }),
@@ -169,6 +178,15 @@ impl Stats {
         });
     }
 
+    /// A join got its Welcome, `took` after it started (every hop of it).
+    /// Counted whatever the window: most joins happen during the ramp.
+    pub fn record_join(&self, took: Duration) {
+        let us = took.as_micros().clamp(1, 60_000_000) as u64;
+        self.with(|h| {
+            let _ = h.join_us.record(us);
+        });
+    }
+
     /// A delta arrived `since` after the previous one, with `visible`
     /// entities in view.
     pub fn record_delta(&self, now: Instant, since: Option<Duration>, visible: u64) {
@@ -215,6 +233,7 @@ impl Stats {
             snapshot_us: h.snapshot_us.clone(),
             visible: h.visible.clone(),
             resume_us: h.resume_us.clone(),
+            join_us: h.join_us.clone(),
             traffic: h.traffic.clone(),
         })
     }
@@ -227,5 +246,6 @@ pub struct Summary {
     pub snapshot_us: Histogram<u64>,
     pub visible: Histogram<u64>,
     pub resume_us: Histogram<u64>,
+    pub join_us: Histogram<u64>,
     pub traffic: Vec<Traffic>,
 }

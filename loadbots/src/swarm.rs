@@ -15,7 +15,7 @@ use crate::bot::{self, BotContext, BotHandle};
 use crate::config::SwarmConfig;
 use crate::fail_fast::{FIRST_JOIN_DEADLINE, FirstJoinWatch};
 use crate::join::{JoinError, NoBotJoined};
-use crate::link::QuicClient;
+use crate::link::{QuicClient, QuicTarget};
 use crate::own_cpu::CpuSample;
 use crate::plan::Plan;
 use crate::scrape::{self, Snapshot};
@@ -48,12 +48,12 @@ pub struct Finished {
 pub async fn run(config: &SwarmConfig) -> Result<Finished, NoBotJoined> {
     let plan = &config.plan;
     let no_bot_joined = |cause| NoBotJoined {
-        url: config.url.clone(),
+        url: config.urls.join(", "),
         cause,
     };
     let quic = match &config.quic_trust {
         Some(trust) => Some(
-            quic_client(&config.url, trust, plan.peak())
+            quic_client(&config.urls, trust, plan.peak())
                 .await
                 .map_err(|e| no_bot_joined(JoinError::Connect(e)))?,
         ),
@@ -67,7 +67,7 @@ pub async fn run(config: &SwarmConfig) -> Result<Finished, NoBotJoined> {
     }));
     let ctx = Arc::new(BotContext {
         quic,
-        url: config.url.clone(),
+        urls: config.urls.clone(),
         room: config.room.clone(),
         scenario: config.scenario,
         seed: config.seed,
@@ -197,27 +197,18 @@ async fn stop(active: &[Arc<BotHandle>], mut tasks: JoinSet<()>) {
     }
 }
 
-/// The endpoints (UDP sockets) QUIC bots share, aimed at `url`.
+/// The endpoints (UDP sockets) QUIC bots share, aimed at `urls`.
 async fn quic_client(
-    url: &str,
+    urls: &[String],
     trust: &tessera_client::ClientConfig,
     bots: usize,
 ) -> Result<QuicClient, String> {
-    let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = authority.split('/').next().unwrap_or_default();
-    let server = tokio::net::lookup_host(authority)
-        .await
-        .map_err(|e| format!("{authority}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{authority} has no address"))?;
-    let server_name = authority
-        .rsplit_once(':')
-        .map_or(authority, |(host, _)| host)
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
+    let mut known = Vec::with_capacity(urls.len());
+    for url in urls {
+        known.push((url.clone(), QuicTarget::resolve(url).await?));
+    }
     let client_config = tessera_client::quic_endpoint_config(trust).map_err(|e| e.to_string())?;
-    QuicClient::new(server, server_name, &client_config, bots).map_err(|e| e.to_string())
+    QuicClient::new(known, &client_config, bots).map_err(|e| e.to_string())
 }
 
 fn progress_bar(plan: &Plan, quiet: bool) -> ProgressBar {

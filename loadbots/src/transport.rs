@@ -1,6 +1,7 @@
-//! Which transport bots use. The URL's scheme says it (`ws://` or
+//! Which transport bots use. The URLs' scheme says it (`ws://` or
 //! `quic://`); `--transport` is only needed to pick the default URL, and an
 //! explicit one that contradicts the scheme is refused rather than guessed.
+//! Every `--url` of a run speaks the same transport: the report has one.
 
 /// Transports bots can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -28,6 +29,11 @@ pub enum TransportError {
         url: String,
         scheme: Transport,
     },
+    #[error(
+        "--url {first} and --url {other} are of different transports; one run speaks one \
+         (run the bots once per transport)"
+    )]
+    Mixed { first: String, other: String },
 }
 
 impl Transport {
@@ -59,26 +65,42 @@ impl Transport {
         }
     }
 
-    /// The transport and URL of a run from `--url` and `--transport`, both
-    /// optional: the URL's scheme decides; without a URL, the transport's
-    /// default URL (WebSocket when neither is given).
+    /// The transport and URLs of a run from `--url` (any number) and
+    /// `--transport`: the URLs' scheme decides; without a URL, the
+    /// transport's default URL (WebSocket when neither is given).
     pub fn resolve(
-        url: Option<String>,
+        urls: Vec<String>,
         flag: Option<Transport>,
-    ) -> Result<(Self, String), TransportError> {
-        let Some(url) = url else {
+    ) -> Result<(Self, Vec<String>), TransportError> {
+        let Some(first) = urls.first() else {
             let transport = flag.unwrap_or(Self::Ws);
-            return Ok((transport, transport.default_url().to_owned()));
+            return Ok((transport, vec![transport.default_url().to_owned()]));
         };
-        let Some(scheme) = Self::of_url(&url) else {
-            return Err(TransportError::UnknownScheme { url });
+        let Some(scheme) = Self::of_url(first) else {
+            return Err(TransportError::UnknownScheme { url: first.clone() });
         };
-        match flag {
-            Some(flag) if flag != scheme => {
-                Err(TransportError::Contradiction { flag, url, scheme })
-            }
-            _ => Ok((scheme, url)),
+        if let Some(flag) = flag
+            && flag != scheme
+        {
+            return Err(TransportError::Contradiction {
+                flag,
+                url: first.clone(),
+                scheme,
+            });
         }
+        for url in &urls[1..] {
+            match Self::of_url(url) {
+                None => return Err(TransportError::UnknownScheme { url: url.clone() }),
+                Some(other) if other != scheme => {
+                    return Err(TransportError::Mixed {
+                        first: first.clone(),
+                        other: url.clone(),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        Ok((scheme, urls))
     }
 }
 
@@ -88,28 +110,32 @@ mod tests {
 
     #[test]
     fn the_scheme_picks_the_transport() {
-        let url = |u: &str| Some(u.to_owned());
+        let urls = |us: &[&str]| us.iter().map(|u| (*u).to_owned()).collect::<Vec<_>>();
         assert_eq!(
-            Transport::resolve(url("quic://127.0.0.1:7701"), None),
-            Ok((Transport::Quic, "quic://127.0.0.1:7701".into()))
+            Transport::resolve(urls(&["quic://127.0.0.1:7701"]), None),
+            Ok((Transport::Quic, urls(&["quic://127.0.0.1:7701"])))
         );
         assert_eq!(
-            Transport::resolve(url("WS://h:1"), Some(Transport::Ws)),
-            Ok((Transport::Ws, "WS://h:1".into()))
+            Transport::resolve(urls(&["WS://h:1"]), Some(Transport::Ws)),
+            Ok((Transport::Ws, urls(&["WS://h:1"])))
         );
         assert_eq!(
-            Transport::resolve(None, Some(Transport::Quic)),
-            Ok((Transport::Quic, "quic://127.0.0.1:7701".into()))
+            Transport::resolve(urls(&["ws://a:1", "ws://b:1"]), None),
+            Ok((Transport::Ws, urls(&["ws://a:1", "ws://b:1"])))
         );
         assert_eq!(
-            Transport::resolve(None, None),
-            Ok((Transport::Ws, "ws://127.0.0.1:7700".into()))
+            Transport::resolve(Vec::new(), Some(Transport::Quic)),
+            Ok((Transport::Quic, urls(&["quic://127.0.0.1:7701"])))
+        );
+        assert_eq!(
+            Transport::resolve(Vec::new(), None),
+            Ok((Transport::Ws, urls(&["ws://127.0.0.1:7700"])))
         );
     }
 
     #[test]
     fn a_contradicting_flag_or_an_unknown_scheme_is_refused() {
-        let contradiction = Transport::resolve(Some("quic://h:1".into()), Some(Transport::Ws))
+        let contradiction = Transport::resolve(vec!["quic://h:1".into()], Some(Transport::Ws))
             .expect_err("contradicts");
         assert!(
             matches!(contradiction, TransportError::Contradiction { .. }),
@@ -123,11 +149,21 @@ mod tests {
         for bad in ["http://h:1", "wss://h:1", "ws://", "127.0.0.1:7700"] {
             assert!(
                 matches!(
-                    Transport::resolve(Some(bad.into()), None),
+                    Transport::resolve(vec![bad.into()], None),
                     Err(TransportError::UnknownScheme { .. })
                 ),
                 "{bad}"
             );
+            assert!(
+                matches!(
+                    Transport::resolve(vec!["ws://h:1".into(), bad.into()], None),
+                    Err(TransportError::UnknownScheme { .. })
+                ),
+                "{bad} second"
+            );
         }
+        let mixed = Transport::resolve(vec!["ws://h:1".into(), "quic://h:2".into()], None)
+            .expect_err("one transport per run");
+        assert!(matches!(mixed, TransportError::Mixed { .. }), "{mixed}");
     }
 }

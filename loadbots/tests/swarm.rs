@@ -3,6 +3,8 @@
 //! answers; the binary's exit codes.
 
 use std::process::Output;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use clap::Parser;
@@ -10,7 +12,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tessera_bots::{Args, JoinError, SwarmConfig, Verdict};
 use tessera_protocol::{
-    ComponentValue, Delta, EntityState, ErrorCode, RawValue, ServerMsg, Welcome,
+    ClientMsg, ComponentValue, Delta, EntityState, ErrorCode, RawValue, ServerMsg, Welcome,
 };
 use tessera_server::{Server, ServerConfig};
 use tokio_tungstenite::tungstenite::Message;
@@ -465,4 +467,120 @@ async fn dropped_bots_resume_their_players() {
         assert_eq!(report.disconnects, 0, "{url}: a drop is no disconnect");
     }
     server.shutdown().await;
+}
+
+/// A node that welcomes every hello, answers pings, and counts the hellos
+/// that carried a seat; a seat named `stale` it refuses (`seat_invalid`).
+async fn hosting_node(seats: Arc<AtomicUsize>) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let seats = Arc::clone(&seats);
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                let Some(Ok(Message::Binary(frame))) = ws.next().await else {
+                    return;
+                };
+                let Ok(ClientMsg::Hello(hello)) = ClientMsg::decode(&frame) else {
+                    return;
+                };
+                let answer = match hello.seat.as_deref() {
+                    Some("stale") => ServerMsg::error(ErrorCode::SeatInvalid, "expired"),
+                    seat => {
+                        seats.fetch_add(usize::from(seat.is_some()), Ordering::Relaxed);
+                        ServerMsg::Welcome(Welcome {
+                            session_id: 1,
+                            entity_id: 1,
+                            tick_rate: 10,
+                            tick: 0,
+                            aoi_radius: 200,
+                            aoi_margin: 20,
+                            resume: None,
+                        })
+                    }
+                };
+                let _ = ws.send(Message::Binary(answer.encode().into())).await;
+                while let Some(Ok(message)) = ws.next().await {
+                    if let Message::Binary(frame) = message
+                        && let Ok(ClientMsg::Ping { nonce }) = ClientMsg::decode(&frame)
+                    {
+                        let pong = ServerMsg::Pong { nonce, tick: 0 }.encode();
+                        let _ = ws.send(Message::Binary(pong.into())).await;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A cluster node that hosts nothing: it redirects every hello to `host`,
+/// the first time with a seat the host will refuse.
+async fn redirecting_node(host: std::net::SocketAddr) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut first = true;
+        while let Ok((stream, _)) = listener.accept().await {
+            let seat = if std::mem::take(&mut first) {
+                "stale"
+            } else {
+                "fresh"
+            };
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                let _hello = ws.next().await;
+                let redirect = ServerMsg::Redirect {
+                    url: format!("ws://{host}"),
+                    seat: seat.into(),
+                };
+                let _ = ws.send(Message::Binary(redirect.encode().into())).await;
+                let _ = ws.close(None).await;
+            });
+        }
+    });
+    addr
+}
+
+/// Two `--url`s, one bot on each: the one sent to a node that does not
+/// host the room follows its redirects (a refused seat included) to the
+/// host, and the report counts them.
+#[tokio::test]
+async fn bots_spread_over_the_urls_and_follow_redirects() {
+    let seats = Arc::new(AtomicUsize::new(0));
+    let host = hosting_node(Arc::clone(&seats)).await;
+    let entry = redirecting_node(host).await;
+    let cfg = config(
+        &format!("ws://{entry}"),
+        &["--url", &format!("ws://{host}"), "--bots", "2"],
+    );
+    let (report, _) = tessera_bots::run(&cfg).await.expect("bots join");
+    assert_eq!(report.bots_connected, 2, "{}", report.human());
+    assert_eq!(report.join_failures, 0, "{}", report.human());
+    assert_eq!(
+        (report.redirects, report.seat_refusals),
+        (2, 1),
+        "stale seat, back to the entry, fresh seat: {}",
+        report.human()
+    );
+    assert_eq!(
+        seats.load(Ordering::Relaxed),
+        1,
+        "the fresh seat reached the host"
+    );
+    assert!(report.join_ms.p50.is_some(), "joins are timed");
+    assert!(
+        report
+            .human()
+            .contains("redirects: 2 followed, 1 seats refused")
+    );
 }
