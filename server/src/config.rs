@@ -167,6 +167,42 @@ pub struct ServerConfig {
     /// waiting to be resumed with its `Welcome.resume` token. 0: not at
     /// all (the player leaves with its connection). Default 10,000 ms.
     pub reconnect_grace_ms: u64,
+    /// Redis of the cluster (`redis://host:6379`); setting it switches
+    /// cluster mode on. Default none: a single node, nothing shared.
+    pub redis_url: Option<String>,
+    /// `redis_url` is a Redis Cluster: it lists seed nodes, comma-separated.
+    /// Default false (one Redis).
+    pub redis_cluster: bool,
+    /// Prefix of every key and channel the cluster uses, so that several
+    /// clusters (or other applications) share one Redis. Default `tessera`.
+    pub redis_prefix: String,
+    /// Deadline of one Redis call; a join that needs Redis gets
+    /// `cluster_unavailable` beyond it. Default 1,000 ms.
+    pub redis_timeout_ms: u64,
+    /// This node's id in the cluster. Default none: generated once and kept
+    /// in `<data_dir>/node-id`.
+    pub node_id: Option<String>,
+    /// The WebSocket URL other nodes send clients to (`ws://host:7700`,
+    /// `wss://…` behind TLS). Default none: `ws://` and the bound address,
+    /// which must then not be `0.0.0.0` in cluster mode.
+    pub public_ws_url: Option<String>,
+    /// The same for QUIC (`quic://host:7701`). Default none: from the bound
+    /// address, as `public_ws_url`.
+    pub public_quic_url: Option<String>,
+    /// The admin API URL other nodes reach this node's admin API at.
+    /// Default none: `http://` and the bound admin address.
+    pub public_admin_url: Option<String>,
+    /// How often a node writes its registry entry. Default 1,000 ms.
+    pub heartbeat_ms: u64,
+    /// A node whose entry is not refreshed for this long is gone. Default
+    /// 5,000 ms.
+    pub node_ttl_ms: u64,
+    /// Lifetime of a room lease; its owner refreshes it three times in it.
+    /// A dead node's rooms move after at most this. Default 5,000 ms.
+    pub lease_ms: u64,
+    /// How long a seat reserved for a redirected client stays valid.
+    /// Default 5,000 ms.
+    pub seat_ttl_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -216,6 +252,18 @@ impl Default for ServerConfig {
             jwt_audience: None,
             token_leeway_s: 30,
             reconnect_grace_ms: 10_000,
+            redis_url: None,
+            redis_cluster: false,
+            redis_prefix: "tessera".to_owned(),
+            redis_timeout_ms: 1_000,
+            node_id: None,
+            public_ws_url: None,
+            public_quic_url: None,
+            public_admin_url: None,
+            heartbeat_ms: 1_000,
+            node_ttl_ms: 5_000,
+            lease_ms: 5_000,
+            seat_ttl_ms: 5_000,
         }
     }
 }
@@ -232,6 +280,11 @@ const OPTIONAL_FIELDS: &[&str] = &[
     "jwt_public_key",
     "jwt_issuer",
     "jwt_audience",
+    "redis_url",
+    "node_id",
+    "public_ws_url",
+    "public_quic_url",
+    "public_admin_url",
 ];
 
 /// `TESSERA_*` variables (without the prefix) that are not config fields but
@@ -393,12 +446,59 @@ impl ServerConfig {
         if self.jwt_secret.is_some() && self.jwt_public_key.is_some() {
             return fail("jwt_secret and jwt_public_key: give one kind of studio key, not both");
         }
+        self.validate_cluster()?;
         self.room_config(0)
             .validate()
             .map_err(|e| ConfigError::Invalid(e.0))
     }
 
     /// The configuration of a new room, with its random seed.
+    /// Whether the node runs as part of a cluster.
+    pub fn is_clustered(&self) -> bool {
+        self.redis_url.is_some()
+    }
+
+    fn validate_cluster(&self) -> Result<(), ConfigError> {
+        let fail = |m: String| Err(ConfigError::Invalid(m));
+        if !self.is_clustered() {
+            return Ok(());
+        }
+        if self.redis_timeout_ms == 0
+            || self.heartbeat_ms == 0
+            || self.lease_ms == 0
+            || self.seat_ttl_ms == 0
+        {
+            return fail(
+                "redis_timeout_ms, heartbeat_ms, lease_ms and seat_ttl_ms must be above zero"
+                    .into(),
+            );
+        }
+        if self.node_ttl_ms <= self.heartbeat_ms {
+            return fail(format!(
+                "node_ttl_ms ({}) must be longer than heartbeat_ms ({}), or nodes vanish between heartbeats",
+                self.node_ttl_ms, self.heartbeat_ms
+            ));
+        }
+        if self.redis_prefix.is_empty() || self.redis_prefix.contains(['{', '}']) {
+            return fail("redis_prefix must be non-empty and hold no braces".into());
+        }
+        if let Some(id) = &self.node_id
+            && (id.is_empty()
+                || id.len() > 64
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
+        {
+            return fail(format!(
+                "node_id {id:?}: 1 to 64 characters of letters, digits, '-', '_' and '.'"
+            ));
+        }
+        if self.token_secret.is_none() && self.token_secret_file.is_none() {
+            return fail("cluster mode (redis_url) needs token_secret or token_secret_file, the same on every node: resume tokens must be valid on whichever node hosts the room".into());
+        }
+        Ok(())
+    }
+
     pub fn room_config(&self, seed: u64) -> tessera_sim::RoomConfig {
         tessera_sim::RoomConfig {
             tick_hz: self.tick_hz,

@@ -15,6 +15,7 @@
 //! - [`session`]: one connection: sans-IO rules, the read loop, the writer.
 //! - [`link`]: everything a session and a room say to each other.
 //! - [`room`]: the name → room table, the hosted rooms, the tick threads.
+//! - [`cluster`]: cluster mode: Redis leases, placement, redirects.
 //! - [`admin`]: the HTTP listener (health, readiness, metrics, the admin
 //!   API) and the `tessera admin` command line that talks to it.
 //! - [`admin_token`]: the admin API's bearer token, configured or generated.
@@ -29,6 +30,7 @@ pub mod admin;
 pub mod admin_token;
 pub mod alloc;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod fds;
 pub mod files;

@@ -88,6 +88,32 @@ pub mod end {
     /// Refused at accept: the address opens connections faster than
     /// `new_connections_per_ip_per_second`.
     pub const CONNECTION_RATE: &str = "connection_rate";
+    /// Sent to the node that hosts its room (cluster mode).
+    pub const REDIRECTED: &str = "redirected";
+}
+
+/// Cluster mode (all counters unless said): Redis round-trip time
+/// (histogram, seconds; label `call`), failed Redis calls (label `call`),
+/// leases held (gauge), lost (another node took the room) and refused (a
+/// join found the room owned elsewhere), redirects sent, seats reserved,
+/// used and expired (presented late, unknown or used), and cluster messages
+/// received.
+pub mod cluster {
+    pub const REDIS_RTT: &str = "tessera_redis_rtt_seconds";
+    pub const REDIS_FAILURES: &str = "tessera_redis_failures_total";
+    pub const LEASES_HELD: &str = "tessera_leases_held";
+    pub const LEASES_LOST: &str = "tessera_leases_lost_total";
+    pub const LEASES_REFUSED: &str = "tessera_leases_refused_total";
+    pub const REDIRECTS: &str = "tessera_redirects_total";
+    pub const SEATS_RESERVED: &str = "tessera_seats_reserved_total";
+    pub const SEATS_USED: &str = "tessera_seats_used_total";
+    pub const SEATS_EXPIRED: &str = "tessera_seats_expired_total";
+    pub const PUBSUB_MESSAGES: &str = "tessera_pubsub_messages_total";
+}
+
+/// The process's CPU time so far, in 1/100 s (Linux; `None` elsewhere).
+pub fn process_cpu_centiseconds() -> Option<u64> {
+    process::sample().map(|u| u.cpu_centiseconds)
 }
 
 /// Fine between 1 and 50 ms, where a 10 Hz tick lives and where load tests
@@ -143,6 +169,7 @@ fn build() -> Result<PrometheusBuilder, String> {
     };
     let b = buckets(PrometheusBuilder::new(), TICK_DURATION, TICK_BUCKETS)?;
     let b = buckets(b, AOI_VISIBLE, VISIBLE_BUCKETS)?;
+    let b = buckets(b, cluster::REDIS_RTT, RTT_BUCKETS)?;
     buckets(b, RTT, RTT_BUCKETS)
 }
 
@@ -223,6 +250,32 @@ fn describe() {
         "CPU time used by the process, in hundredths of a second (user + system)."
     );
     describe_gauge!(PROCESS_RSS, Unit::Bytes, "Resident memory of the process.");
+    describe_histogram!(
+        cluster::REDIS_RTT,
+        Unit::Seconds,
+        "Round trip of Redis calls, by call."
+    );
+    describe_counter!(
+        cluster::REDIS_FAILURES,
+        "Redis calls that failed or timed out, by call."
+    );
+    describe_gauge!(cluster::LEASES_HELD, "Room leases this node holds.");
+    describe_counter!(
+        cluster::LEASES_LOST,
+        "Room leases lost to another node (the room closed with room_moved)."
+    );
+    describe_counter!(
+        cluster::LEASES_REFUSED,
+        "Joins that found their room owned by another node."
+    );
+    describe_counter!(cluster::REDIRECTS, "Clients redirected to another node.");
+    describe_counter!(cluster::SEATS_RESERVED, "Seats reserved on other nodes.");
+    describe_counter!(cluster::SEATS_USED, "Seats used by redirected clients.");
+    describe_counter!(
+        cluster::SEATS_EXPIRED,
+        "Seats presented after they expired, or unknown or used already."
+    );
+    describe_counter!(cluster::PUBSUB_MESSAGES, "Cluster messages received.");
 }
 
 /// The process's own CPU time and memory, from `/proc` (Linux).

@@ -10,6 +10,7 @@ use tessera_sim::Game;
 use tokio::net::TcpListener;
 
 use crate::admin_token::{self, AdminToken, TokenError, TokenSource};
+use crate::cluster::{self, Cluster};
 use crate::config::ServerConfig;
 use crate::identity::resume::ResumeSigner;
 use crate::identity::{self, AuthMode, StudioJwt, Verifier};
@@ -41,6 +42,8 @@ pub enum StartError {
     AdminToken(#[from] TokenError),
     #[error("player tokens: {0}")]
     Identity(String),
+    #[error("{0}")]
+    Cluster(String),
     #[error("cannot start QUIC on {addr}: {source}")]
     Quic {
         addr: SocketAddr,
@@ -263,6 +266,27 @@ impl Server {
             source,
         })?;
 
+        let cluster = if config.is_clustered() {
+            let bound = cluster::node::Bound {
+                ws: ws_addr,
+                quic: quic_addr,
+                admin: admin_addr,
+            };
+            let urls = cluster::node::public_urls(&config, bound).map_err(StartError::Cluster)?;
+            let id = cluster::node::node_id(&config).map_err(StartError::Cluster)?;
+            let joined = Cluster::connect(&config, id, urls)
+                .await
+                .map_err(|e| StartError::Cluster(format!("cluster mode: {e}")))?;
+            tracing::info!(
+                node_id = joined.node_id,
+                ws = joined.urls.ws,
+                quic = joined.urls.quic,
+                "cluster mode"
+            );
+            Some(Arc::new(joined))
+        } else {
+            None
+        };
         let config = Arc::new(config);
         let rooms = RoomTable::new(game, schema, Arc::clone(&config));
         let state = Arc::new(ServerState::new(
@@ -271,7 +295,27 @@ impl Server {
             admin_token,
             verifier,
             resume,
+            cluster.clone(),
         ));
+        if let Some(cluster) = cluster {
+            // Weak: the state holds the cluster, which holds this.
+            let node = Arc::downgrade(&state);
+            cluster.handle_commands(Arc::new(move |command| {
+                let node = node.upgrade();
+                Box::pin(async move {
+                    match node {
+                        Some(state) => admin::carry_out(&state, command).await,
+                        None => cluster::Answer {
+                            status: 503,
+                            body: serde_json::json!({ "error": "the node is shutting down" }),
+                        },
+                    }
+                })
+            }));
+            state
+                .tasks
+                .spawn(cluster.run(Arc::clone(&state.rooms), state.shutdown.clone()));
+        }
         let gate = || {
             HandshakeGate::new(
                 config.max_pending_handshakes,

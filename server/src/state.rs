@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin_token::AdminToken;
+use crate::cluster::Cluster;
 use crate::config::ServerConfig;
 use crate::identity::Verifier;
 use crate::identity::resume::ResumeSigner;
@@ -33,6 +34,8 @@ pub struct ServerState {
     pub identity: Verifier,
     /// Signs and checks resume tokens.
     pub resume: ResumeSigner,
+    /// This node's part in the cluster; `None` for a node on its own.
+    pub cluster: Option<Arc<Cluster>>,
     /// Set once the listeners are bound and the tick threads run.
     serving: AtomicBool,
     next_session: AtomicU64,
@@ -47,6 +50,7 @@ impl ServerState {
         admin_token: AdminToken,
         identity: Verifier,
         resume: ResumeSigner,
+        cluster: Option<Arc<Cluster>>,
     ) -> Self {
         Self {
             rooms: Arc::new(rooms),
@@ -58,6 +62,7 @@ impl ServerState {
             admin_token,
             identity,
             resume,
+            cluster,
             serving: AtomicBool::new(false),
             next_session: AtomicU64::new(1),
             dropped_inputs: AtomicU64::new(0),

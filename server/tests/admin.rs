@@ -34,16 +34,7 @@ async fn admin(server: &Server, args: &[&str]) -> Result<String, CliError> {
 }
 
 async fn admin_with_token(server: &Server, token: &str, args: &[&str]) -> Result<String, CliError> {
-    let url = format!("http://{}", server.admin_addr());
-    let argv = ["tessera", "admin", "--url", &url, "--token", token]
-        .into_iter()
-        .chain(args.iter().copied());
-    let Command::Admin(args) = Cli::try_parse_from(argv).expect("arguments parse").command else {
-        panic!("not an admin command");
-    };
-    let mut out = Vec::new();
-    cli::run(args, &mut out).await?;
-    Ok(String::from_utf8(out).expect("utf-8 output"))
+    admin_cli(server, token, args).await
 }
 
 async fn admin_json<T: serde::de::DeserializeOwned>(server: &Server, args: &[&str]) -> T {

@@ -6,11 +6,9 @@
 //! between two ticks; the tick thread never waits for this side.
 
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::mpsc::error::TrySendError;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -19,22 +17,17 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
+use super::ops::{self, ApiError};
 use crate::admin_token as auth;
+use crate::cluster::{Answer, Cluster, ClusterMessage, NodeCommand, NodeInfo, RedisFailure};
 use crate::link::RoomCommand;
 use crate::link::report::{
-    CloseReport, CloseRequest, ComponentReport, DrainReport, EntityReport, ErrorBody, KickReport,
-    KickRequest, RoomDetail, RoomList,
+    BroadcastReport, BroadcastRequest, CloseRequest, KickRequest, NodeList, NodeReport, RoomList,
+    RoomSummary,
 };
 use crate::room::Admission;
 use crate::state::ServerState;
-
-/// How long an admin request waits for a room's tick thread to answer.
-const ROOM_ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
-/// Said to a kicked player when the operator gave no reason.
-const DEFAULT_KICK_REASON: &str = "removed by an operator";
-const DEFAULT_CLOSE_REASON: &str = "the room was closed by an operator";
 
 /// Serves the admin HTTP API until shutdown.
 pub async fn serve(listener: TcpListener, state: Arc<ServerState>) {
@@ -50,6 +43,8 @@ fn router(state: Arc<ServerState>) -> Router {
         .route("/rooms/{room}/kick", post(kick))
         .route("/rooms/{room}/close", post(close))
         .route("/drain", post(drain))
+        .route("/nodes", get(list_nodes))
+        .route("/broadcast", post(broadcast))
         .fallback(|| async { ApiError::NoEndpoint })
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
@@ -140,182 +135,244 @@ async fn metrics() -> Response {
 }
 
 async fn list_rooms(State(state): State<Arc<ServerState>>) -> Json<RoomList> {
-    let mut rooms: Vec<_> = state.rooms.rooms().iter().map(|r| r.summary()).collect();
-    rooms.sort_by(|a, b| a.name.cmp(&b.name));
-    Json(RoomList { rooms })
+    let local = || {
+        let mut rooms: Vec<_> = state.rooms.rooms().iter().map(|r| r.summary()).collect();
+        if let Some(cluster) = &state.cluster {
+            for room in &mut rooms {
+                room.node = Some(cluster.node_id.clone());
+            }
+        }
+        rooms
+    };
+    let (mut rooms, cluster_unavailable) = match &state.cluster {
+        None => (local(), None),
+        Some(cluster) => match cluster_rooms(cluster).await {
+            Ok(rooms) => (rooms, None),
+            Err(e) => (local(), Some(e.to_string())),
+        },
+    };
+    rooms.sort_by(|a, b| a.name.cmp(&b.name).then(a.node.cmp(&b.node)));
+    Json(RoomList {
+        rooms,
+        cluster_unavailable,
+    })
 }
 
-async fn room_detail(
-    State(state): State<Arc<ServerState>>,
-    Path(room): Path<String>,
-) -> Result<Json<RoomDetail>, ApiError> {
-    let detail = ask(&state, &room, |reply| RoomCommand::Inspect { reply }).await?;
-    Ok(Json(detail))
+/// Every room of the cluster, as each node last published its own.
+async fn cluster_rooms(cluster: &Cluster) -> Result<Vec<RoomSummary>, RedisFailure> {
+    let nodes = cluster.read_nodes().await?;
+    let lists = futures_util::future::join_all(nodes.iter().map(|n| cluster.read_rooms(&n.id)));
+    let mut rooms = Vec::new();
+    for list in lists.await {
+        rooms.extend(list?);
+    }
+    Ok(rooms)
+}
+
+async fn list_nodes(State(state): State<Arc<ServerState>>) -> Result<Json<NodeList>, ApiError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let nodes = match &state.cluster {
+        Some(cluster) => cluster
+            .read_nodes()
+            .await
+            .map_err(|e| ApiError::Cluster(e.to_string()))?,
+        None => vec![standalone(&state, now)],
+    };
+    let mut nodes: Vec<NodeReport> = nodes
+        .into_iter()
+        .map(|info| NodeReport {
+            heartbeat_age_ms: now.saturating_sub(info.heartbeat_unix_ms),
+            info,
+        })
+        .collect();
+    nodes.sort_by(|a, b| a.info.id.cmp(&b.info.id));
+    Ok(Json(NodeList {
+        clustered: state.cluster.is_some(),
+        nodes,
+    }))
+}
+
+/// What a node on its own would publish, had it a registry.
+fn standalone(state: &ServerState, now: u64) -> NodeInfo {
+    let rooms = state.rooms.rooms();
+    NodeInfo {
+        id: "standalone".into(),
+        ws_url: format!("ws://{}", state.config.ws_addr),
+        quic_url: format!("quic://{}", state.config.quic_addr),
+        admin_url: format!("http://{}", state.config.admin_addr),
+        state: match state.rooms.admission() {
+            Admission::Open => NodeInfo::ACTIVE,
+            _ => NodeInfo::DRAINING,
+        }
+        .into(),
+        rooms: rooms.len(),
+        players: rooms.iter().map(|r| r.players()).sum(),
+        cpu_percent: 0.0,
+        max_rooms: state.config.max_rooms,
+        max_players: state.config.max_connections,
+        heartbeat_unix_ms: now,
+    }
+}
+
+async fn room_detail(State(state): State<Arc<ServerState>>, Path(room): Path<String>) -> Response {
+    routed(&state, NodeCommand::Room { room }).await
 }
 
 async fn entity(
     State(state): State<Arc<ServerState>>,
     Path((room, id)): Path<(String, String)>,
-) -> Result<Json<EntityReport>, ApiError> {
-    let id: u32 = id
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("entity id {id:?} is not a number")))?;
-    let entity = ask(&state, &room, |reply| RoomCommand::InspectEntity {
-        id,
-        reply,
-    })
-    .await?
-    .ok_or_else(|| ApiError::NoEntity {
-        room: room.clone(),
-        id,
-    })?;
-    let components = entity
-        .components
-        .into_iter()
-        .map(|c| ComponentReport {
-            id: c.wire_id,
-            name: c.name.to_owned(),
-            value: c
-                .readable
-                .and_then(|r| rmp_serde::from_slice::<Value>(&r).ok())
-                .unwrap_or(Value::Null),
-            wire: rmp_serde::from_slice::<Value>(&c.bytes).unwrap_or(Value::Null),
-            bytes: auth::hex(&c.bytes),
-        })
-        .collect();
-    Ok(Json(EntityReport {
-        room,
-        id,
-        player: entity.player,
-        components,
-    }))
+) -> Response {
+    match id.parse() {
+        Ok(id) => routed(&state, NodeCommand::Entity { room, id }).await,
+        Err(_) => ApiError::BadRequest(format!("entity id {id:?} is not a number")).into_response(),
+    }
 }
 
 async fn kick(
     State(state): State<Arc<ServerState>>,
     Path(room): Path<String>,
     body: Bytes,
-) -> Result<Json<KickReport>, ApiError> {
-    let request: KickRequest = parse(&body)?;
-    let reason = reason_or(request.reason, DEFAULT_KICK_REASON);
-    let session = request.session;
-    let found = ask(&state, &room, |reply| RoomCommand::Kick {
-        client: session,
-        reason: reason.clone(),
-        reply,
-    })
-    .await?;
-    if !found {
-        return Err(ApiError::NoPlayer { room, session });
+) -> Response {
+    match parse::<KickRequest>(&body) {
+        Ok(request) => {
+            let command = NodeCommand::Kick {
+                room,
+                session: request.session,
+                reason: request.reason,
+            };
+            routed(&state, command).await
+        }
+        Err(e) => e.into_response(),
     }
-    tracing::info!(room, session, reason, "admin: player kicked");
-    Ok(Json(KickReport {
-        room,
-        session,
-        reason,
-    }))
 }
 
 async fn close(
     State(state): State<Arc<ServerState>>,
     Path(room): Path<String>,
     body: Bytes,
-) -> Result<Json<CloseReport>, ApiError> {
-    let request: CloseRequest = if body.is_empty() {
-        CloseRequest::default()
+) -> Response {
+    let request = if body.is_empty() {
+        Ok(CloseRequest::default())
     } else {
-        parse(&body)?
+        parse::<CloseRequest>(&body)
     };
-    let reason = reason_or(request.reason, DEFAULT_CLOSE_REASON);
-    let kicked = ask(&state, &room, |reply| RoomCommand::Close {
-        reason: reason.clone(),
-        reply,
+    match request {
+        Ok(request) => {
+            let command = NodeCommand::Close {
+                room,
+                reason: request.reason,
+            };
+            routed(&state, command).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `?node=ID`: drain another node of the cluster.
+#[derive(Debug, serde::Deserialize)]
+struct DrainQuery {
+    node: Option<String>,
+}
+
+async fn drain(State(state): State<Arc<ServerState>>, Query(query): Query<DrainQuery>) -> Response {
+    match (query.node, &state.cluster) {
+        (Some(node), Some(cluster)) if node != cluster.node_id => {
+            respond(forward(cluster, &node, NodeCommand::Drain).await)
+        }
+        (Some(node), None) if node != "standalone" => ApiError::BadRequest(format!(
+            "this node is not part of a cluster: there is no node {node:?} to drain"
+        ))
+        .into_response(),
+        _ => respond(ops::carry_out(&state, NodeCommand::Drain).await),
+    }
+}
+
+async fn broadcast(State(state): State<Arc<ServerState>>, body: Bytes) -> Response {
+    let request: BroadcastRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(problem) = tessera_protocol::limits::check_chat_text(&request.text) {
+        return ApiError::BadRequest(format!("broadcast text: {problem:?}")).into_response();
+    }
+    let nodes = match &state.cluster {
+        Some(cluster) => {
+            let message = ClusterMessage::Broadcast {
+                text: request.text.clone(),
+                room: request.room.clone(),
+            };
+            match cluster.tell_all(&message).await {
+                Ok(()) => cluster.read_nodes().await.map_or(0, |n| n.len()),
+                Err(e) => return ApiError::Cluster(e.to_string()).into_response(),
+            }
+        }
+        None => {
+            let targets = match &request.room {
+                Some(name) => state.rooms.get(name).into_iter().collect(),
+                None => state.rooms.rooms(),
+            };
+            for room in targets {
+                let _ = room.send(RoomCommand::Announce {
+                    text: request.text.clone(),
+                });
+            }
+            1
+        }
+    };
+    tracing::info!(room = ?request.room, nodes, "admin: broadcast");
+    Json(BroadcastReport {
+        text: request.text,
+        room: request.room,
+        nodes,
     })
-    .await?;
-    tracing::info!(room, kicked, reason, "admin: room closed");
-    Ok(Json(CloseReport { room, kicked }))
+    .into_response()
 }
 
-async fn drain(State(state): State<Arc<ServerState>>) -> Json<DrainReport> {
-    if state.rooms.drain() {
-        tracing::warn!("admin: drain started; new joins are refused, rooms keep running");
+/// Carries out a command about one room where the room is: here, or on
+/// its node (found from its lease), through the cluster.
+async fn routed(state: &ServerState, command: NodeCommand) -> Response {
+    let room = match &command {
+        NodeCommand::Room { room }
+        | NodeCommand::Entity { room, .. }
+        | NodeCommand::Kick { room, .. }
+        | NodeCommand::Close { room, .. } => room.clone(),
+        NodeCommand::Drain => String::new(),
+    };
+    let Some(cluster) = &state.cluster else {
+        return respond(ops::carry_out(state, command).await);
+    };
+    if state.rooms.get(&room).is_some() {
+        return respond(ops::carry_out(state, command).await);
     }
-    let rooms = state.rooms.rooms();
-    Json(DrainReport {
-        draining: state.rooms.admission() != Admission::Open,
-        rooms: rooms.len(),
-        players: rooms.iter().map(|r| r.players()).sum(),
-    })
-}
-
-/// Sends a question to room `name`'s tick thread and waits for the answer.
-async fn ask<T>(
-    state: &ServerState,
-    name: &str,
-    command: impl FnOnce(oneshot::Sender<T>) -> RoomCommand,
-) -> Result<T, ApiError> {
-    let room = state
-        .rooms
-        .get(name)
-        .ok_or_else(|| ApiError::NoRoom(name.to_owned()))?;
-    let (reply, answer) = oneshot::channel();
-    match room.send(command(reply)) {
-        Ok(()) => {}
-        Err(TrySendError::Full(_)) => return Err(ApiError::Busy(name.to_owned())),
-        Err(TrySendError::Closed(_)) => return Err(ApiError::Closed(name.to_owned())),
-    }
-    match tokio::time::timeout(ROOM_ANSWER_TIMEOUT, answer).await {
-        Ok(Ok(answer)) => Ok(answer),
-        Ok(Err(_)) => Err(ApiError::Closed(name.to_owned())),
-        Err(_) => Err(ApiError::Busy(name.to_owned())),
+    match cluster.owner_of(&room).await {
+        Ok(Some(owner)) if owner != cluster.node_id => {
+            respond(forward(cluster, &owner, command).await)
+        }
+        Ok(_) => ApiError::NoRoomInCluster(room).into_response(),
+        Err(e) => ApiError::Cluster(e.to_string()).into_response(),
     }
 }
 
-/// The operator's reason, or `default` when none was given.
-fn reason_or(reason: Option<String>, default: &str) -> String {
-    reason
-        .filter(|r| !r.trim().is_empty())
-        .unwrap_or_else(|| default.to_owned())
+async fn forward(cluster: &Cluster, node: &str, command: NodeCommand) -> Answer {
+    match cluster.ask(node, command).await {
+        Ok(answer) => answer,
+        Err(e) => ApiError::Cluster(e.to_string()).answer(),
+    }
+}
+
+fn respond(answer: Answer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(answer.body)).into_response()
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("request body: {e}")))
 }
 
-/// What an admin request can fail with; each is a status and
-/// `{"error": "..."}`.
-#[derive(Debug, thiserror::Error)]
-enum ApiError {
-    #[error("no room named {0:?} on this node")]
-    NoRoom(String),
-    #[error("room {room:?} has no player with session {session}")]
-    NoPlayer { room: String, session: u64 },
-    #[error("room {room:?} has no entity {id}")]
-    NoEntity { room: String, id: u32 },
-    #[error("room {0:?} closed before it answered")]
-    Closed(String),
-    #[error("room {0:?} is too busy to answer; try again")]
-    Busy(String),
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("no such admin endpoint")]
-    NoEndpoint,
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = match self {
-            Self::NoRoom(_)
-            | Self::NoPlayer { .. }
-            | Self::NoEntity { .. }
-            | Self::Closed(_)
-            | Self::NoEndpoint => StatusCode::NOT_FOUND,
-            Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-        };
-        let body = ErrorBody {
-            error: self.to_string(),
-        };
-        (status, Json(body)).into_response()
+        respond(self.answer())
     }
 }

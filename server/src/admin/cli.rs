@@ -20,8 +20,8 @@ use serde::de::DeserializeOwned;
 
 use super::http::{HttpError, Target};
 use super::report::{
-    CloseReport, CloseRequest, DrainReport, EntityReport, ErrorBody, KickReport, KickRequest,
-    RoomDetail, RoomList, RoomSummary,
+    BroadcastReport, BroadcastRequest, CloseReport, CloseRequest, DrainReport, EntityReport,
+    ErrorBody, KickReport, KickRequest, NodeList, RoomDetail, RoomList, RoomSummary,
 };
 use crate::admin_token::TOKEN_FILE;
 use crate::config::ServerConfig;
@@ -80,7 +80,22 @@ pub enum AdminCommand {
         reason: Option<String>,
     },
     /// Refuse new joins from now on (`/ready` turns 503); players stay.
-    Drain,
+    /// In a cluster the node also takes no new rooms or seats.
+    Drain {
+        /// Drain this node of the cluster instead of the one asked.
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// List the cluster's nodes: URLs, state, rooms, players, CPU, and the
+    /// age of each one's last heartbeat.
+    Nodes,
+    /// Send a server chat line to every player of the cluster (or of one
+    /// room).
+    Broadcast {
+        text: String,
+        #[arg(long)]
+        room: Option<String>,
+    },
     /// Show a room, refreshed in place every second until Ctrl-C.
     Watch { room: String },
 }
@@ -169,8 +184,27 @@ pub async fn run(args: AdminArgs, out: &mut (dyn Write + Send)) -> Result<(), Cl
                 format!("closed room {}; {} player(s) told\n", c.room, c.kicked)
             })
         }
-        AdminCommand::Drain => {
-            let drained: DrainReport = client.post("/admin/drain", &()).await?;
+        AdminCommand::Nodes => {
+            let list: NodeList = client.get("/admin/nodes").await?;
+            show(out, args.json, &list, render_nodes)
+        }
+        AdminCommand::Broadcast { text, room } => {
+            let body = BroadcastRequest {
+                text: text.clone(),
+                room: room.clone(),
+            };
+            let sent: BroadcastReport = client.post("/admin/broadcast", &body).await?;
+            show(out, args.json, &sent, |b| match &b.room {
+                Some(room) => format!("sent to room {room} (through {} node(s))\n", b.nodes),
+                None => format!("sent to every room of {} node(s)\n", b.nodes),
+            })
+        }
+        AdminCommand::Drain { node } => {
+            let path = match node {
+                Some(node) => format!("/admin/drain?node={}", segment(node)),
+                None => "/admin/drain".to_owned(),
+            };
+            let drained: DrainReport = client.post(&path, &()).await?;
             show(out, args.json, &drained, |d| {
                 format!(
                     "draining: new joins are refused; {} room(s) with {} player(s) keep running\n",
@@ -347,19 +381,62 @@ fn table(header: &[&str], right_aligned_from: usize) -> Table {
     table
 }
 
-fn render_rooms(list: &RoomList) -> String {
-    if list.rooms.is_empty() {
-        return "no rooms\n".to_owned();
-    }
+fn render_nodes(list: &NodeList) -> String {
     let mut t = table(
         &[
-            "ROOM", "PLAYERS", "ENTITIES", "TICK", "P50 MS", "P99 MS", "OUT/S",
+            "NODE",
+            "STATE",
+            "WS URL",
+            "QUIC URL",
+            "ROOMS",
+            "PLAYERS",
+            "CPU %",
+            "HEARTBEAT",
         ],
-        1,
+        4,
     );
-    for r in &list.rooms {
+    for n in &list.nodes {
         t.add_row(vec![
-            r.name.clone(),
+            n.info.id.clone(),
+            n.info.state.clone(),
+            n.info.ws_url.clone(),
+            n.info.quic_url.clone(),
+            n.info.rooms.to_string(),
+            n.info.players.to_string(),
+            format!("{:.0}", n.info.cpu_percent),
+            format!("{:.1}s ago", n.heartbeat_age_ms as f64 / 1000.0),
+        ]);
+    }
+    let note = if list.clustered {
+        ""
+    } else {
+        "not part of a cluster: this node only\n"
+    };
+    format!("{t}\n{note}")
+}
+
+fn render_rooms(list: &RoomList) -> String {
+    let warning = list
+        .cluster_unavailable
+        .as_ref()
+        .map(|e| format!("the cluster cannot be read ({e}): this node's rooms only\n"))
+        .unwrap_or_default();
+    if list.rooms.is_empty() {
+        return format!("{warning}no rooms\n");
+    }
+    let clustered = list.rooms.iter().any(|r| r.node.is_some());
+    let mut header = vec!["ROOM"];
+    if clustered {
+        header.push("NODE");
+    }
+    header.extend(["PLAYERS", "ENTITIES", "TICK", "P50 MS", "P99 MS", "OUT/S"]);
+    let mut t = table(&header, header.len() - 6);
+    for r in &list.rooms {
+        let mut row = vec![r.name.clone()];
+        if clustered {
+            row.push(r.node.clone().unwrap_or_default());
+        }
+        row.extend([
             r.players.to_string(),
             r.entities.to_string(),
             r.tick.to_string(),
@@ -367,8 +444,9 @@ fn render_rooms(list: &RoomList) -> String {
             format!("{:.2}", r.tick_p99_ms),
             bytes(r.bytes_out_per_s),
         ]);
+        t.add_row(row);
     }
-    format!("{t}\n")
+    format!("{warning}{t}\n")
 }
 
 fn summary_line(r: &RoomSummary) -> String {

@@ -25,6 +25,10 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing would only add noise"
+)]
 pub enum Command {
     /// Run a server node.
     Serve(ServeArgs),
@@ -144,6 +148,22 @@ pub struct ServeArgs {
     /// in DATA_DIR/token-secret]. `TESSERA_TOKEN_SECRET` works too.
     #[arg(long)]
     pub token_secret: Option<String>,
+    /// Redis of the cluster (`redis://host:6379`): switches cluster mode
+    /// on. `TESSERA_REDIS_URL` works too.
+    #[arg(long)]
+    pub redis_url: Option<String>,
+    /// This node's id in the cluster [default: generated once and kept in
+    /// DATA_DIR/node-id].
+    #[arg(long)]
+    pub node_id: Option<String>,
+    /// WebSocket URL other nodes send clients to [default: ws:// and the
+    /// bound address; required in cluster mode when bound to 0.0.0.0].
+    #[arg(long)]
+    pub public_ws_url: Option<String>,
+    /// QUIC URL other nodes send clients to (quic://host:port) [default:
+    /// from the bound address, as --public-ws-url].
+    #[arg(long)]
+    pub public_quic_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -171,6 +191,14 @@ impl ServeArgs {
         set("game", self.game.clone().map(Into::into));
         set("admin_token", self.admin_token.clone().map(Into::into));
         set("token_secret", self.token_secret.clone().map(Into::into));
+        for (key, value) in [
+            ("redis_url", &self.redis_url),
+            ("node_id", &self.node_id),
+            ("public_ws_url", &self.public_ws_url),
+            ("public_quic_url", &self.public_quic_url),
+        ] {
+            set(key, value.clone().map(Into::into));
+        }
         set(
             "auth",
             self.auth.map(|a| match a {

@@ -28,9 +28,10 @@ impl CloseRequest {
             ErrorCode::FrameTooLarge => close_code::TOO_BIG,
             ErrorCode::UnsupportedFrame => close_code::UNSUPPORTED_DATA,
             ErrorCode::Internal => close_code::INTERNAL,
-            ErrorCode::ServerFull | ErrorCode::RoomBusy | ErrorCode::ShuttingDown => {
-                close_code::TRY_AGAIN_LATER
-            }
+            ErrorCode::ServerFull
+            | ErrorCode::RoomBusy
+            | ErrorCode::ShuttingDown
+            | ErrorCode::ClusterUnavailable => close_code::TRY_AGAIN_LATER,
             _ => close_code::POLICY,
         };
         Self {
@@ -65,6 +66,20 @@ impl CloseRequest {
     }
 
     /// A plain close, counted under `label` (one of [`crate::metrics::end`]).
+    /// Sends the client to the node that hosts its room (`Redirect`).
+    pub fn redirect(url: &str, seat: &str) -> Self {
+        let redirect = ServerMsg::Redirect {
+            url: url.to_owned(),
+            seat: seat.to_owned(),
+        };
+        Self {
+            frame: Some(Bytes::from(redirect.encode())),
+            code: close_code::NORMAL,
+            reason: end::REDIRECTED.to_owned(),
+            label: end::REDIRECTED,
+        }
+    }
+
     pub fn normal(label: &'static str) -> Self {
         Self {
             frame: None,

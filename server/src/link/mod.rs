@@ -137,10 +137,18 @@ pub enum RoomCommand {
         reason: String,
         reply: oneshot::Sender<bool>,
     },
-    /// Closes the room: every player receives `Kicked` (`room_closed`) with
-    /// `reason`, and the name is free again. Answers how many were told.
+    /// A server chat line (`from` 0) to every player (an operator's
+    /// broadcast).
+    Announce {
+        text: String,
+    },
+    /// Closes the room: every player receives `Kicked` with `kick`
+    /// (`room_closed` for an operator, `room_moved` when another node took
+    /// the room) and `reason`, and the name is free again. Answers how many
+    /// were told.
     Close {
         reason: String,
+        kick: tessera_protocol::KickReason,
         reply: oneshot::Sender<usize>,
     },
 }

@@ -20,12 +20,78 @@ pub struct RoomSummary {
     pub tick_p99_ms: f64,
     /// Bytes queued to the room's players per second, over the last second.
     pub bytes_out_per_s: u64,
+    /// The node that hosts it (cluster mode; absent on a node on its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
-/// `GET /admin/rooms`.
+/// `GET /admin/rooms`: on a cluster, every node's rooms as each last
+/// published them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoomList {
     pub rooms: Vec<RoomSummary>,
+    /// Set when the cluster could not be read: `rooms` are this node's only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_unavailable: Option<String>,
+}
+
+/// `GET /admin/nodes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeList {
+    /// False for a node on its own: it lists itself only, as `standalone`.
+    pub clustered: bool,
+    pub nodes: Vec<NodeReport>,
+}
+
+/// A node's registry entry (cluster mode), as it publishes it in Redis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub id: String,
+    /// Where WebSocket clients are sent (`ws://…` or `wss://…`).
+    pub ws_url: String,
+    /// Where QUIC clients are sent (`quic://host:port`).
+    pub quic_url: String,
+    /// Its admin API (`http://…`), for admin questions about its rooms.
+    pub admin_url: String,
+    /// `active` or `draining`.
+    pub state: String,
+    pub rooms: usize,
+    pub players: usize,
+    /// Its process's CPU use over the last heartbeat, in percent of one core.
+    pub cpu_percent: f64,
+    /// Its caps: placement skips a node at either.
+    pub max_rooms: usize,
+    pub max_players: usize,
+    /// When it wrote this entry (ms since 1970, its own clock).
+    pub heartbeat_unix_ms: u64,
+}
+
+/// One node: its registry entry and how old it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeReport {
+    #[serde(flatten)]
+    pub info: NodeInfo,
+    /// Since its last heartbeat, by this node's clock.
+    pub heartbeat_age_ms: u64,
+}
+
+/// `POST /admin/broadcast` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BroadcastRequest {
+    /// Sent as a server chat line (`from` 0); chat's rules apply.
+    pub text: String,
+    /// Only this room's players (on whichever node it is).
+    #[serde(default)]
+    pub room: Option<String>,
+}
+
+/// Answer of `broadcast`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BroadcastReport {
+    pub text: String,
+    pub room: Option<String>,
+    /// Nodes it was sent to.
+    pub nodes: usize,
 }
 
 /// `GET /admin/rooms/{room}`: the summary and every player, as the room's

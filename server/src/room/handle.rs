@@ -87,6 +87,7 @@ impl RoomHandle {
             tick_p50_ms: load.tick_p50_ms,
             tick_p99_ms: load.tick_p99_ms,
             bytes_out_per_s: load.bytes_out_per_s,
+            node: None,
         }
     }
 

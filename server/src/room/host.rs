@@ -251,8 +251,17 @@ impl HostedRoom {
             } => {
                 let _ = reply.send(self.kick(client, &reason));
             }
-            RoomCommand::Close { reason, reply } => {
-                let told = self.end_all(|| CloseRequest::kicked(KickReason::RoomClosed, &reason));
+            RoomCommand::Announce { text } => {
+                if self.room.broadcast_chat(0, &text).is_err() {
+                    metrics::rejected("chat_backlog");
+                }
+            }
+            RoomCommand::Close {
+                reason,
+                kick,
+                reply,
+            } => {
+                let told = self.end_all(|| CloseRequest::kicked(kick, &reason));
                 tracing::info!(players = told, reason, "closing the room");
                 self.close_requested = true;
                 let _ = reply.send(told);

@@ -181,6 +181,16 @@ impl RoomTable {
         self.len() == 0
     }
 
+    /// The most rooms this node hosts.
+    pub fn max_rooms(&self) -> usize {
+        self.config.max_rooms
+    }
+
+    /// The most client connections this node takes.
+    pub fn max_connections(&self) -> usize {
+        self.config.max_connections
+    }
+
     pub fn game_name(&self) -> &'static str {
         self.game.name()
     }

@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::admin_token::hex;
+use crate::cluster::Route;
 use crate::frames::{FrameSink, FrameSource, Inbound};
 use crate::identity::resume::{ResumeRefusal, ResumeTicket, new_key};
 use crate::identity::unix_now;
@@ -329,6 +330,26 @@ impl<S: FrameSource> Session<S> {
         let refused = |r: Refusal| End::Refused(r.code, r.message);
         let request = self.join_request(&hello)?;
         tracing::Span::current().record("player", request.player.player.as_str());
+        if let Some(cluster) = &self.state.cluster {
+            let route = cluster
+                .route(
+                    &hello.room,
+                    hello.seat.as_deref(),
+                    self.link.live.transport,
+                    &self.state.rooms,
+                )
+                .await
+                .map_err(refused)?;
+            if let Route::Elsewhere { url, seat } = route {
+                tracing::info!(url, "redirected to the room's node");
+                return Err(End::Redirected { url, seat });
+            }
+        } else if hello.seat.is_some() {
+            return Err(End::Refused(
+                ErrorCode::SeatInvalid,
+                "this node is not part of a cluster and issues no seats; join again without the seat".into(),
+            ));
+        }
         let peer = self.link.live.peer.ip();
         let room = self
             .state

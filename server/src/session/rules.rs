@@ -90,6 +90,11 @@ pub enum End {
     Shutdown,
     /// The room or the writer ended it (kick, lag, failed write).
     ClosedByServer,
+    /// Another node hosts the room: the client goes there with a seat.
+    Redirected {
+        url: String,
+        seat: String,
+    },
 }
 
 impl End {
@@ -115,6 +120,7 @@ impl End {
                 CloseRequest::error(ErrorCode::ShuttingDown, "the server is shutting down")
             }
             Self::ClosedByServer => CloseRequest::normal(end::NORMAL),
+            Self::Redirected { url, seat } => CloseRequest::redirect(&url, &seat),
         }
     }
 }

@@ -314,6 +314,27 @@ pub async fn wait_for_players(server: &Server, name: &str, players: usize) {
     }
 }
 
+/// Runs `tessera admin --url … --token TOKEN ARGS…` in-process against
+/// `server` and returns what it printed.
+pub async fn admin_cli(
+    server: &Server,
+    token: &str,
+    args: &[&str],
+) -> Result<String, tessera_server::admin::cli::CliError> {
+    use clap::Parser;
+    use tessera_server::cli::{Cli, Command};
+    let url = format!("http://{}", server.admin_addr());
+    let argv = ["tessera", "admin", "--url", &url, "--token", token]
+        .into_iter()
+        .chain(args.iter().copied());
+    let Command::Admin(args) = Cli::try_parse_from(argv).expect("arguments parse").command else {
+        panic!("not an admin command");
+    };
+    let mut out = Vec::new();
+    tessera_server::admin::cli::run(args, &mut out).await?;
+    Ok(String::from_utf8(out).expect("utf-8 output"))
+}
+
 /// An HTTP answer: status code and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpAnswer {

@@ -362,6 +362,7 @@ fn an_admin_question_is_answered_between_ticks() {
     let (reply, mut answer) = oneshot::channel();
     h.send(RoomCommand::Close {
         reason: "maintenance".into(),
+        kick: KickReason::RoomClosed,
         reply,
     });
     assert_eq!(h.step(), Stepped::CloseRequested);

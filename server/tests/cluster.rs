@@ -1,0 +1,589 @@
+//! Cluster mode against a real `redis-server` of the test's own, with
+//! three real nodes on loopback: joins through any node land in the one
+//! room, leases fence out a node that lost its room, seats expire, and the
+//! rooms keep running while Redis is away.
+
+mod common;
+#[path = "common/redis.rs"]
+mod redis_server;
+
+use std::time::Duration;
+
+use common::*;
+use redis_server::RedisServer;
+use tessera_client::protocol::arena::Walk;
+use tessera_client::{Client, ClientConfig, ErrorCode, Event, Hello, KickReason};
+use tessera_protocol::ServerMsg;
+use tessera_server::Server;
+
+const SECRET: &str = "a-cluster-test-token-secret-of-enough-length";
+
+/// A node of the cluster on `redis`, with short timings so that failures
+/// show within seconds.
+async fn node(redis: &RedisServer, id: &str) -> Server {
+    start(PlacedArena::default(), clustered(redis, id)).await
+}
+
+/// The same, running the real arena (as the `tessera` binary does).
+async fn arena_node(redis: &RedisServer, id: &str) -> Server {
+    start_arena(clustered(redis, id)).await
+}
+
+fn clustered(redis: &RedisServer, id: &str) -> impl FnOnce(&mut tessera_server::ServerConfig) {
+    let url = redis.url();
+    let id = id.to_owned();
+    move |c| {
+        c.redis_url = Some(url);
+        c.node_id = Some(id);
+        c.token_secret = Some(tessera_server::admin::AdminToken::new(SECRET));
+        c.heartbeat_ms = 200;
+        c.node_ttl_ms = 1_000;
+        c.lease_ms = 1_500;
+        c.seat_ttl_ms = 1_500;
+        c.redis_timeout_ms = 500;
+        c.admin_token = Some(tessera_server::admin::AdminToken::new(ADMIN_TOKEN));
+    }
+}
+
+const ADMIN_TOKEN: &str = "a-cluster-test-admin-token";
+
+async fn admin_json<T: serde::de::DeserializeOwned>(node: &Server, args: &[&str]) -> T {
+    let mut args = args.to_vec();
+    args.push("--json");
+    let out = admin_cli(node, ADMIN_TOKEN, &args)
+        .await
+        .unwrap_or_else(|e| panic!("tessera admin {args:?}: {e}"));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+async fn three_nodes(redis: &RedisServer) -> [Server; 3] {
+    let nodes = [
+        node(redis, "n1").await,
+        node(redis, "n2").await,
+        node(redis, "n3").await,
+    ];
+    registered(redis, 3).await;
+    nodes
+}
+
+/// Waits until `count` nodes are in the registry, and for one more
+/// heartbeat, so that each has read the others.
+async fn registered(redis: &RedisServer, count: usize) {
+    eventually(&format!("{count} nodes registered"), || {
+        redis.cli(&["ZCARD", "tessera:{nodes}"]) == count.to_string()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+/// Waits until `done` holds (checked every 20 ms), failing after 10 s.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + 10 * SECOND;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A node of `nodes` that is not `node`.
+fn other_than<'a>(nodes: &'a [Server], node: &Server) -> &'a Server {
+    nodes
+        .iter()
+        .find(|n| n.ws_addr() != node.ws_addr())
+        .expect("another node")
+}
+
+fn node_id(node: &Server) -> String {
+    node.state()
+        .cluster
+        .as_ref()
+        .expect("clustered")
+        .node_id
+        .clone()
+}
+
+fn config() -> ClientConfig {
+    ClientConfig::default().ping_interval(Duration::from_millis(200))
+}
+
+async fn join_via(node: &Server, room: &str, name: &str) -> Client {
+    Client::connect_with(&url(node), hello(room, name, 0.0, 0.0), config())
+        .await
+        .expect("joins through the cluster")
+}
+
+async fn wait_for_host<'a>(nodes: &'a [Server], room: &str, players: usize) -> &'a Server {
+    let deadline = tokio::time::Instant::now() + 10 * SECOND;
+    loop {
+        if let Some(n) = nodes.iter().find(|n| {
+            n.state()
+                .rooms
+                .get(room)
+                .is_some_and(|h| h.players() == players)
+        }) {
+            return n;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a node hosts {room} with {players} players"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn sees(client: &Client, name: &str) -> bool {
+    client.world().iter().any(|entity| {
+        entity
+            .get::<tessera_client::protocol::arena::Name>()
+            .and_then(Result::ok)
+            .is_some_and(|n| n.0 == name)
+    })
+}
+
+#[tokio::test]
+async fn a_join_through_a_node_that_does_not_host_the_room_lands_in_it() {
+    let redis = RedisServer::start();
+    let nodes = three_nodes(&redis).await;
+    let mut ann = join_via(&nodes[0], "lobby", "ann").await;
+    let owner = wait_for_host(&nodes, "lobby", 1).await;
+    let other = other_than(&nodes, owner);
+    let mut bob = join_via(other, "lobby", "bob").await;
+    wait_for_host(&nodes, "lobby", 2).await;
+    until(&mut bob, 5 * SECOND, |c, _| sees(c, "ann")).await;
+    until(&mut ann, 5 * SECOND, |c, _| sees(c, "bob")).await;
+    assert_eq!(
+        nodes
+            .iter()
+            .filter(|n| n.state().rooms.get("lobby").is_some())
+            .count(),
+        1,
+        "one node hosts the room"
+    );
+}
+
+#[tokio::test]
+async fn two_clients_opening_one_new_room_through_two_nodes_meet_in_one_room() {
+    let redis = RedisServer::start();
+    let nodes = three_nodes(&redis).await;
+    for trial in 0..20 {
+        let room = format!("race-{trial}");
+        let (a, b) = tokio::join!(
+            join_via(&nodes[trial % 3], &room, "a"),
+            join_via(&nodes[(trial + 1) % 3], &room, "b"),
+        );
+        wait_for_host(&nodes, &room, 2).await;
+        let hosts = nodes
+            .iter()
+            .filter(|n| n.state().rooms.get(&room).is_some_and(|h| h.players() > 0))
+            .count();
+        assert_eq!(hosts, 1, "trial {trial}: one room");
+        drop((a, b));
+    }
+}
+
+#[tokio::test]
+async fn a_seat_that_is_never_used_expires_and_frees_its_place() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let small = |id: &'static str| {
+        let url = url.clone();
+        start(PlacedArena::default(), move |c| {
+            c.redis_url = Some(url);
+            c.node_id = Some(id.into());
+            c.token_secret = Some(tessera_server::admin::AdminToken::new(SECRET));
+            c.heartbeat_ms = 200;
+            c.node_ttl_ms = 1_000;
+            c.lease_ms = 1_500;
+            c.seat_ttl_ms = 1_500;
+            c.max_players_per_room = 2;
+        })
+    };
+    let nodes = [small("n1").await, small("n2").await];
+    let _ann = join_via(&nodes[0], "duo", "ann").await;
+    let owner = wait_for_host(&nodes, "duo", 1).await;
+    let other = other_than(&nodes, owner);
+    // Seats are counted against the players the owner last published
+    // under its lease (at each refresh).
+    eventually("the owner publishes its players", || {
+        redis.cli(&["HGET", "tessera:{room:duo}:lease", "players"]) == "1"
+    })
+    .await;
+    // A client that takes the redirect and never follows it: its seat
+    // holds the last place.
+    let (url, _seat) = redirect_of(other, "duo").await;
+    assert!(url.starts_with("ws://"), "{url}");
+    let full = Client::connect_with(&common::url(other), hello("duo", "cat", 0.0, 0.0), config())
+        .await
+        .expect_err("the kept place counts toward the cap");
+    assert_eq!(full.error_code(), Some(ErrorCode::RoomFull), "{full:?}");
+    // Once the seat expires, the place is free again.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    let _dan = join_via(other, "duo", "dan").await;
+    wait_for_host(&nodes, "duo", 2).await;
+}
+
+/// Sends a `Hello` for `room` to `node` over a bare connection and returns
+/// the `Redirect` it answers with.
+async fn redirect_of(node: &Server, room: &str) -> (String, String) {
+    match first_answer(node, hello(room, "ghost", 0.0, 0.0)).await {
+        ServerMsg::Redirect { url, seat } => (url, seat),
+        other => panic!("expected a redirect, got {other:?}"),
+    }
+}
+
+/// What `node` first answers `hello` with, over a bare WebSocket (no
+/// client that would follow a redirect or retry).
+async fn first_answer(node: &Server, hello: Hello) -> ServerMsg {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut ws, _) = tokio_tungstenite::connect_async(url(node))
+        .await
+        .expect("connects");
+    let hello = tessera_protocol::ClientMsg::Hello(hello).encode();
+    ws.send(Message::Binary(hello.into())).await.expect("sends");
+    while let Some(Ok(message)) = ws.next().await {
+        if let Message::Binary(frame) = message {
+            return ServerMsg::decode(&frame).expect("decodes");
+        }
+    }
+    panic!("closed without an answer")
+}
+
+#[tokio::test]
+async fn a_node_whose_lease_was_taken_closes_the_room_with_room_moved() {
+    let redis = RedisServer::start();
+    let nodes = three_nodes(&redis).await;
+    let mut ann = join_via(&nodes[0], "stolen", "ann").await;
+    let owner = wait_for_host(&nodes, "stolen", 1).await;
+    // Behind the owner's back: the lease is deleted, and another node takes
+    // the room under a newer epoch.
+    let thief = other_than(&nodes, owner);
+    let thief_id = node_id(thief);
+    redis.cli(&["DEL", "tessera:{room:stolen}:lease"]);
+    let epoch = redis.cli(&["INCR", "tessera:{room:stolen}:epoch"]);
+    redis.cli(&[
+        "HSET",
+        "tessera:{room:stolen}:lease",
+        "node",
+        &thief_id,
+        "epoch",
+        &epoch,
+        "players",
+        "0",
+    ]);
+    redis.cli(&["PEXPIRE", "tessera:{room:stolen}:lease", "10000"]);
+    let kicked = until(&mut ann, 10 * SECOND, |_, e| {
+        matches!(e, Event::Kicked { .. })
+    })
+    .await;
+    let Event::Kicked { reason, .. } = kicked else {
+        unreachable!()
+    };
+    assert_eq!(reason, KickReason::RoomMoved as u16);
+}
+
+#[tokio::test]
+async fn rooms_keep_ticking_while_redis_is_down_and_joins_work_once_it_is_back_empty() {
+    let mut redis = RedisServer::start();
+    let nodes = three_nodes(&redis).await;
+    let mut ann = join_via(&nodes[0], "steady", "ann").await;
+    let owner = wait_for_host(&nodes, "steady", 1).await;
+    // Walking, ann's entity changes every tick, and so a delta comes every
+    // tick (an idle player gets one a second).
+    input_acked(&mut ann, Walk { dx: 1, dy: 0 }).await;
+    redis.kill();
+    // Five seconds without Redis: the deltas keep coming, never a second
+    // apart.
+    let mut last = tokio::time::Instant::now();
+    let end = last + 5 * SECOND;
+    while tokio::time::Instant::now() < end {
+        let event = tokio::time::timeout(2 * SECOND, ann.next_event())
+            .await
+            .expect("the room keeps sending")
+            .expect("the session stays open");
+        if matches!(event, Event::Delta { .. }) {
+            let now = tokio::time::Instant::now();
+            assert!(
+                now - last < SECOND,
+                "a gap of {:?} in the deltas",
+                now - last
+            );
+            last = now;
+        }
+    }
+    // A join that needs the cluster is refused at once, never left hanging.
+    let other = other_than(&nodes, owner);
+    let refused = Client::connect_with(&url(other), hello("fresh", "x", 0.0, 0.0), config())
+        .await
+        .expect_err("no cluster, no new room");
+    assert_eq!(
+        refused.error_code(),
+        Some(ErrorCode::ClusterUnavailable),
+        "{refused:?}"
+    );
+    // Redis returns empty: the nodes register again and re-assert their
+    // leases, and a join of the running room through another node works.
+    redis.restart();
+    let deadline = tokio::time::Instant::now() + 15 * SECOND;
+    let mut bob = loop {
+        match Client::connect_with(&url(other), hello("steady", "bob", 0.0, 0.0), config()).await {
+            Ok(bob) => break bob,
+            Err(e) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "joins work again: {e:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    wait_for_players(owner, "steady", 2).await;
+    until(&mut bob, 5 * SECOND, |c, _| sees(c, "ann")).await;
+}
+
+#[tokio::test]
+async fn a_seat_on_a_node_outside_any_cluster_is_refused() {
+    let server = start(PlacedArena::default(), |_| {}).await;
+    let mut hello = hello("solo", "ann", 0.0, 0.0);
+    hello.seat = Some(format!("1.{}", "ab".repeat(16)));
+    let answer = first_answer(&server, hello).await;
+    assert_eq!(
+        answer,
+        ServerMsg::error(
+            ErrorCode::SeatInvalid,
+            "this node is not part of a cluster and issues no seats; join again without the seat"
+        )
+    );
+}
+
+/// A node run as the `tessera` binary, to be killed with SIGKILL.
+struct ProcessNode {
+    child: std::process::Child,
+    ws: String,
+    data_dir: std::path::PathBuf,
+}
+
+impl ProcessNode {
+    fn start(redis: &RedisServer, id: &str) -> Self {
+        use std::io::{BufRead, BufReader};
+        let data_dir = std::env::temp_dir().join(format!(
+            "tessera-cluster-{id}-{}-{}",
+            std::process::id(),
+            redis.port
+        ));
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .arg("serve")
+            .args(["--ws-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0"])
+            .args(["--admin-addr", "127.0.0.1:0", "--log-format", "json"])
+            .args(["--redis-url", &redis.url(), "--node-id", id])
+            .args(["--token-secret", SECRET])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env("TESSERA_HEARTBEAT_MS", "200")
+            .env("TESSERA_NODE_TTL_MS", "1000")
+            .env("TESSERA_LEASE_MS", "1500")
+            .env("TESSERA_SEAT_TTL_MS", "1500")
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+        // Reads to the end, so that the node never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines_tx.send(line);
+            }
+        });
+        let ws = loop {
+            let line = lines_rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the node says it is listening");
+            if line.contains("tessera is listening") {
+                let value: serde_json::Value = serde_json::from_str(&line).expect("json");
+                let addr = value["ws"].as_str().expect("ws address").to_owned();
+                break format!("ws://{addr}");
+            }
+        };
+        Self {
+            child,
+            ws,
+            data_dir,
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ProcessNode {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+#[tokio::test]
+async fn after_kill_9_of_its_node_a_room_is_recreated_on_a_survivor() {
+    let redis = RedisServer::start();
+    let mut victim = ProcessNode::start(&redis, "a-victim");
+    let survivors = [
+        arena_node(&redis, "n2").await,
+        arena_node(&redis, "n3").await,
+    ];
+    registered(&redis, 3).await;
+    let config = config()
+        .rejoin_if_resume_fails(true)
+        .reconnect_attempts(20)
+        .reconnect_backoff(Duration::from_millis(100), Duration::from_millis(500));
+    // The room opens on the victim (a join through a node as idle as any
+    // other stays there); ann joins it through a survivor.
+    let opener = Client::connect_with(&victim.ws, Hello::new("phoenix"), config.clone())
+        .await
+        .expect("opens the room");
+    let mut ann = Client::connect_with(&url(&survivors[0]), Hello::new("phoenix"), config)
+        .await
+        .expect("joins");
+    assert_eq!(
+        redis.cli(&["HGET", "tessera:{room:phoenix}:lease", "node"]),
+        "a-victim",
+        "the room is on the victim"
+    );
+    assert!(
+        ann.node_url() != url(&survivors[0]),
+        "ann was redirected to the victim"
+    );
+    assert!(!victim.ws.is_empty());
+    victim.kill();
+    drop(opener);
+    // The client finds its node gone, goes back through the node it
+    // entered by, and is welcomed into the room recreated on a survivor.
+    until(&mut ann, 30 * SECOND, |_, e| matches!(e, Event::Welcome(_))).await;
+    wait_for_host(&survivors, "phoenix", 1).await;
+    // The dead node's entry is gone from the registry.
+    eventually("the dead node's entry expires", || {
+        redis.cli(&["GET", "tessera:{node:a-victim}"]).is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_broadcast_reaches_the_players_of_every_node() {
+    let redis = RedisServer::start();
+    let nodes = three_nodes(&redis).await;
+    // Three rooms, spread over the nodes by placement.
+    let mut players = Vec::new();
+    for (i, room) in ["b1", "b2", "b3"].into_iter().enumerate() {
+        players.push(join_via(&nodes[i], room, room).await);
+        wait_for_host(&nodes, room, 1).await;
+    }
+    let hosts: std::collections::BTreeSet<_> = ["b1", "b2", "b3"]
+        .iter()
+        .filter_map(|room| {
+            nodes
+                .iter()
+                .position(|n| n.state().rooms.get(room).is_some())
+        })
+        .collect();
+    assert!(hosts.len() > 1, "placement spread the rooms: {hosts:?}");
+    let sent: tessera_server::admin::report::BroadcastReport =
+        admin_json(&nodes[0], &["broadcast", "maintenance at noon"]).await;
+    assert_eq!(sent.nodes, 3);
+    for player in &mut players {
+        until(
+            player,
+            5 * SECOND,
+            |_, e| matches!(e, Event::Chat { from: 0, text } if text == "maintenance at noon"),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn nodes_rooms_room_and_kick_work_through_a_node_that_does_not_host_the_room() {
+    use tessera_server::admin::report::{KickReport, NodeList, RoomDetail, RoomList};
+    let redis = RedisServer::start();
+    let nodes = three_nodes(&redis).await;
+    let mut ann = join_via(&nodes[0], "watched", "ann").await;
+    let owner = wait_for_host(&nodes, "watched", 1).await;
+    let other = other_than(&nodes, owner);
+    let owner_id = node_id(owner);
+
+    let list: NodeList = admin_json(other, &["nodes"]).await;
+    assert!(list.clustered);
+    let ids: Vec<_> = list.nodes.iter().map(|n| n.info.id.as_str()).collect();
+    assert_eq!(ids, ["n1", "n2", "n3"]);
+    assert!(list.nodes.iter().all(|n| n.info.state == "active"));
+
+    // The room list is the cluster's, with each room's node (published at
+    // the owner's next heartbeat).
+    let deadline = tokio::time::Instant::now() + 10 * SECOND;
+    loop {
+        let rooms: RoomList = admin_json(other, &["rooms"]).await;
+        if let Some(room) = rooms.rooms.iter().find(|r| r.name == "watched") {
+            assert_eq!(room.node.as_deref(), Some(owner_id.as_str()));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the room is listed: {rooms:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let detail: RoomDetail = admin_json(other, &["room", "watched"]).await;
+    assert_eq!(detail.players.len(), 1);
+    let session = detail.players[0].session.to_string();
+    let kicked: KickReport =
+        admin_json(other, &["kick", "watched", &session, "--reason", "testing"]).await;
+    assert_eq!(kicked.reason, "testing");
+    let event = until(&mut ann, 5 * SECOND, |_, e| {
+        matches!(e, Event::Kicked { .. })
+    })
+    .await;
+    assert!(
+        matches!(&event, Event::Kicked { reason, message } if *reason == KickReason::Admin as u16 && message == "testing"),
+        "{event:?}"
+    );
+    let missing = admin_cli(other, ADMIN_TOKEN, &["room", "nowhere"])
+        .await
+        .expect_err("no such room");
+    assert!(
+        missing.line().contains("in the cluster"),
+        "{}",
+        missing.line()
+    );
+
+    // Drain one node through another: it shows as draining, and new rooms
+    // go elsewhere.
+    admin_cli(other, ADMIN_TOKEN, &["drain", "--node", &owner_id])
+        .await
+        .expect("drains");
+    let deadline = tokio::time::Instant::now() + 10 * SECOND;
+    loop {
+        let list: NodeList = admin_json(other, &["nodes"]).await;
+        let drained = list
+            .nodes
+            .iter()
+            .find(|n| n.info.id == owner_id)
+            .expect("listed");
+        if drained.info.state == "draining" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "shows as draining");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for i in 0..4 {
+        let room = format!("after-drain-{i}");
+        let _client = join_via(other, &room, "p").await;
+        let host = wait_for_host(&nodes, &room, 1).await;
+        assert_ne!(
+            host.ws_addr(),
+            owner.ws_addr(),
+            "a draining node takes no new rooms"
+        );
+    }
+}
