@@ -3,142 +3,21 @@
 //! room, leases fence out a node that lost its room, seats expire, and the
 //! rooms keep running while Redis is away.
 
+#[path = "common/cluster_nodes.rs"]
+mod cluster_nodes;
 mod common;
 #[path = "common/redis.rs"]
 mod redis_server;
 
 use std::time::Duration;
 
+use cluster_nodes::*;
 use common::*;
 use redis_server::RedisServer;
 use tessera_client::protocol::arena::Walk;
-use tessera_client::{Client, ClientConfig, ErrorCode, Event, Hello, KickReason};
+use tessera_client::{Client, ErrorCode, Event, Hello, KickReason};
 use tessera_protocol::ServerMsg;
 use tessera_server::Server;
-
-const SECRET: &str = "a-cluster-test-token-secret-of-enough-length";
-
-/// A node of the cluster on `redis`, with short timings so that failures
-/// show within seconds.
-async fn node(redis: &RedisServer, id: &str) -> Server {
-    start(PlacedArena::default(), clustered(redis, id)).await
-}
-
-/// The same, running the real arena (as the `tessera` binary does).
-async fn arena_node(redis: &RedisServer, id: &str) -> Server {
-    start_arena(clustered(redis, id)).await
-}
-
-fn clustered(redis: &RedisServer, id: &str) -> impl FnOnce(&mut tessera_server::ServerConfig) {
-    let url = redis.url();
-    let id = id.to_owned();
-    move |c| {
-        c.redis_url = Some(url);
-        c.node_id = Some(id);
-        c.token_secret = Some(tessera_server::admin::AdminToken::new(SECRET));
-        c.heartbeat_ms = 200;
-        c.node_ttl_ms = 1_000;
-        c.lease_ms = 1_500;
-        c.seat_ttl_ms = 1_500;
-        c.redis_timeout_ms = 500;
-        c.admin_token = Some(tessera_server::admin::AdminToken::new(ADMIN_TOKEN));
-    }
-}
-
-const ADMIN_TOKEN: &str = "a-cluster-test-admin-token";
-
-async fn admin_json<T: serde::de::DeserializeOwned>(node: &Server, args: &[&str]) -> T {
-    let mut args = args.to_vec();
-    args.push("--json");
-    let out = admin_cli(node, ADMIN_TOKEN, &args)
-        .await
-        .unwrap_or_else(|e| panic!("tessera admin {args:?}: {e}"));
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
-
-async fn three_nodes(redis: &RedisServer) -> [Server; 3] {
-    let nodes = [
-        node(redis, "n1").await,
-        node(redis, "n2").await,
-        node(redis, "n3").await,
-    ];
-    registered(redis, 3).await;
-    nodes
-}
-
-/// Waits until `count` nodes are in the registry, and for one more
-/// heartbeat, so that each has read the others.
-async fn registered(redis: &RedisServer, count: usize) {
-    eventually(&format!("{count} nodes registered"), || {
-        redis.cli(&["ZCARD", "tessera:{nodes}"]) == count.to_string()
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-}
-
-/// Waits until `done` holds (checked every 20 ms), failing after 10 s.
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + 10 * SECOND;
-    while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A node of `nodes` that is not `node`.
-fn other_than<'a>(nodes: &'a [Server], node: &Server) -> &'a Server {
-    nodes
-        .iter()
-        .find(|n| n.ws_addr() != node.ws_addr())
-        .expect("another node")
-}
-
-fn node_id(node: &Server) -> String {
-    node.state()
-        .cluster
-        .as_ref()
-        .expect("clustered")
-        .node_id
-        .clone()
-}
-
-fn config() -> ClientConfig {
-    ClientConfig::default().ping_interval(Duration::from_millis(200))
-}
-
-async fn join_via(node: &Server, room: &str, name: &str) -> Client {
-    Client::connect_with(&url(node), hello(room, name, 0.0, 0.0), config())
-        .await
-        .expect("joins through the cluster")
-}
-
-async fn wait_for_host<'a>(nodes: &'a [Server], room: &str, players: usize) -> &'a Server {
-    let deadline = tokio::time::Instant::now() + 10 * SECOND;
-    loop {
-        if let Some(n) = nodes.iter().find(|n| {
-            n.state()
-                .rooms
-                .get(room)
-                .is_some_and(|h| h.players() == players)
-        }) {
-            return n;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "a node hosts {room} with {players} players"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn sees(client: &Client, name: &str) -> bool {
-    client.world().iter().any(|entity| {
-        entity
-            .get::<tessera_client::protocol::arena::Name>()
-            .and_then(Result::ok)
-            .is_some_and(|n| n.0 == name)
-    })
-}
 
 #[tokio::test]
 async fn a_join_through_a_node_that_does_not_host_the_room_lands_in_it() {
@@ -354,76 +233,6 @@ async fn a_seat_on_a_node_outside_any_cluster_is_refused() {
             "this node is not part of a cluster and issues no seats; join again without the seat"
         )
     );
-}
-
-/// A node run as the `tessera` binary, to be killed with SIGKILL.
-struct ProcessNode {
-    child: std::process::Child,
-    ws: String,
-    data_dir: std::path::PathBuf,
-}
-
-impl ProcessNode {
-    fn start(redis: &RedisServer, id: &str) -> Self {
-        use std::io::{BufRead, BufReader};
-        let data_dir = std::env::temp_dir().join(format!(
-            "tessera-cluster-{id}-{}-{}",
-            std::process::id(),
-            redis.port
-        ));
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-            .arg("serve")
-            .args(["--ws-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0"])
-            .args(["--admin-addr", "127.0.0.1:0", "--log-format", "json"])
-            .args(["--redis-url", &redis.url(), "--node-id", id])
-            .args(["--token-secret", SECRET])
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .env("TESSERA_HEARTBEAT_MS", "200")
-            .env("TESSERA_NODE_TTL_MS", "1000")
-            .env("TESSERA_LEASE_MS", "1500")
-            .env("TESSERA_SEAT_TTL_MS", "1500")
-            .env_remove("RUST_LOG")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("the binary starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (lines_tx, lines_rx) = std::sync::mpsc::channel();
-        // Reads to the end, so that the node never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = lines_tx.send(line);
-            }
-        });
-        let ws = loop {
-            let line = lines_rx
-                .recv_timeout(Duration::from_secs(30))
-                .expect("the node says it is listening");
-            if line.contains("tessera is listening") {
-                let value: serde_json::Value = serde_json::from_str(&line).expect("json");
-                let addr = value["ws"].as_str().expect("ws address").to_owned();
-                break format!("ws://{addr}");
-            }
-        };
-        Self {
-            child,
-            ws,
-            data_dir,
-        }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ProcessNode {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
 }
 
 #[tokio::test]
