@@ -109,6 +109,9 @@ pub mod cluster {
     pub const SEATS_USED: &str = "tessera_seats_used_total";
     pub const SEATS_EXPIRED: &str = "tessera_seats_expired_total";
     pub const PUBSUB_MESSAGES: &str = "tessera_pubsub_messages_total";
+    /// Channel messages a room published that the node's queue could not
+    /// take, or that Redis could not carry.
+    pub const CHANNEL_DROPS: &str = "tessera_channel_drops_total";
 }
 
 /// The process's CPU time so far, in 1/100 s (Linux; `None` elsewhere).
@@ -276,6 +279,10 @@ fn describe() {
         "Seats presented after they expired, or unknown or used already."
     );
     describe_counter!(cluster::PUBSUB_MESSAGES, "Cluster messages received.");
+    describe_counter!(
+        cluster::CHANNEL_DROPS,
+        "Channel messages dropped: the node's queue was full, or Redis could not carry them."
+    );
 }
 
 /// The process's own CPU time and memory, from `/proc` (Linux).

@@ -177,6 +177,10 @@ fn check_game(game: &dyn Game, config: &ServerConfig) -> Result<GameSchema, Star
     }
 }
 
+/// Channel messages waiting for the task that fans them out; beyond it,
+/// rooms' messages are dropped (counted).
+const CHANNEL_QUEUE: usize = 4_096;
+
 /// A running node.
 #[derive(Debug)]
 pub struct Server {
@@ -288,7 +292,8 @@ impl Server {
             None
         };
         let config = Arc::new(config);
-        let rooms = RoomTable::new(game, schema, Arc::clone(&config));
+        let (channel_out, published) = tokio::sync::mpsc::channel(CHANNEL_QUEUE);
+        let rooms = RoomTable::new(game, schema, Arc::clone(&config), channel_out);
         let state = Arc::new(ServerState::new(
             Arc::clone(&config),
             rooms,
@@ -296,6 +301,12 @@ impl Server {
             verifier,
             resume,
             cluster.clone(),
+        ));
+        state.tasks.spawn(Cluster::carry_channels(
+            cluster.clone(),
+            Arc::clone(&state.rooms),
+            published,
+            state.shutdown.clone(),
         ));
         if let Some(cluster) = cluster {
             // Weak: the state holds the cluster, which holds this.

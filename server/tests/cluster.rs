@@ -396,3 +396,70 @@ async fn nodes_rooms_room_and_kick_work_through_a_node_that_does_not_host_the_ro
         );
     }
 }
+
+/// The test arena plus a global chat across rooms: an action is a line,
+/// which the room publishes on the channel `global`; every room that hears
+/// it tells its players, as a game event.
+#[derive(Debug, Clone, Copy)]
+struct GlobalChat;
+
+impl tessera_sim::Game for GlobalChat {
+    fn name(&self) -> &'static str {
+        "global-chat"
+    }
+
+    fn setup(&self, room: &mut tessera_sim::RoomBuilder<'_>) {
+        PlacedArena::default().setup(room);
+        room.on_action(|world, _, line: String| {
+            let _ = world
+                .resource_mut::<tessera_sim::GameEvents>()
+                .publish("global", &line);
+        });
+        room.on_channel("global", |world, line: String| {
+            let _ = world
+                .resource_mut::<tessera_sim::GameEvents>()
+                .to_everyone(&line);
+        });
+    }
+}
+
+async fn global_chat_node(tweak: impl FnOnce(&mut tessera_server::ServerConfig)) -> Server {
+    start_games(vec![std::sync::Arc::new(GlobalChat)], "global-chat", tweak).await
+}
+
+async fn hears(client: &mut Client, line: &str) {
+    until(client, 5 * SECOND, |_, e| {
+        e.game_event::<String>().and_then(Result::ok).as_deref() == Some(line)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_game_channel_reaches_the_rooms_of_every_node_that_subscribe() {
+    let redis = RedisServer::start();
+    let nodes = [
+        global_chat_node(clustered(&redis, "n1")).await,
+        global_chat_node(clustered(&redis, "n2")).await,
+    ];
+    registered(&redis, 2).await;
+    // Each joins through its own node, which keeps the new room.
+    let mut ann = join_via(&nodes[0], "east", "ann").await;
+    let mut bob = join_via(&nodes[1], "west", "bob").await;
+    wait_for_host(&nodes, "east", 1).await;
+    wait_for_host(&nodes, "west", 1).await;
+    assert!(nodes[0].state().rooms.get("east").is_some());
+    assert!(nodes[1].state().rooms.get("west").is_some());
+    ann.send_action("hello, west").await.expect("sends");
+    hears(&mut bob, "hello, west").await;
+    hears(&mut ann, "hello, west").await;
+}
+
+#[tokio::test]
+async fn a_game_channel_reaches_the_other_rooms_of_a_node_on_its_own() {
+    let node = global_chat_node(|_| {}).await;
+    let mut ann = join_via(&node, "east", "ann").await;
+    let mut bob = join_via(&node, "west", "bob").await;
+    bob.send_action("hello, east").await.expect("sends");
+    hears(&mut ann, "hello, east").await;
+    hears(&mut bob, "hello, east").await;
+}

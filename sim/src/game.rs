@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tessera_protocol::{PayloadError, RawValue, WireComponent};
 
+use crate::channels::{Subscription, is_valid_channel_name};
 use crate::components::{ClientId, Intent};
 use crate::messages::{ActionContext, ActionHook};
 use crate::replication::{self, ComponentRegistry};
@@ -102,6 +103,7 @@ pub struct RoomBuilder<'a> {
     pub(crate) leave: Option<LeaveHook>,
     pub(crate) input: Option<InputHook>,
     pub(crate) action: Option<ActionHook>,
+    pub(crate) subscriptions: Vec<Subscription>,
     pub(crate) has_spatial: bool,
 }
 
@@ -125,6 +127,7 @@ impl<'a> RoomBuilder<'a> {
             leave: None,
             input: None,
             action: None,
+            subscriptions: Vec::new(),
             has_spatial: false,
         }
     }
@@ -205,6 +208,30 @@ impl<'a> RoomBuilder<'a> {
         handler: impl Fn(&mut World, ActionContext, A) + Send + Sync + 'static,
     ) -> &mut Self {
         self.action = Some(ActionHook::new(handler));
+        self
+    }
+
+    /// Subscribes the room to `channel`: each message another room (or
+    /// this one) publishes there ([`crate::GameEvents::publish`]) is
+    /// decoded as `M` and handed to `handler` between two ticks. A message
+    /// that does not decode is dropped (the host logs it). See
+    /// [`crate::channels`] for what delivery promises.
+    ///
+    /// # Panics
+    ///
+    /// When `channel` is not a valid channel name
+    /// ([`crate::channels::is_valid_channel_name`]): a programming error
+    /// of the game, found at its first room.
+    pub fn on_channel<M: DeserializeOwned + 'static>(
+        &mut self,
+        channel: &str,
+        handler: impl Fn(&mut World, M) + Send + Sync + 'static,
+    ) -> &mut Self {
+        assert!(
+            is_valid_channel_name(channel),
+            "invalid channel name {channel:?}"
+        );
+        self.subscriptions.push(Subscription::new(channel, handler));
         self
     }
 

@@ -17,6 +17,7 @@
 //! - [`snapshot`]: save and restore a room's state.
 //! - [`stats`]: counters of the last tick.
 
+pub mod channels;
 mod components;
 mod config;
 pub mod datagram;

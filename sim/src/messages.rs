@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tessera_protocol::{PayloadError, RawValue, ServerMsg};
 
+use crate::channels::{ChannelMessage, is_valid_channel_name};
 use crate::components::{ClientId, NetId};
 use crate::interest::Clients;
 use crate::replication::ReplicationState;
@@ -180,6 +181,9 @@ pub enum EventError {
     /// The room queued `RoomConfig::max_events_per_tick` events this tick.
     #[error("more than {0} game events in one tick")]
     TooMany(usize),
+    /// A channel name must be 1 to 64 bytes of `A-Z a-z 0-9 _ . : -`.
+    #[error("invalid channel name {0:?}")]
+    InvalidChannel(String),
 }
 
 /// Game events to send after this tick's delta (a world resource). Game
@@ -188,6 +192,9 @@ pub enum EventError {
 #[derive(Resource, Debug)]
 pub struct GameEvents {
     queued: Vec<(EventTarget, Bytes)>,
+    /// Messages for other rooms (channels), handed to the host after the
+    /// tick.
+    published: Vec<ChannelMessage>,
     limit: usize,
 }
 
@@ -195,8 +202,37 @@ impl GameEvents {
     pub(crate) fn new(limit: usize) -> Self {
         Self {
             queued: Vec::new(),
+            published: Vec::new(),
             limit,
         }
+    }
+
+    /// Publishes `message` on `channel`, for every room that subscribes to
+    /// it ([`crate::RoomBuilder::on_channel`]), this one included if it
+    /// does, on this node or another of the cluster. It leaves after the
+    /// tick; delivery is at most once (see [`crate::channels`]). At most
+    /// `RoomConfig::max_events_per_tick` a tick, as for events.
+    pub fn publish<M: Serialize + ?Sized>(
+        &mut self,
+        channel: &str,
+        message: &M,
+    ) -> Result<(), EventError> {
+        if !is_valid_channel_name(channel) {
+            return Err(EventError::InvalidChannel(channel.to_owned()));
+        }
+        if self.published.len() >= self.limit {
+            return Err(EventError::TooMany(self.limit));
+        }
+        self.published.push(ChannelMessage {
+            channel: channel.to_owned(),
+            payload: RawValue::encode(message)?,
+        });
+        Ok(())
+    }
+
+    /// The tick's channel messages, for the host to carry.
+    pub(crate) fn take_published(&mut self) -> Vec<ChannelMessage> {
+        std::mem::take(&mut self.published)
     }
 
     /// Queues `event` (the game's type, encoded like every game payload)

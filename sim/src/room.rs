@@ -15,6 +15,7 @@ use bytes::Bytes;
 use tessera_protocol::limits::{ChatTextProblem, MAX_CHAT, check_chat_text};
 use tessera_protocol::{ErrorCode, PayloadError, RawValue, ServerMsg, Welcome};
 
+use crate::channels::{ChannelError, ChannelMessage, Subscription};
 use crate::components::{ClientId, Held, NetId, Player, Replicated, RoomRng, TickInfo};
 use crate::config::{CHAT_BACKLOG_TICKS, ConfigError, RoomConfig};
 use crate::datagram::{DatagramView, DeliveryMode};
@@ -143,6 +144,7 @@ pub struct Room {
     leave_hook: Option<LeaveHook>,
     input_hook: Option<InputHook>,
     action_hook: Option<ActionHook>,
+    subscriptions: Vec<Subscription>,
     actions: ActionQueue,
     pub(crate) persist: Arc<PersistRegistry>,
     tick: u32,
@@ -202,6 +204,7 @@ impl Room {
             leave,
             input,
             action,
+            subscriptions,
             ..
         } = builder;
         world.insert_resource(ReplicationState::new(components));
@@ -220,6 +223,7 @@ impl Room {
             leave_hook: leave,
             input_hook: input,
             action_hook: action,
+            subscriptions,
             actions: ActionQueue::default(),
             persist: Arc::new(persist),
             tick: 0,
@@ -454,6 +458,27 @@ impl Room {
         check_chat(text)?;
         let from = self.world.get::<NetId>(entity).map_or(0, |n| n.0);
         self.broadcast_chat(from, text)
+    }
+
+    /// The channels this room subscribes to.
+    pub fn channels(&self) -> impl Iterator<Item = &str> {
+        self.subscriptions.iter().map(|s| s.channel.as_str())
+    }
+
+    /// The messages the game published on channels in the last tick, for
+    /// the host to carry to the subscribed rooms.
+    pub fn take_published(&mut self) -> Vec<ChannelMessage> {
+        self.world.resource_mut::<GameEvents>().take_published()
+    }
+
+    /// Hands a message on `channel` to the game's handler, now (call it
+    /// between ticks).
+    pub fn receive(&mut self, channel: &str, payload: &RawValue) -> Result<(), ChannelError> {
+        let Some(subscription) = self.subscriptions.iter().find(|s| s.channel == channel) else {
+            return Err(ChannelError::NotSubscribed(channel.to_owned()));
+        };
+        let subscription = subscription.clone();
+        subscription.deliver(&mut self.world, payload)
     }
 
     /// Queues a chat line for everyone, from net id `from` (0 = the server).

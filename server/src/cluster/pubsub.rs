@@ -22,6 +22,9 @@ use super::{Cluster, RedisFailure};
 use crate::link::RoomCommand;
 use crate::metrics::cluster as names;
 use crate::room::RoomTable;
+use bytes::Bytes;
+use tessera_protocol::RawValue;
+use tessera_sim::channels::ChannelMessage;
 
 /// How long a command waits for its node's answer.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
@@ -48,6 +51,12 @@ pub enum ClusterMessage {
     Broadcast {
         text: String,
         room: Option<String>,
+    },
+    /// A game's message on a channel, for the rooms that subscribe to it;
+    /// `payload` is its MessagePack.
+    Channel {
+        channel: String,
+        payload: Vec<u8>,
     },
     /// To one node: do `command`, answer on `from`'s channel.
     Command {
@@ -166,6 +175,38 @@ impl Cluster {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Carries the channel messages rooms publish (from `published`) to
+    /// the rooms that subscribe: through Redis to every node, or straight
+    /// to this node's rooms when it is on its own (`cluster` is `None`).
+    /// A message Redis cannot take now is dropped and counted.
+    pub async fn carry_channels(
+        cluster: Option<Arc<Self>>,
+        rooms: Arc<RoomTable>,
+        mut published: tokio::sync::mpsc::Receiver<ChannelMessage>,
+        stop: CancellationToken,
+    ) {
+        loop {
+            let message = tokio::select! {
+                () = stop.cancelled() => return,
+                message = published.recv() => match message {
+                    Some(message) => message,
+                    None => return,
+                },
+            };
+            let Some(cluster) = &cluster else {
+                rooms.deliver(&message);
+                continue;
+            };
+            let message = ClusterMessage::Channel {
+                channel: message.channel,
+                payload: message.payload.as_bytes().to_vec(),
+            };
+            if cluster.tell_all(&message).await.is_err() {
+                ::metrics::counter!(names::CHANNEL_DROPS).increment(1);
+            }
+        }
+    }
+
     /// Listens on the cluster's channel and this node's own until `stop`,
     /// subscribing again whenever the connection drops.
     pub(super) async fn listen(self: Arc<Self>, rooms: Arc<RoomTable>, stop: CancellationToken) {
@@ -230,6 +271,12 @@ impl Cluster {
                 };
                 for handle in targets {
                     let _ = handle.send(RoomCommand::Announce { text: text.clone() });
+                }
+            }
+            ClusterMessage::Channel { channel, payload } => {
+                match RawValue::from_bytes(Bytes::from(payload)) {
+                    Ok(payload) => rooms.deliver(&ChannelMessage { channel, payload }),
+                    Err(e) => tracing::debug!(error = %e, channel, "unreadable channel message"),
                 }
             }
             ClusterMessage::Command { id, from, command } => {

@@ -137,6 +137,9 @@ pub enum RoomCommand {
         reason: String,
         reply: oneshot::Sender<bool>,
     },
+    /// A message on a channel the room subscribes to, from a room of this
+    /// node or another.
+    Channel(tessera_sim::channels::ChannelMessage),
     /// A server chat line (`from` 0) to every player (an operator's
     /// broadcast).
     Announce {

@@ -30,10 +30,18 @@ pub struct RoomHandle {
     pub(super) closed: AtomicBool,
     /// The client address whose join opened the room.
     pub(super) opener: IpAddr,
+    /// The channels the room subscribes to.
+    pub channels: Vec<String>,
 }
 
 impl RoomHandle {
-    pub(super) fn new(id: u64, name: &str, opener: IpAddr, commands: Sender<RoomCommand>) -> Self {
+    pub(super) fn new(
+        id: u64,
+        name: &str,
+        opener: IpAddr,
+        commands: Sender<RoomCommand>,
+        channels: Vec<String>,
+    ) -> Self {
         Self {
             id,
             name: name.to_owned(),
@@ -45,6 +53,7 @@ impl RoomHandle {
             load: Mutex::new(RoomLoad::default()),
             closed: AtomicBool::new(false),
             opener,
+            channels,
         }
     }
 

@@ -20,9 +20,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tessera_protocol::{ErrorCode, KickReason};
+use tessera_sim::channels::ChannelMessage;
 use tessera_sim::{ActionError, ChatError, ClientId, FrameKind, InputError, Outgoing, Room};
-use tokio::sync::mpsc::Receiver;
 use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
+use tokio::sync::mpsc::{self, Receiver};
 
 use super::handle::RoomHandle;
 use super::load::LoadWindow;
@@ -68,6 +69,8 @@ pub(crate) struct HostedRoom {
     bytes_out: u64,
     /// An operator closed the room; its thread drops it instead of ticking.
     close_requested: bool,
+    /// Where the game's channel messages go (none: nowhere, in unit tests).
+    channel_out: Option<mpsc::Sender<ChannelMessage>>,
     /// Players who can come back, and those held until they do.
     reconnects: reconnects::Reconnects,
 }
@@ -95,9 +98,30 @@ impl HostedRoom {
             gauges: RoomGauges::new(),
             bytes_out: 0,
             close_requested: false,
+            channel_out: None,
             reconnects: reconnects::Reconnects::new(Duration::from_millis(
                 config.reconnect_grace_ms,
             )),
+        }
+    }
+
+    /// Where the messages the game publishes on channels go: a bounded
+    /// queue to the task that fans them out to the subscribed rooms.
+    pub(super) fn carry_channels_to(&mut self, out: mpsc::Sender<ChannelMessage>) {
+        self.channel_out = Some(out);
+    }
+
+    /// Hands the tick's channel messages on without waiting: a full queue
+    /// drops them (counted), as channels promise at most once.
+    fn carry_published(&mut self) {
+        let published = self.room.take_published();
+        let Some(out) = &self.channel_out else {
+            return;
+        };
+        for message in published {
+            if out.try_send(message).is_err() {
+                ::metrics::counter!(metrics::cluster::CHANNEL_DROPS).increment(1);
+            }
         }
     }
 
@@ -129,6 +153,7 @@ impl HostedRoom {
         self.read_acks();
         self.out.clear();
         self.room.step(&mut self.out);
+        self.carry_published();
         self.deliver(now, metrics);
         self.drop_laggards(now);
         self.publish(now, started, metrics);
@@ -250,6 +275,11 @@ impl HostedRoom {
                 reply,
             } => {
                 let _ = reply.send(self.kick(client, &reason));
+            }
+            RoomCommand::Channel(message) => {
+                if let Err(e) = self.room.receive(&message.channel, &message.payload) {
+                    tracing::debug!(error = %e, "channel message not handled");
+                }
             }
             RoomCommand::Announce { text } => {
                 if self.room.broadcast_chat(0, &text).is_err() {

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Instant;
 
 use tessera_protocol::{ErrorCode, GameSchema};
+use tessera_sim::channels::ChannelMessage;
 use tessera_sim::{Game, Room};
 
 use super::handle::RoomHandle;
@@ -18,7 +19,7 @@ use super::host::HostedRoom;
 use super::names::{Names, OpenRooms};
 use super::workers::TickWorkers;
 use crate::config::ServerConfig;
-use crate::link::Refusal;
+use crate::link::{Refusal, RoomCommand};
 
 /// Whether the node takes new joins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,8 @@ pub struct RoomTable {
     next_id: AtomicU64,
     /// An [`Admission`], as its index.
     admission: AtomicU8,
+    /// Where rooms' channel messages go (see [`RoomTable::new`]).
+    channel_out: tokio::sync::mpsc::Sender<ChannelMessage>,
 }
 
 impl std::fmt::Debug for RoomTable {
@@ -54,8 +57,15 @@ impl std::fmt::Debug for RoomTable {
 }
 
 impl RoomTable {
-    /// A table with no rooms yet, and its tick threads started.
-    pub fn new(game: Arc<dyn Game>, schema: GameSchema, config: Arc<ServerConfig>) -> Self {
+    /// A table with no rooms yet, and its tick threads started. The
+    /// messages its rooms publish on channels go to `channel_out`, for a
+    /// task to fan out ([`RoomTable::deliver`] here, or across a cluster).
+    pub fn new(
+        game: Arc<dyn Game>,
+        schema: GameSchema,
+        config: Arc<ServerConfig>,
+        channel_out: tokio::sync::mpsc::Sender<ChannelMessage>,
+    ) -> Self {
         let names = Arc::new(Names::default());
         Self {
             workers: TickWorkers::start(
@@ -69,6 +79,16 @@ impl RoomTable {
             config,
             next_id: AtomicU64::new(1),
             admission: AtomicU8::new(Admission::Open as u8),
+            channel_out,
+        }
+    }
+
+    /// Hands `message` to every open room that subscribes to its channel.
+    pub fn deliver(&self, message: &ChannelMessage) {
+        for room in self.rooms() {
+            if room.channels.contains(&message.channel) {
+                let _ = room.send(RoomCommand::Channel(message.clone()));
+            }
         }
     }
 
@@ -109,14 +129,16 @@ impl RoomTable {
         // Tokio's channel grows block by block up to its bound: a quiet
         // room holds a few slots, not `room_queue` of them.
         let (commands, inbox) = tokio::sync::mpsc::channel(self.config.room_queue);
-        let handle = Arc::new(RoomHandle::new(id, name, address, commands));
-        let hosted = HostedRoom::new(
+        let channels = room.channels().map(str::to_owned).collect();
+        let handle = Arc::new(RoomHandle::new(id, name, address, commands, channels));
+        let mut hosted = HostedRoom::new(
             Arc::clone(&handle),
             room,
             inbox,
             &self.config,
             Instant::now(),
         );
+        hosted.carry_channels_to(self.channel_out.clone());
         self.workers
             .add(hosted)
             .map_err(|()| Refusal::new(ErrorCode::ShuttingDown, "room threads have stopped"))?;

@@ -42,6 +42,7 @@ impl Harness {
             "test",
             [127, 0, 0, 1].into(),
             commands.clone(),
+            Vec::new(),
         ));
         Self {
             hosted: HostedRoom::new(handle, room, inbox, &config, now),
