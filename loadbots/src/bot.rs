@@ -29,6 +29,8 @@ pub struct BotContext {
     /// Where bots join, round-robin by id; never empty.
     pub urls: Vec<String>,
     pub room: String,
+    /// Rooms the bots are spread over; at least 1.
+    pub rooms: u64,
     pub scenario: Scenario,
     pub seed: u64,
     /// Overrides the margin of the server's Welcome.
@@ -41,6 +43,15 @@ pub struct BotContext {
 }
 
 impl BotContext {
+    /// The room bot `id` joins.
+    pub fn room_of(&self, id: u64) -> String {
+        if self.rooms <= 1 {
+            self.room.clone()
+        } else {
+            format!("{}-{}", self.room, id % self.rooms)
+        }
+    }
+
     /// The URL bot `id` joins through.
     fn entry(&self, id: u64) -> &str {
         &self.urls[(id % self.urls.len() as u64) as usize]

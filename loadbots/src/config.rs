@@ -41,6 +41,10 @@ pub struct Args {
     /// Room every bot joins.
     #[arg(long, default_value = "bench")]
     pub room: String,
+    /// Spread the bots over this many rooms: bot `i` joins `ROOM-(i mod
+    /// N)`. 1: every bot joins `--room` itself.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rooms: u64,
     #[arg(long, value_enum, default_value = "crowd")]
     pub scenario: Scenario,
     /// Bots to reach with the short form (`--ramp`).
@@ -106,6 +110,8 @@ pub struct SwarmConfig {
     /// The trust of QUIC bots (`None` over WebSocket).
     pub quic_trust: Option<tessera_client::ClientConfig>,
     pub room: String,
+    /// Rooms the bots are spread over (see `--rooms`); at least 1.
+    pub rooms: u64,
     pub scenario: Scenario,
     pub plan: Plan,
     pub seed: u64,
@@ -192,6 +198,7 @@ impl TryFrom<Args> for SwarmConfig {
             transport,
             quic_trust,
             room: a.room,
+            rooms: a.rooms,
             churn_per_second: if a.scenario == crate::scenario::Scenario::Churn {
                 a.churn_rate
             } else {

@@ -104,7 +104,7 @@ async fn join(
     entry: &str,
     resume: Option<String>,
 ) -> Result<Joined, JoinError> {
-    let mut hello = Hello::new(ctx.room.clone()).for_game(tessera_protocol::arena::schema());
+    let mut hello = Hello::new(ctx.room_of(id)).for_game(tessera_protocol::arena::schema());
     hello.resume = resume;
     hello.options = RawValue::encode(&JoinOptions::named(format!("bot-{id}")))
         .map_err(|e| JoinError::Handshake(format!("cannot encode the join options: {e}")))?;

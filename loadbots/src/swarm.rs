@@ -69,6 +69,7 @@ pub async fn run(config: &SwarmConfig) -> Result<Finished, NoBotJoined> {
         quic,
         urls: config.urls.clone(),
         room: config.room.clone(),
+        rooms: config.rooms,
         scenario: config.scenario,
         seed: config.seed,
         aoi_margin: config.aoi_margin,

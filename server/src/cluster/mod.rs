@@ -44,6 +44,16 @@ use crate::link::{Refusal, RoomCommand};
 use crate::metrics::cluster as names;
 use crate::room::{Admission, RoomTable};
 
+/// What a refresh found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refreshed {
+    /// Another node has, or had, the room since: the lease is not ours.
+    Lost,
+    /// The lease is ours and extended; `seat_used` says whether the seat
+    /// given (if any) was valid, and is now used.
+    Kept { seat_used: bool },
+}
+
 /// Where a join goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -216,14 +226,24 @@ impl Cluster {
         }
         let target = self.place(rooms);
         let asked = Instant::now();
+        let seat_id = hex(&new_key());
+        let now = unix_ms();
+        let seat_ms = self.seat_ttl.as_millis() as u64;
         let mut redis = self.redis();
         let mut claim = scripts::CLAIM.prepare_invoke();
         claim
             .key(self.keys.lease(room))
             .key(self.keys.epoch(room))
+            .key(self.keys.seats(room))
             .arg(&target)
-            .arg(self.lease_ms());
-        let (owner, epoch): (String, u64) = self
+            .arg(self.lease_ms())
+            .arg(&self.node_id)
+            .arg(&seat_id)
+            .arg(now)
+            .arg(now + seat_ms)
+            .arg(self.max_players_per_room)
+            .arg(seat_ms * 2);
+        let (owner, epoch, seat): (String, u64, i64) = self
             .redis
             .within("claim", self.timeout, claim.invoke_async(&mut redis))
             .await
@@ -234,90 +254,53 @@ impl Cluster {
             return Ok(Route::Here);
         }
         ::metrics::counter!(names::LEASES_REFUSED).increment(1);
+        if seat != 1 {
+            return Err(Refusal::new(ErrorCode::RoomFull, "the room is full"));
+        }
+        ::metrics::counter!(names::SEATS_RESERVED).increment(1);
         let url = self.url_of(&owner, transport).await?;
-        let seat = self.reserve_seat(room, epoch).await?;
         ::metrics::counter!(names::REDIRECTS).increment(1);
         tracing::debug!(room, owner, epoch, url, "redirecting to the room's node");
-        Ok(Route::Elsewhere { url, seat })
+        Ok(Route::Elsewhere {
+            url,
+            seat: format!("{epoch}.{seat_id}"),
+        })
     }
 
-    /// Reserves a seat in `room` under `epoch` for a client on its way.
-    async fn reserve_seat(&self, room: &str, epoch: u64) -> Result<String, Refusal> {
-        let id = hex(&new_key());
-        let now = unix_ms();
-        let seat_ms = self.seat_ttl.as_millis() as u64;
-        let mut redis = self.redis();
-        let mut reserve = scripts::RESERVE_SEAT.prepare_invoke();
-        reserve
-            .key(self.keys.lease(room))
-            .key(self.keys.seats(room))
-            .arg(epoch)
-            .arg(&id)
-            .arg(now)
-            .arg(now + seat_ms)
-            .arg(self.max_players_per_room)
-            .arg(seat_ms * 2);
-        let reserved: i64 = self
-            .redis
-            .within(
-                "reserve_seat",
-                self.timeout,
-                reserve.invoke_async(&mut redis),
-            )
-            .await
-            .map_err(|e| unavailable(&e))?;
-        match reserved {
-            1 => {
-                ::metrics::counter!(names::SEATS_RESERVED).increment(1);
-                Ok(format!("{epoch}.{id}"))
-            }
-            -1 => Err(Refusal::new(ErrorCode::RoomFull, "the room is full")),
-            _ => Err(Refusal::new(
-                ErrorCode::RoomBusy,
-                "the room is changing nodes; try again",
-            )),
-        }
-    }
-
-    /// Checks and uses the seat a redirected client brought, taking the
-    /// room's lease here if the seat's epoch is this node's.
+    /// Checks and uses the seat a redirected client brought, in one step
+    /// with the lease: extended if this node holds it under the seat's
+    /// epoch, taken here if another node placed the room here under it.
     async fn take_seat(&self, room: &str, seat: &str, rooms: &RoomTable) -> Result<(), Refusal> {
         let Some((epoch, id)) = parse_seat(seat) else {
             return Err(seat_invalid("the seat is not one a node issued"));
         };
-        let held = self.leases.valid(room, Instant::now()).map(|l| l.epoch);
-        if held != Some(epoch) {
-            // Placed here by another node, or the lease lapsed meanwhile.
-            let players = rooms.get(room).map_or(0, |h| h.players());
-            match self.refresh(room, epoch, players).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    return Err(seat_invalid(
-                        "this node no longer hosts the room the seat is for",
-                    ));
-                }
-                Err(e) => return Err(unavailable(&e)),
+        let players = rooms.get(room).map_or(0, |h| h.players());
+        match self.refresh(room, epoch, players, Some(id)).await {
+            Ok(Refreshed::Lost) => Err(seat_invalid(
+                "this node no longer hosts the room the seat is for",
+            )),
+            Ok(Refreshed::Kept { seat_used: false }) => {
+                ::metrics::counter!(names::SEATS_EXPIRED).increment(1);
+                Err(seat_invalid("the seat is unknown, used already or expired"))
             }
+            Ok(Refreshed::Kept { seat_used: true }) => {
+                ::metrics::counter!(names::SEATS_USED).increment(1);
+                self.publish_lease_count();
+                Ok(())
+            }
+            Err(e) => Err(unavailable(&e)),
         }
-        let mut redis = self.redis();
-        let mut use_seat = scripts::USE_SEAT.prepare_invoke();
-        use_seat.key(self.keys.seats(room)).arg(id).arg(unix_ms());
-        let used: i64 = self
-            .redis
-            .within("use_seat", self.timeout, use_seat.invoke_async(&mut redis))
-            .await
-            .map_err(|e| unavailable(&e))?;
-        if used != 1 {
-            ::metrics::counter!(names::SEATS_EXPIRED).increment(1);
-            return Err(seat_invalid("the seat is unknown, used already or expired"));
-        }
-        ::metrics::counter!(names::SEATS_USED).increment(1);
-        Ok(())
     }
 
-    /// Extends (or takes back) this node's lease of `room` under `epoch`.
-    /// `Ok(false)`: another node has, or had, the room since.
-    async fn refresh(&self, room: &str, epoch: u64, players: usize) -> Result<bool, RedisFailure> {
+    /// Extends (or takes back) this node's lease of `room` under `epoch`,
+    /// and uses `seat` if one is given.
+    async fn refresh(
+        &self,
+        room: &str,
+        epoch: u64,
+        players: usize,
+        seat: Option<&str>,
+    ) -> Result<Refreshed, RedisFailure> {
         let asked = Instant::now();
         let mut redis = self.redis();
         let mut refresh = scripts::REFRESH.prepare_invoke();
@@ -329,19 +312,22 @@ impl Cluster {
             .arg(epoch)
             .arg(self.lease_ms())
             .arg(players)
-            .arg(unix_ms());
-        let (status, seats): (i64, usize) = self
+            .arg(unix_ms())
+            .arg(seat.unwrap_or_default());
+        let (status, seats, used): (i64, usize, i64) = self
             .redis
             .within("refresh", self.timeout, refresh.invoke_async(&mut redis))
             .await?;
         if status == 0 {
-            return Ok(false);
+            return Ok(Refreshed::Lost);
         }
         if status == 2 {
             tracing::info!(room, epoch, "lease taken back (it was gone from redis)");
         }
         self.leases.granted(room, epoch, seats, asked);
-        Ok(true)
+        Ok(Refreshed::Kept {
+            seat_used: used == 1,
+        })
     }
 
     /// The node a new room goes to: the least loaded that takes rooms, as
@@ -473,25 +459,28 @@ impl Cluster {
             .collect();
         let ttl = self.node_ttl.as_millis() as u64;
         let now = unix_ms();
-        let mut redis = self.redis();
         let entry = serde_json::to_string(&me).unwrap_or_default();
         let rooms_json = serde_json::to_string(&listed).unwrap_or_default();
-        let write = async {
-            let () = redis
-                .pset_ex(self.keys.node(&self.node_id), entry, ttl)
-                .await?;
-            let () = redis
-                .pset_ex(self.keys.node_rooms(&self.node_id), rooms_json, ttl)
-                .await?;
-            let _: i64 = redis.zadd(self.keys.nodes(), &self.node_id, now).await?;
-            let _: i64 = redis
-                .zrembyscore(self.keys.nodes(), "-inf", now.saturating_sub(ttl))
-                .await?;
-            Ok(())
-        };
-        self.redis
-            .within("heartbeat", self.timeout * 2, write)
-            .await?;
+        // One call per command (sent at once, on the one multiplexed
+        // connection), so that the metrics count Redis commands.
+        let (mut a, mut b, mut c, mut d) = (self.redis(), self.redis(), self.redis(), self.redis());
+        let timeout = self.timeout;
+        tokio::try_join!(
+            self.redis.within("heartbeat_entry", timeout, async {
+                a.pset_ex::<_, _, ()>(self.keys.node(&self.node_id), entry, ttl).await
+            }),
+            self.redis.within("heartbeat_rooms", timeout, async {
+                b.pset_ex::<_, _, ()>(self.keys.node_rooms(&self.node_id), rooms_json, ttl)
+                    .await
+            }),
+            self.redis.within("heartbeat_index", timeout, async {
+                c.zadd::<_, _, _, i64>(self.keys.nodes(), &self.node_id, now).await
+            }),
+            self.redis.within("heartbeat_prune", timeout, async {
+                d.zrembyscore::<_, _, _, i64>(self.keys.nodes(), "-inf", now.saturating_sub(ttl))
+                    .await
+            }),
+        )?;
         let nodes = self.read_nodes().await?;
         *self.nodes.lock().unwrap_or_else(|p| p.into_inner()) = nodes;
         Ok(())
@@ -549,12 +538,12 @@ impl Cluster {
         let due = self.leases.due(open, Instant::now());
         let refreshes = due.iter().map(|d| async move {
             let players = rooms.get(&d.room).map_or(0, |h| h.players());
-            (d, self.refresh(&d.room, d.epoch, players).await)
+            (d, self.refresh(&d.room, d.epoch, players, None).await)
         });
         for (due, result) in futures_util::future::join_all(refreshes).await {
             match result {
-                Ok(true) => {}
-                Ok(false) => {
+                Ok(Refreshed::Kept { .. }) => {}
+                Ok(Refreshed::Lost) => {
                     if self.leases.lost(&due.room, due.epoch) {
                         ::metrics::counter!(names::LEASES_LOST).increment(1);
                         tracing::warn!(

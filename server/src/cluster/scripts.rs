@@ -10,31 +10,51 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// KEYS: lease, epoch. ARGV: node, lease_ms.
-/// The room's owner and epoch; if it had none, `node` now owns it under the
-/// next epoch.
+/// KEYS: lease, epoch, seats. ARGV: target, lease_ms, me, seat, now_ms,
+/// seat_expires_ms, max_players, seats_ttl_ms.
+/// The room's owner and epoch; if it had none, `target` (the node placement
+/// chose) now owns it under the next epoch. When the owner is not `me`, a
+/// seat is reserved in the same step if the room's published players and
+/// live seats leave a place. Returns `{owner, epoch, seat}`: seat 0 none
+/// needed (the owner is `me`), 1 reserved, -1 the room is full.
 pub static CLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local owner = redis.call('HGET', KEYS[1], 'node')
+local epoch
 if owner then
-  return {owner, tonumber(redis.call('HGET', KEYS[1], 'epoch'))}
+  epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch'))
+else
+  epoch = redis.call('INCR', KEYS[2])
+  redis.call('PEXPIRE', KEYS[2], 86400000)
+  owner = ARGV[1]
+  redis.call('HSET', KEYS[1], 'node', owner, 'epoch', epoch, 'players', 0)
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
-local epoch = redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], 86400000)
-redis.call('HSET', KEYS[1], 'node', ARGV[1], 'epoch', epoch, 'players', 0)
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return {ARGV[1], epoch}
+if owner == ARGV[3] then
+  return {owner, epoch, 0}
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[5])
+local players = tonumber(redis.call('HGET', KEYS[1], 'players') or '0')
+if players + redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[7]) then
+  return {owner, epoch, -1}
+end
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[4])
+redis.call('PEXPIRE', KEYS[3], ARGV[8])
+return {owner, epoch, 1}
 ",
     )
 });
 
-/// KEYS: lease, epoch, seats. ARGV: node, epoch, lease_ms, players, now_ms.
+/// KEYS: lease, epoch, seats. ARGV: node, epoch, lease_ms, players, now_ms,
+/// seat (or empty).
 /// Extends the lease if `node` holds it under `epoch`, or takes it back
 /// under that epoch if it is gone and nobody took the room since (Redis
-/// restarted empty, or the lease expired unused). Returns `{status,
-/// seats}`: status 1 kept, 2 taken back, 0 lost (another node has, or had,
-/// the room); seats: the reserved seats not yet used or expired.
+/// restarted empty, or the lease expired unused); then, with a seat, uses
+/// it once. Returns `{status, seats, used}`: status 1 kept, 2 taken back,
+/// 0 lost (another node has, or had, the room: nothing changed); seats:
+/// the reserved seats not yet used or expired; used: 1 if the seat was
+/// reserved and had not expired.
 pub static REFRESH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -42,12 +62,12 @@ local owner = redis.call('HGET', KEYS[1], 'node')
 local status = 1
 if owner then
   if owner ~= ARGV[1] or redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[2] then
-    return {0, 0}
+    return {0, 0, 0}
   end
 else
   local current = tonumber(redis.call('GET', KEYS[2]) or '0')
   if current > tonumber(ARGV[2]) then
-    return {0, 0}
+    return {0, 0, 0}
   end
   redis.call('SET', KEYS[2], ARGV[2])
   status = 2
@@ -56,47 +76,11 @@ redis.call('PEXPIRE', KEYS[2], 86400000)
 redis.call('HSET', KEYS[1], 'node', ARGV[1], 'epoch', ARGV[2], 'players', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[5])
-return {status, redis.call('ZCARD', KEYS[3])}
-",
-    )
-});
-
-/// KEYS: lease, seats. ARGV: epoch, seat, now_ms, expires_ms, max_players,
-/// seats_ttl_ms. Reserves `seat` in the room if its lease still has `epoch`
-/// and the room's players and live seats leave a place. Returns 1 reserved,
-/// 0 the lease changed, -1 the room is full.
-pub static RESERVE_SEAT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then
-  return 0
+local used = 0
+if ARGV[6] ~= '' and redis.call('ZREM', KEYS[3], ARGV[6]) == 1 then
+  used = 1
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
-local players = tonumber(redis.call('HGET', KEYS[1], 'players') or '0')
-if players + redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then
-  return -1
-end
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[6])
-return 1
-",
-    )
-});
-
-/// KEYS: seats. ARGV: seat, now_ms. Uses the seat once: 1 if it was
-/// reserved and has not expired, 0 otherwise.
-pub static USE_SEAT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local expires = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not expires then
-  return 0
-end
-redis.call('ZREM', KEYS[1], ARGV[1])
-if tonumber(expires) < tonumber(ARGV[2]) then
-  return 0
-end
-return 1
+return {status, redis.call('ZCARD', KEYS[3]), used}
 ",
     )
 });
