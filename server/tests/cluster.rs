@@ -113,16 +113,25 @@ async fn redirect_of(node: &Server, room: &str) -> (String, String) {
 /// What `node` first answers `hello` with, over a bare WebSocket (no
 /// client that would follow a redirect or retry).
 async fn first_answer(node: &Server, hello: Hello) -> ServerMsg {
+    bare_join(&url(node), hello).await.0
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Sends `hello` to `url` over a bare WebSocket and returns the first
+/// answer, with the connection still open.
+async fn bare_join(url: &str, hello: Hello) -> (ServerMsg, Ws) {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
-    let (mut ws, _) = tokio_tungstenite::connect_async(url(node))
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("connects");
     let hello = tessera_protocol::ClientMsg::Hello(hello).encode();
     ws.send(Message::Binary(hello.into())).await.expect("sends");
     while let Some(Ok(message)) = ws.next().await {
         if let Message::Binary(frame) = message {
-            return ServerMsg::decode(&frame).expect("decodes");
+            return (ServerMsg::decode(&frame).expect("decodes"), ws);
         }
     }
     panic!("closed without an answer")
@@ -277,6 +286,16 @@ async fn after_kill_9_of_its_node_a_room_is_recreated_on_a_survivor() {
         redis.cli(&["GET", "tessera:{node:a-victim}"]).is_empty()
     })
     .await;
+    // And the room list names the room on its new node only.
+    let rooms: tessera_server::admin::report::RoomList =
+        admin_json(&survivors[0], &["rooms"]).await;
+    let phoenix: Vec<_> = rooms.rooms.iter().filter(|r| r.name == "phoenix").collect();
+    assert!(
+        phoenix
+            .iter()
+            .all(|r| r.node.as_deref() != Some("a-victim")),
+        "{phoenix:?}"
+    );
 }
 
 #[tokio::test]
@@ -462,4 +481,47 @@ async fn a_game_channel_reaches_the_other_rooms_of_a_node_on_its_own() {
     bob.send_action("hello, east").await.expect("sends");
     hears(&mut ann, "hello, east").await;
     hears(&mut bob, "hello, east").await;
+}
+
+#[tokio::test]
+async fn a_resume_token_brought_to_another_node_resumes_the_player_on_the_rooms_node() {
+    let redis = RedisServer::start();
+    let nodes = three_nodes(&redis).await;
+    let _ann = join_via(&nodes[0], "again", "ann").await;
+    let owner = wait_for_host(&nodes, "again", 1).await;
+    let other = other_than(&nodes, owner);
+    // Bob comes through another node, follows the redirect by hand, joins,
+    // and loses his connection without a close.
+    let (redirect, _) = bare_join(&url(other), hello("again", "bob", 0.0, 0.0)).await;
+    let ServerMsg::Redirect {
+        url: owner_url,
+        seat,
+    } = redirect
+    else {
+        panic!("expected a redirect, got {redirect:?}");
+    };
+    let mut with_seat = hello("again", "bob", 0.0, 0.0);
+    with_seat.seat = Some(seat);
+    let (welcome, ws) = bare_join(&owner_url, with_seat).await;
+    let ServerMsg::Welcome(welcome) = welcome else {
+        panic!("expected a welcome, got {welcome:?}");
+    };
+    drop(ws);
+    // His client brings the resume token back through yet another node.
+    let third = nodes
+        .iter()
+        .find(|n| n.ws_addr() != owner.ws_addr() && n.ws_addr() != other.ws_addr())
+        .expect("a third node");
+    let mut back = hello("again", "bob", 0.0, 0.0);
+    back.resume = welcome.resume.clone();
+    let bob = Client::connect_with(&url(third), back, config())
+        .await
+        .expect("resumes through the cluster");
+    assert_eq!(
+        bob.welcome().entity_id,
+        welcome.entity_id,
+        "the same player"
+    );
+    assert_eq!(bob.node_url(), owner_url);
+    wait_for_players(owner, "again", 2).await;
 }

@@ -45,7 +45,10 @@ fn a_tick_hands_out_what_it_published_and_a_message_reaches_the_handler() {
     let published = t.room.take_published();
     assert_eq!(published.len(), 1);
     assert_eq!(published[0].channel, "news");
-    assert_eq!(published[0].payload.decode::<String>().expect("decodes"), "extra");
+    assert_eq!(
+        published[0].payload.decode::<String>().expect("decodes"),
+        "extra"
+    );
     assert!(t.room.take_published().is_empty(), "handed out once");
 
     t.room

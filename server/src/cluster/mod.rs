@@ -258,6 +258,12 @@ impl Cluster {
             return Err(Refusal::new(ErrorCode::RoomFull, "the room is full"));
         }
         ::metrics::counter!(names::SEATS_RESERVED).increment(1);
+        if self.is_draining(&owner) {
+            return Err(Refusal::new(
+                ErrorCode::ShuttingDown,
+                "the room's node is draining and takes no new players; try again once the room has moved or closed",
+            ));
+        }
         let url = self.url_of(&owner, transport).await?;
         ::metrics::counter!(names::REDIRECTS).increment(1);
         tracing::debug!(room, owner, epoch, url, "redirecting to the room's node");
@@ -344,6 +350,14 @@ impl Cluster {
             n.rooms += 1;
         }
         pick
+    }
+
+    /// Whether node `id` was draining when the registry was last read.
+    fn is_draining(&self, id: &str) -> bool {
+        let nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        nodes
+            .iter()
+            .any(|n| n.id == id && n.state == NodeInfo::DRAINING)
     }
 
     /// The URL of node `id` for `transport`, from the last registry read or
@@ -467,14 +481,16 @@ impl Cluster {
         let timeout = self.timeout;
         tokio::try_join!(
             self.redis.within("heartbeat_entry", timeout, async {
-                a.pset_ex::<_, _, ()>(self.keys.node(&self.node_id), entry, ttl).await
+                a.pset_ex::<_, _, ()>(self.keys.node(&self.node_id), entry, ttl)
+                    .await
             }),
             self.redis.within("heartbeat_rooms", timeout, async {
                 b.pset_ex::<_, _, ()>(self.keys.node_rooms(&self.node_id), rooms_json, ttl)
                     .await
             }),
             self.redis.within("heartbeat_index", timeout, async {
-                c.zadd::<_, _, _, i64>(self.keys.nodes(), &self.node_id, now).await
+                c.zadd::<_, _, _, i64>(self.keys.nodes(), &self.node_id, now)
+                    .await
             }),
             self.redis.within("heartbeat_prune", timeout, async {
                 d.zrembyscore::<_, _, _, i64>(self.keys.nodes(), "-inf", now.saturating_sub(ttl))
