@@ -525,3 +525,31 @@ async fn a_resume_token_brought_to_another_node_resumes_the_player_on_the_rooms_
     assert_eq!(bob.node_url(), owner_url);
     wait_for_players(owner, "again", 2).await;
 }
+
+#[tokio::test]
+async fn a_node_bound_to_every_interface_needs_its_public_urls_in_cluster_mode() {
+    let redis = RedisServer::start();
+    let games =
+        vec![std::sync::Arc::new(PlacedArena::default()) as std::sync::Arc<dyn tessera_sim::Game>];
+    let mut config = tessera_server::ServerConfig {
+        ws_addr: "0.0.0.0:0".parse().expect("addr"),
+        quic_addr: "127.0.0.1:0".parse().expect("addr"),
+        admin_addr: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: std::env::temp_dir().join(format!("tessera-public-url-{}", redis.port)),
+        game: "placed-arena".into(),
+        ..tessera_server::ServerConfig::default()
+    };
+    clustered(&redis, "n1")(&mut config);
+    let refused = Server::start_with_games(config.clone(), games.clone())
+        .await
+        .expect_err("no URL to send clients to");
+    let message = refused.to_string();
+    assert!(message.contains("public_ws_url"), "{message}");
+    config.public_ws_url = Some("ws://10.1.2.3:7700".into());
+    let node = Server::start_with_games(config, games)
+        .await
+        .expect("starts with the URL given");
+    let cluster = node.state().cluster.clone().expect("clustered");
+    assert_eq!(cluster.urls.ws, "ws://10.1.2.3:7700");
+    node.shutdown().await;
+}
