@@ -452,7 +452,6 @@ impl ServerConfig {
             .map_err(|e| ConfigError::Invalid(e.0))
     }
 
-    /// The configuration of a new room, with its random seed.
     /// Whether the node runs as part of a cluster.
     pub fn is_clustered(&self) -> bool {
         self.redis_url.is_some()
@@ -499,6 +498,7 @@ impl ServerConfig {
         Ok(())
     }
 
+    /// The configuration of a new room, with its random seed.
     pub fn room_config(&self, seed: u64) -> tessera_sim::RoomConfig {
         tessera_sim::RoomConfig {
             tick_hz: self.tick_hz,

@@ -553,3 +553,38 @@ async fn a_node_bound_to_every_interface_needs_its_public_urls_in_cluster_mode()
     assert_eq!(cluster.urls.ws, "ws://10.1.2.3:7700");
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_forged_seat_changes_nothing() {
+    let redis = RedisServer::start();
+    let nodes = three_nodes(&redis).await;
+    let mut forged = hello("forged", "eve", 0.0, 0.0);
+    forged.seat = Some(format!("12345.{}", "ab".repeat(16)));
+    let answer = first_answer(&nodes[1], forged).await;
+    assert!(
+        matches!(answer, ServerMsg::Error { code, .. } if code == ErrorCode::SeatInvalid as u16),
+        "{answer:?}"
+    );
+    assert_eq!(redis.cli(&["EXISTS", "tessera:{room:forged}:lease"]), "0");
+    assert_eq!(redis.cli(&["EXISTS", "tessera:{room:forged}:epoch"]), "0");
+    // The room opens as any other afterwards, under the first epoch.
+    let _eve = join_via(&nodes[1], "forged", "eve").await;
+    assert_eq!(
+        redis.cli(&["HGET", "tessera:{room:forged}:lease", "epoch"]),
+        "1"
+    );
+}
+
+#[tokio::test]
+async fn a_node_that_stops_lets_its_rooms_move_at_once() {
+    let redis = RedisServer::start();
+    let [a, b, c] = three_nodes(&redis).await;
+    let ann = join_via(&a, "handover", "ann").await;
+    wait_for_host(std::slice::from_ref(&a), "handover", 1).await;
+    drop(ann);
+    a.shutdown().await;
+    assert_eq!(redis.cli(&["EXISTS", "tessera:{room:handover}:lease"]), "0");
+    let nodes = [b, c];
+    let _bob = join_via(&nodes[0], "handover", "bob").await;
+    wait_for_host(&nodes, "handover", 1).await;
+}

@@ -53,6 +53,12 @@ impl Keys {
         format!("{}:{{nodes}}", self.prefix)
     }
 
+    /// A random marker the first node writes (without TTL): when it is
+    /// gone or changed, Redis lost its data.
+    pub fn boot(&self) -> String {
+        format!("{}:{{cluster}}:boot", self.prefix)
+    }
+
     /// The channel that reaches every node.
     pub fn cluster_channel(&self) -> String {
         format!("{}:cluster", self.prefix)

@@ -23,7 +23,7 @@ pub struct Lease {
     pub pending_seats: usize,
 }
 
-/// What the refresher should do with a lease.
+/// A lease the refresher should refresh.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Due {
     pub room: String,
@@ -84,6 +84,30 @@ impl Leases {
         lease.epoch = epoch;
         lease.valid_until = lease.valid_until.max(valid_until);
         lease.pending_seats = pending_seats;
+    }
+
+    /// Marks the lease of `room` in use now (a join was admitted under it),
+    /// so that it is not dropped as idle before the room opens.
+    pub fn touch(&self, room: &str, now: Instant) {
+        if let Some(lease) = self.lock().get_mut(room) {
+            lease.used_at = now;
+        }
+    }
+
+    /// Whether this node holds a lease of `room` (trusted or not).
+    pub fn holds(&self, room: &str) -> bool {
+        self.lock().contains_key(room)
+    }
+
+    /// Every lease held, to release them when the node stops.
+    pub fn all(&self) -> Vec<Due> {
+        self.lock()
+            .iter()
+            .map(|(room, lease)| Due {
+                room: room.clone(),
+                epoch: lease.epoch,
+            })
+            .collect()
     }
 
     /// Forgets the lease of `room` if it is still `epoch` (Redis said

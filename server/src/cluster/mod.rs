@@ -47,11 +47,13 @@ use crate::room::{Admission, RoomTable};
 /// What a refresh found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refreshed {
-    /// Another node has, or had, the room since: the lease is not ours.
+    /// Another node has, or had, the room since, or the lease is gone and
+    /// may not be taken back: it is not ours.
     Lost,
-    /// The lease is ours and extended; `seat_used` says whether the seat
-    /// given (if any) was valid, and is now used.
-    Kept { seat_used: bool },
+    /// The seat given is unknown, used or expired; nothing changed.
+    SeatInvalid,
+    /// The lease is ours and extended, and the seat given (if any) used.
+    Kept,
 }
 
 /// Where a join goes.
@@ -101,6 +103,13 @@ pub struct Cluster {
     pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
     next_request: AtomicU64,
     handler: OnceLock<CommandHandler>,
+    /// The cluster's boot marker as this node last saw it.
+    boot_seen: Mutex<Option<String>>,
+    /// Set when Redis was seen to lose its data: the run loop takes the
+    /// leases back at once.
+    lost_data: std::sync::atomic::AtomicBool,
+    /// `redis_url` is a Redis Cluster.
+    redis_cluster: bool,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -111,6 +120,23 @@ impl std::fmt::Debug for Cluster {
             .field("leases", &self.leases.len())
             .finish_non_exhaustive()
     }
+}
+
+/// Closes room `name` with `room_moved`, waiting for room in its queue if
+/// need be (off this task: the refresher must not wait on a room).
+fn close_moved(rooms: &RoomTable, name: &str) {
+    let Some(handle) = rooms.get(name) else {
+        return;
+    };
+    tokio::spawn(async move {
+        let (reply, _) = oneshot::channel();
+        let close = RoomCommand::Close {
+            reason: "another node took the room over; join again".into(),
+            kick: KickReason::RoomMoved,
+            reply,
+        };
+        let _ = handle.send_waiting(close).await;
+    });
 }
 
 fn unix_ms() -> u64 {
@@ -133,11 +159,16 @@ fn seat_invalid(why: &str) -> Refusal {
     )
 }
 
-/// A seat token: `epoch "." hex(16 random bytes)`.
+/// Epochs stay below 2^53, where Lua's numbers are still exact.
+const MAX_EPOCH: u64 = 1 << 53;
+
+/// A seat token: `epoch "." hex(16 random bytes)`, also its member in the
+/// room's seat set.
 fn parse_seat(seat: &str) -> Option<(u64, &str)> {
     let (epoch, id) = seat.split_once('.')?;
     let valid = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
-    Some((epoch.parse().ok()?, id)).filter(|_| valid)
+    let epoch: u64 = epoch.parse().ok()?;
+    Some((epoch, id)).filter(|_| valid && epoch < MAX_EPOCH)
 }
 
 impl Cluster {
@@ -172,6 +203,9 @@ impl Cluster {
             pending: Mutex::new(HashMap::new()),
             next_request: AtomicU64::new(1),
             handler: OnceLock::new(),
+            boot_seen: Mutex::new(None),
+            lost_data: std::sync::atomic::AtomicBool::new(false),
+            redis_cluster: config.redis_cluster,
         })
     }
 
@@ -212,6 +246,7 @@ impl Cluster {
                     "the room is full (some places are kept for players on their way)",
                 ));
             }
+            self.leases.touch(room, Instant::now());
             return Ok(Route::Here);
         }
         let claims_open_at = *self
@@ -227,8 +262,6 @@ impl Cluster {
         let target = self.place(rooms);
         let asked = Instant::now();
         let seat_id = hex(&new_key());
-        let now = unix_ms();
-        let seat_ms = self.seat_ttl.as_millis() as u64;
         let mut redis = self.redis();
         let mut claim = scripts::CLAIM.prepare_invoke();
         claim
@@ -239,10 +272,8 @@ impl Cluster {
             .arg(self.lease_ms())
             .arg(&self.node_id)
             .arg(&seat_id)
-            .arg(now)
-            .arg(now + seat_ms)
-            .arg(self.max_players_per_room)
-            .arg(seat_ms * 2);
+            .arg(self.seat_ttl.as_millis() as u64)
+            .arg(self.max_players_per_room);
         let (owner, epoch, seat): (String, u64, i64) = self
             .redis
             .within("claim", self.timeout, claim.invoke_async(&mut redis))
@@ -277,20 +308,23 @@ impl Cluster {
     /// with the lease: extended if this node holds it under the seat's
     /// epoch, taken here if another node placed the room here under it.
     async fn take_seat(&self, room: &str, seat: &str, rooms: &RoomTable) -> Result<(), Refusal> {
-        let Some((epoch, id)) = parse_seat(seat) else {
+        let Some((epoch, _)) = parse_seat(seat) else {
             return Err(seat_invalid("the seat is not one a node issued"));
         };
         let players = rooms.get(room).map_or(0, |h| h.players());
-        match self.refresh(room, epoch, players, Some(id)).await {
+        // Never a take-back here: a seat exists only under a lease that
+        // exists, and a client chose the epoch it names.
+        match self.refresh(room, epoch, players, Some(seat), false).await {
             Ok(Refreshed::Lost) => Err(seat_invalid(
                 "this node no longer hosts the room the seat is for",
             )),
-            Ok(Refreshed::Kept { seat_used: false }) => {
+            Ok(Refreshed::SeatInvalid) => {
                 ::metrics::counter!(names::SEATS_EXPIRED).increment(1);
                 Err(seat_invalid("the seat is unknown, used already or expired"))
             }
-            Ok(Refreshed::Kept { seat_used: true }) => {
+            Ok(Refreshed::Kept) => {
                 ::metrics::counter!(names::SEATS_USED).increment(1);
+                self.leases.touch(room, Instant::now());
                 self.publish_lease_count();
                 Ok(())
             }
@@ -298,14 +332,16 @@ impl Cluster {
         }
     }
 
-    /// Extends (or takes back) this node's lease of `room` under `epoch`,
-    /// and uses `seat` if one is given.
+    /// Extends this node's lease of `room` under `epoch` (or, with
+    /// `take_back`, takes it back if Redis lost it), and uses `seat` if one
+    /// is given.
     async fn refresh(
         &self,
         room: &str,
         epoch: u64,
         players: usize,
         seat: Option<&str>,
+        take_back: bool,
     ) -> Result<Refreshed, RedisFailure> {
         let asked = Instant::now();
         let mut redis = self.redis();
@@ -318,22 +354,26 @@ impl Cluster {
             .arg(epoch)
             .arg(self.lease_ms())
             .arg(players)
-            .arg(unix_ms())
-            .arg(seat.unwrap_or_default());
-        let (status, seats, used): (i64, usize, i64) = self
+            .arg(seat.unwrap_or_default())
+            .arg(if take_back { "1" } else { "0" });
+        let (status, seats): (i64, usize) = self
             .redis
             .within("refresh", self.timeout, refresh.invoke_async(&mut redis))
             .await?;
-        if status == 0 {
-            return Ok(Refreshed::Lost);
-        }
-        if status == 2 {
-            tracing::info!(room, epoch, "lease taken back (it was gone from redis)");
+        match status {
+            0 => return Ok(Refreshed::Lost),
+            3 => return Ok(Refreshed::SeatInvalid),
+            2 => {
+                // Redis lost the lease without anyone taking the room: it
+                // restarted empty. Until every owner has taken its leases
+                // back, nobody may claim a room that looks free.
+                tracing::warn!(room, epoch, "lease taken back: redis had lost it");
+                self.open_claims_at(Some(Instant::now() + self.lease));
+            }
+            _ => {}
         }
         self.leases.granted(room, epoch, seats, asked);
-        Ok(Refreshed::Kept {
-            seat_used: used == 1,
-        })
+        Ok(Refreshed::Kept)
     }
 
     /// The node a new room goes to: the least loaded that takes rooms, as
@@ -497,6 +537,7 @@ impl Cluster {
                     .await
             }),
         )?;
+        self.check_boot().await?;
         let nodes = self.read_nodes().await?;
         *self.nodes.lock().unwrap_or_else(|p| p.into_inner()) = nodes;
         Ok(())
@@ -536,6 +577,34 @@ impl Cluster {
         *listed = open;
     }
 
+    /// Notices a Redis that lost its data (restarted empty) between two
+    /// heartbeats: the cluster's boot marker is gone or another one. Until
+    /// every owner has taken its leases back, nobody may claim a room that
+    /// looks free; this node takes its own back at once.
+    async fn check_boot(&self) -> Result<(), RedisFailure> {
+        let mine = hex(&new_key()[..8]);
+        let mut redis = self.redis();
+        let mut set = redis::cmd("SET");
+        set.arg(self.keys.boot()).arg(&mine).arg("NX").arg("GET");
+        let found: Option<String> = self
+            .redis
+            .within("boot_marker", self.timeout, set.query_async(&mut redis))
+            .await?;
+        let now = found.unwrap_or(mine);
+        let before = self
+            .boot_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(now.clone());
+        if before.is_some_and(|b| b != now) {
+            tracing::warn!("redis lost its data (restarted empty?): taking the leases back");
+            self.open_claims_at(Some(Instant::now() + self.lease));
+            self.lost_data
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+        Ok(())
+    }
+
     fn open_claims_at(&self, at: Option<Instant>) {
         *self
             .claims_open_at
@@ -554,11 +623,13 @@ impl Cluster {
         let due = self.leases.due(open, Instant::now());
         let refreshes = due.iter().map(|d| async move {
             let players = rooms.get(&d.room).map_or(0, |h| h.players());
-            (d, self.refresh(&d.room, d.epoch, players, None).await)
+            // A lapsed lease too may be taken back: after an outage longer
+            // than a lease, the room stays here if nobody took it since.
+            (d, self.refresh(&d.room, d.epoch, players, None, true).await)
         });
         for (due, result) in futures_util::future::join_all(refreshes).await {
             match result {
-                Ok(Refreshed::Kept { .. }) => {}
+                Ok(Refreshed::Kept | Refreshed::SeatInvalid) => {}
                 Ok(Refreshed::Lost) => {
                     if self.leases.lost(&due.room, due.epoch) {
                         ::metrics::counter!(names::LEASES_LOST).increment(1);
@@ -567,19 +638,20 @@ impl Cluster {
                             epoch = due.epoch,
                             "lease lost to another node: closing the room"
                         );
-                        if let Some(handle) = rooms.get(&due.room) {
-                            let (reply, _) = oneshot::channel();
-                            let _ = handle.send(RoomCommand::Close {
-                                reason: "another node took the room over; join again".into(),
-                                kick: KickReason::RoomMoved,
-                                reply,
-                            });
-                        }
+                        close_moved(rooms, &due.room);
                     }
                 }
                 // The lease runs out here by itself: the room stops
                 // admitting players, and its players keep playing.
                 Err(e) => tracing::debug!(room = due.room, error = %e, "lease refresh failed"),
+            }
+        }
+        // A room open here without a lease (it lost it between a join's
+        // routing and its opening) must not go on as a second copy.
+        for handle in rooms.rooms() {
+            if !handle.is_closed() && !self.leases.holds(&handle.name) {
+                tracing::warn!(room = handle.name, "room open without a lease: closing it");
+                close_moved(rooms, &handle.name);
             }
         }
         self.publish_lease_count();
@@ -622,7 +694,11 @@ impl Cluster {
                             tracing::info!("redis reachable again: registered, taking the leases back");
                             self.refresh_leases(&rooms).await;
                         }
-                        Ok(()) => {}
+                        Ok(()) => {
+                            if self.lost_data.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                                self.refresh_leases(&rooms).await;
+                            }
+                        }
                         Err(e) => {
                             announced = false;
                             self.open_claims_at(None);
@@ -650,7 +726,23 @@ impl Cluster {
                 node: self.node_id.clone(),
             })
             .await;
-        // Leave the registry at once rather than after the TTL.
+        // Let this node's rooms move at once rather than after their
+        // leases expire, and leave the registry.
+        let this = &self;
+        let releases = self.leases.all().into_iter().map(|lease| async move {
+            let this = this;
+            let mut redis = this.redis();
+            let mut release = scripts::RELEASE.prepare_invoke();
+            release
+                .key(this.keys.lease(&lease.room))
+                .arg(&this.node_id)
+                .arg(lease.epoch);
+            let _: Result<i64, _> = this
+                .redis
+                .within("release", this.timeout, release.invoke_async(&mut redis))
+                .await;
+        });
+        futures_util::future::join_all(releases).await;
         let mut redis = self.redis();
         let leave = async {
             let _: i64 = redis.del(self.keys.node(&self.node_id)).await?;

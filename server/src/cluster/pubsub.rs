@@ -158,7 +158,9 @@ impl Cluster {
         };
         let heard = self.publish(self.node_channel(id), &message).await;
         let result = match heard {
-            Ok(0) => Err(CommandFailure::NotListening(id.to_owned())),
+            // On a Redis Cluster the count covers the subscribers of one
+            // master only: there, only the answer tells.
+            Ok(0) if !self.redis_cluster => Err(CommandFailure::NotListening(id.to_owned())),
             Ok(_) => match tokio::time::timeout(COMMAND_TIMEOUT, answer).await {
                 Ok(Ok(answer)) => Ok(answer),
                 _ => Err(CommandFailure::NoAnswer(id.to_owned())),

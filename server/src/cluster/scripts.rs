@@ -10,64 +10,88 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// KEYS: lease, epoch, seats. ARGV: target, lease_ms, me, seat, now_ms,
-/// seat_expires_ms, max_players, seats_ttl_ms.
+// Times inside the scripts are Redis's own clock (`TIME`), never a node's:
+// seat expiries written by one node and pruned by another must agree.
+const NOW_MS: &str =
+    "local t = redis.call('TIME')\nlocal now = t[1] * 1000 + math.floor(t[2] / 1000)\n";
+
+fn with_clock(body: &str) -> Script {
+    Script::new(&format!("{NOW_MS}{body}"))
+}
+
+/// KEYS: lease, epoch, seats. ARGV: target, lease_ms, me, seat, seat_ms,
+/// max_players.
 /// The room's owner and epoch; if it had none, `target` (the node placement
-/// chose) now owns it under the next epoch. When the owner is not `me`, a
-/// seat is reserved in the same step if the room's published players and
-/// live seats leave a place. Returns `{owner, epoch, seat}`: seat 0 none
-/// needed (the owner is `me`), 1 reserved, -1 the room is full.
+/// chose) now owns it under the next epoch. When the owner is `me`, its
+/// lease is extended (so that `me` may trust it for a whole lease from
+/// now). Otherwise a seat is reserved in the same step if the room's
+/// published players and live seats leave a place; the seat's member is
+/// `epoch "." seat`, so a seat names the epoch it was reserved under.
+/// Returns `{owner, epoch, seat}`: seat 0 none needed (the owner is `me`),
+/// 1 reserved, -1 the room is full.
 pub static CLAIM: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    with_clock(
         r"
 local owner = redis.call('HGET', KEYS[1], 'node')
-local epoch
-if owner then
-  epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch'))
-else
+local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch'))
+if not owner or not epoch then
   epoch = redis.call('INCR', KEYS[2])
+  -- The counter outlives its leases by a day, so that a room's epochs
+  -- keep rising across quiet spells; it is refreshed with each lease.
   redis.call('PEXPIRE', KEYS[2], 86400000)
   owner = ARGV[1]
   redis.call('HSET', KEYS[1], 'node', owner, 'epoch', epoch, 'players', 0)
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 if owner == ARGV[3] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return {owner, epoch, 0}
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 local players = tonumber(redis.call('HGET', KEYS[1], 'players') or '0')
-if players + redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[7]) then
+if players + redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[6]) then
   return {owner, epoch, -1}
 end
-redis.call('ZADD', KEYS[3], ARGV[6], ARGV[4])
-redis.call('PEXPIRE', KEYS[3], ARGV[8])
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), epoch .. '.' .. ARGV[4])
+redis.call('PEXPIRE', KEYS[3], 2 * tonumber(ARGV[5]))
 return {owner, epoch, 1}
 ",
     )
 });
 
-/// KEYS: lease, epoch, seats. ARGV: node, epoch, lease_ms, players, now_ms,
-/// seat (or empty).
-/// Extends the lease if `node` holds it under `epoch`, or takes it back
-/// under that epoch if it is gone and nobody took the room since (Redis
-/// restarted empty, or the lease expired unused); then, with a seat, uses
-/// it once. Returns `{status, seats, used}`: status 1 kept, 2 taken back,
-/// 0 lost (another node has, or had, the room: nothing changed); seats:
-/// the reserved seats not yet used or expired; used: 1 if the seat was
-/// reserved and had not expired.
+/// KEYS: lease, epoch, seats. ARGV: node, epoch, lease_ms, players, seat
+/// (`epoch.id`, or empty), take_back (`1` or `0`).
+/// With a seat, first checks it is reserved and not expired, and changes
+/// nothing if not. Then extends the lease if `node` holds it under
+/// `epoch`; or, if `take_back` and the lease is gone and nobody took the
+/// room since (Redis restarted empty, or the lease expired unused), takes
+/// it back under that epoch. Then uses the seat. Returns `{status, seats}`:
+/// status 1 kept, 2 taken back, 0 lost (another node has, or had, the
+/// room, or the lease is gone and may not be taken back), 3 the seat is
+/// unknown, used or expired; seats: the reserved seats not yet used or
+/// expired.
 pub static REFRESH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    with_clock(
         r"
+if ARGV[5] ~= '' then
+  local expires = redis.call('ZSCORE', KEYS[3], ARGV[5])
+  if not expires or tonumber(expires) < now then
+    return {3, 0}
+  end
+end
 local owner = redis.call('HGET', KEYS[1], 'node')
 local status = 1
 if owner then
   if owner ~= ARGV[1] or redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[2] then
-    return {0, 0, 0}
+    return {0, 0}
   end
 else
+  if ARGV[6] ~= '1' then
+    return {0, 0}
+  end
   local current = tonumber(redis.call('GET', KEYS[2]) or '0')
   if current > tonumber(ARGV[2]) then
-    return {0, 0, 0}
+    return {0, 0}
   end
   redis.call('SET', KEYS[2], ARGV[2])
   status = 2
@@ -75,12 +99,24 @@ end
 redis.call('PEXPIRE', KEYS[2], 86400000)
 redis.call('HSET', KEYS[1], 'node', ARGV[1], 'epoch', ARGV[2], 'players', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[5])
-local used = 0
-if ARGV[6] ~= '' and redis.call('ZREM', KEYS[3], ARGV[6]) == 1 then
-  used = 1
+if ARGV[5] ~= '' then
+  redis.call('ZREM', KEYS[3], ARGV[5])
 end
-return {status, redis.call('ZCARD', KEYS[3]), used}
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+return {status, redis.call('ZCARD', KEYS[3])}
+",
+    )
+});
+
+/// KEYS: lease. ARGV: node, epoch. Deletes the lease if `node` still holds
+/// it under `epoch` (a node that stops lets its rooms move at once).
+pub static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('HGET', KEYS[1], 'node') == ARGV[1] and redis.call('HGET', KEYS[1], 'epoch') == ARGV[2] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
 ",
     )
 });

@@ -65,7 +65,6 @@ impl CloseRequest {
         }
     }
 
-    /// A plain close, counted under `label` (one of [`crate::metrics::end`]).
     /// Sends the client to the node that hosts its room (`Redirect`).
     pub fn redirect(url: &str, seat: &str) -> Self {
         let redirect = ServerMsg::Redirect {
@@ -80,6 +79,7 @@ impl CloseRequest {
         }
     }
 
+    /// A plain close, counted under `label` (one of [`crate::metrics::end`]).
     pub fn normal(label: &'static str) -> Self {
         Self {
             frame: None,
