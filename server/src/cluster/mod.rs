@@ -96,9 +96,9 @@ pub struct Cluster {
     /// A Redis that restarted empty has forgotten every lease; the owners
     /// take theirs back within that time, before anyone may claim them.
     claims_open_at: Mutex<Option<Instant>>,
-    /// Where to subscribe (a Redis Cluster relays PUBLISH to every one of
-    /// its nodes, so its first seed will do).
-    pubsub_url: String,
+    /// Where to subscribe, tried in turn when one fails (a Redis Cluster
+    /// relays PUBLISH to every one of its nodes, so any seed will do).
+    pubsub_urls: Vec<String>,
     /// Commands sent to other nodes, waiting for their answers.
     pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
     next_request: AtomicU64,
@@ -199,7 +199,7 @@ impl Cluster {
             leases: Leases::new(lease, seat_ttl * 2),
             nodes: Mutex::new(Vec::new()),
             claims_open_at: Mutex::new(Some(Instant::now())),
-            pubsub_url: url.split(',').next().unwrap_or_default().trim().to_owned(),
+            pubsub_urls: url.split(',').map(|u| u.trim().to_owned()).collect(),
             pending: Mutex::new(HashMap::new()),
             next_request: AtomicU64::new(1),
             handler: OnceLock::new(),
@@ -665,11 +665,23 @@ impl Cluster {
     ) {
         let refresh_every = (self.lease / 3).max(Duration::from_millis(50));
         let mut heartbeat = tokio::time::interval(self.heartbeat);
-        let mut refresher = tokio::time::interval(refresh_every);
-        for timer in [&mut heartbeat, &mut refresher] {
-            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        }
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::spawn(Arc::clone(&self).listen(Arc::clone(&rooms), stop.clone()));
+        // Its own task: a slow heartbeat (registry reads, announcements)
+        // must never delay a lease refresh.
+        let refresher = {
+            let (cluster, rooms, stop) = (Arc::clone(&self), Arc::clone(&rooms), stop.clone());
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(refresh_every);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        _ = every.tick() => cluster.refresh_leases(&rooms).await,
+                    }
+                }
+            })
+        };
         let mut cpu = (Instant::now(), crate::metrics::process_cpu_centiseconds());
         let mut reachable = true;
         let mut announced = false;
@@ -709,7 +721,6 @@ impl Cluster {
                         }
                     }
                 }
-                _ = refresher.tick() => self.refresh_leases(&rooms).await,
             }
             if reachable {
                 if !announced {
@@ -721,6 +732,8 @@ impl Cluster {
                 self.announce_rooms(&rooms, &mut listed).await;
             }
         }
+        // No refresh may follow the release below.
+        let _ = refresher.await;
         let _ = self
             .tell_all(&ClusterMessage::NodeDown {
                 node: self.node_id.clone(),

@@ -217,9 +217,12 @@ impl Cluster {
             self.node_channel(&self.node_id),
         ];
         let mut warned = false;
+        let mut seed = 0;
         while !stop.is_cancelled() {
+            let url = &self.pubsub_urls[seed % self.pubsub_urls.len().max(1)];
+            seed += 1;
             let subscribed = async {
-                let client = redis::Client::open(self.pubsub_url.as_str())?;
+                let client = redis::Client::open(url.as_str())?;
                 let mut pubsub = client.get_async_pubsub().await?;
                 pubsub.subscribe(&channels).await?;
                 Ok::<_, redis::RedisError>(pubsub)
