@@ -276,7 +276,7 @@ fn describe() {
     describe_counter!(cluster::SEATS_USED, "Seats used by redirected clients.");
     describe_counter!(
         cluster::SEATS_EXPIRED,
-        "Seats presented after they expired, or unknown or used already."
+        "Seats that expired unused, or were presented late, unknown or used already."
     );
     describe_counter!(cluster::PUBSUB_MESSAGES, "Cluster messages received.");
     describe_counter!(

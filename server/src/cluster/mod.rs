@@ -356,10 +356,19 @@ impl Cluster {
             .arg(players)
             .arg(seat.unwrap_or_default())
             .arg(if take_back { "1" } else { "0" });
-        let (status, seats): (i64, usize) = self
+        let answer: Vec<i64> = self
             .redis
             .within("refresh", self.timeout, refresh.invoke_async(&mut redis))
             .await?;
+        let (status, seats, expired) = match answer[..] {
+            [status, seats, expired] => (status, seats, expired),
+            [status, seats] => (status, seats, 0),
+            _ => return Ok(Refreshed::Lost),
+        };
+        if expired > 0 {
+            ::metrics::counter!(names::SEATS_EXPIRED).increment(expired.unsigned_abs());
+        }
+        let seats = usize::try_from(seats).unwrap_or(0);
         match status {
             0 => return Ok(Refreshed::Lost),
             3 => return Ok(Refreshed::SeatInvalid),

@@ -69,7 +69,8 @@ return {owner, epoch, 1}
 /// status 1 kept, 2 taken back, 0 lost (another node has, or had, the
 /// room, or the lease is gone and may not be taken back), 3 the seat is
 /// unknown, used or expired; seats: the reserved seats not yet used or
-/// expired.
+/// expired; and how many expired unused since the last refresh.
+/// (A refusal returns two elements only.)
 pub static REFRESH: LazyLock<Script> = LazyLock::new(|| {
     with_clock(
         r"
@@ -102,8 +103,8 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if ARGV[5] ~= '' then
   redis.call('ZREM', KEYS[3], ARGV[5])
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-return {status, redis.call('ZCARD', KEYS[3])}
+local expired = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+return {status, redis.call('ZCARD', KEYS[3]), expired}
 ",
     )
 });
