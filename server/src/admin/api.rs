@@ -20,7 +20,9 @@ use tokio::net::TcpListener;
 
 use super::ops::{self, ApiError};
 use crate::admin_token as auth;
-use crate::cluster::{Answer, Cluster, ClusterMessage, NodeCommand, NodeInfo, RedisFailure};
+use crate::cluster::{
+    Answer, Cluster, ClusterMessage, NodeCommand, NodeInfo, PublicUrls, RedisFailure,
+};
 use crate::link::RoomCommand;
 use crate::link::report::{
     BroadcastReport, BroadcastRequest, CloseRequest, KickRequest, NodeList, NodeReport, RoomList,
@@ -170,15 +172,13 @@ async fn cluster_rooms(cluster: &Cluster) -> Result<Vec<RoomSummary>, RedisFailu
 }
 
 async fn list_nodes(State(state): State<Arc<ServerState>>) -> Result<Json<NodeList>, ApiError> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now = crate::cluster::unix_ms();
     let nodes = match &state.cluster {
         Some(cluster) => cluster
             .read_nodes()
             .await
             .map_err(|e| ApiError::Cluster(e.to_string()))?,
-        None => vec![standalone(&state, now)],
+        None => vec![standalone(&state)],
     };
     let mut nodes: Vec<NodeReport> = nodes
         .into_iter()
@@ -195,25 +195,13 @@ async fn list_nodes(State(state): State<Arc<ServerState>>) -> Result<Json<NodeLi
 }
 
 /// What a node on its own would publish, had it a registry.
-fn standalone(state: &ServerState, now: u64) -> NodeInfo {
-    let rooms = state.rooms.rooms();
-    NodeInfo {
-        id: "standalone".into(),
-        ws_url: format!("ws://{}", state.config.ws_addr),
-        quic_url: format!("quic://{}", state.config.quic_addr),
-        admin_url: format!("http://{}", state.config.admin_addr),
-        state: match state.rooms.admission() {
-            Admission::Open => NodeInfo::ACTIVE,
-            _ => NodeInfo::DRAINING,
-        }
-        .into(),
-        rooms: rooms.len(),
-        players: rooms.iter().map(|r| r.players()).sum(),
-        cpu_percent: 0.0,
-        max_rooms: state.config.max_rooms,
-        max_players: state.config.max_connections,
-        heartbeat_unix_ms: now,
-    }
+fn standalone(state: &ServerState) -> NodeInfo {
+    let urls = PublicUrls {
+        ws: format!("ws://{}", state.config.ws_addr),
+        quic: format!("quic://{}", state.config.quic_addr),
+        admin: format!("http://{}", state.config.admin_addr),
+    };
+    NodeInfo::of("standalone", &urls, &state.rooms, 0.0)
 }
 
 async fn room_detail(State(state): State<Arc<ServerState>>, Path(room): Path<String>) -> Response {

@@ -42,7 +42,7 @@ use crate::identity::resume::new_key;
 use crate::link::report::RoomSummary;
 use crate::link::{Refusal, RoomCommand};
 use crate::metrics::cluster as names;
-use crate::room::{Admission, RoomTable};
+use crate::room::RoomTable;
 
 /// What a refresh found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +139,8 @@ fn close_moved(rooms: &RoomTable, name: &str) {
     });
 }
 
-fn unix_ms() -> u64 {
+/// Milliseconds since 1970 by this machine's clock.
+pub fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -488,24 +489,7 @@ impl Cluster {
 
     /// This node's registry entry now.
     fn describe(&self, rooms: &RoomTable, cpu_percent: f64) -> NodeInfo {
-        let handles = rooms.rooms();
-        NodeInfo {
-            id: self.node_id.clone(),
-            ws_url: self.urls.ws.clone(),
-            quic_url: self.urls.quic.clone(),
-            admin_url: self.urls.admin.clone(),
-            state: match rooms.admission() {
-                Admission::Open => NodeInfo::ACTIVE,
-                Admission::Draining | Admission::Stopped => NodeInfo::DRAINING,
-            }
-            .to_owned(),
-            rooms: handles.len(),
-            players: handles.iter().map(|h| h.players()).sum(),
-            cpu_percent,
-            max_rooms: rooms.max_rooms(),
-            max_players: rooms.max_connections(),
-            heartbeat_unix_ms: unix_ms(),
-        }
+        NodeInfo::of(&self.node_id, &self.urls, rooms, cpu_percent)
     }
 
     /// Writes this node's entry and its rooms, then reads the registry.

@@ -4,9 +4,34 @@
 
 pub use crate::link::report::NodeInfo;
 
+use super::{PublicUrls, unix_ms};
+use crate::room::{Admission, RoomTable};
+
 impl NodeInfo {
     pub const ACTIVE: &'static str = "active";
     pub const DRAINING: &'static str = "draining";
+
+    /// The entry of node `id`, reached at `urls`, hosting `rooms`, now.
+    pub fn of(id: &str, urls: &PublicUrls, rooms: &RoomTable, cpu_percent: f64) -> Self {
+        let handles = rooms.rooms();
+        Self {
+            id: id.to_owned(),
+            ws_url: urls.ws.clone(),
+            quic_url: urls.quic.clone(),
+            admin_url: urls.admin.clone(),
+            state: match rooms.admission() {
+                Admission::Open => Self::ACTIVE,
+                Admission::Draining | Admission::Stopped => Self::DRAINING,
+            }
+            .to_owned(),
+            rooms: handles.len(),
+            players: handles.iter().map(|h| h.players()).sum(),
+            cpu_percent,
+            max_rooms: rooms.max_rooms(),
+            max_players: rooms.max_connections(),
+            heartbeat_unix_ms: unix_ms(),
+        }
+    }
 
     /// Whether a new room may be placed on this node.
     pub fn takes_rooms(&self) -> bool {
