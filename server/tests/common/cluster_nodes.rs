@@ -212,3 +212,35 @@ impl Drop for ProcessNode {
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
+
+/// A `tessera` process `a-victim` and two in-process survivors on `redis`,
+/// running the arena; room `phoenix` opened on the victim (a join through a
+/// node as idle as any other stays there) by a first client, and a second
+/// client that joined it through a survivor, and was redirected. The
+/// clients rejoin afresh when their room's node is gone.
+pub async fn room_on_a_victim(
+    redis: &impl SharedRedis,
+) -> (ProcessNode, [Server; 2], Client, Client) {
+    let victim = ProcessNode::start(redis, "a-victim");
+    let survivors = [arena_node(redis, "n2").await, arena_node(redis, "n3").await];
+    registered(redis, 3).await;
+    let config = config()
+        .rejoin_if_resume_fails(true)
+        .reconnect_attempts(20)
+        .reconnect_backoff(Duration::from_millis(100), Duration::from_millis(500));
+    let opener = Client::connect_with(
+        &victim.ws,
+        tessera_client::Hello::new("phoenix"),
+        config.clone(),
+    )
+    .await
+    .expect("opens the room");
+    let ann = Client::connect_with(
+        &url(&survivors[0]),
+        tessera_client::Hello::new("phoenix"),
+        config,
+    )
+    .await
+    .expect("joins through a survivor");
+    (victim, survivors, opener, ann)
+}
