@@ -33,6 +33,12 @@ pub struct Player {
     pub client: ClientId,
 }
 
+/// Who a player's entity belongs to: the player id its token named (the
+/// `sub`), set by the room at the join and kept in snapshots. Saves of
+/// the player's state ([`crate::RoomRecord::PlayerSaved`]) are keyed by it.
+#[derive(Component, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PlayerId(pub String);
+
 /// Marks a player's entity while its connection is gone and the server
 /// waits for it to come back ([`crate::Room::hold`]): a game may stop it,
 /// hide it or let it be.

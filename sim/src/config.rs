@@ -42,6 +42,16 @@ pub struct RoomConfig {
     /// go to many clients); past it `GameEvents::send` fails with
     /// `EventError::TooMany`. Default 256.
     pub max_events_per_tick: usize,
+    /// Save a player's persisted components when it leaves (or its held
+    /// entity is released), as a [`crate::RoomRecord::PlayerSaved`] for the
+    /// host to store. Default false (the sim's tests and tools store
+    /// nothing); the server turns it on when persistence is.
+    pub save_players: bool,
+    /// Also save every player this often, in ticks, while it plays; the
+    /// saves are spread over the interval (a player is saved on the tick
+    /// where `tick % interval == net_id % interval`). Default 0: only when
+    /// it leaves.
+    pub player_save_interval_ticks: u32,
 }
 
 impl Default for RoomConfig {
@@ -58,6 +68,8 @@ impl Default for RoomConfig {
             max_chat_per_tick: 16,
             max_actions_per_tick: 8,
             max_events_per_tick: 256,
+            save_players: false,
+            player_save_interval_ticks: 0,
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::components::{ClientId, Intent};
 use crate::messages::{ActionContext, ActionHook};
 use crate::replication::{self, ComponentRegistry};
 use crate::schedule::TickSet;
-use crate::snapshot::PersistRegistry;
+use crate::snapshot::{PersistRegistry, SavedState};
 use crate::spatial_grid;
 
 /// A game that rooms can host.
@@ -63,6 +63,11 @@ pub struct JoinContext<'a> {
     pub display_name: Option<&'a str>,
     /// Game-defined join options sent in the handshake (`nil` if none).
     pub options: &'a RawValue,
+    /// What the player kept from its last session, when the server
+    /// persists players and has a save of it: the hook decides what to
+    /// take back ([`SavedState::get`], or all of it with
+    /// [`SavedState::restore`]).
+    pub saved: Option<&'a SavedState>,
 }
 
 /// Who a joining client is, as the server verified it.

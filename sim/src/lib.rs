@@ -14,7 +14,8 @@
 //! - `delta`: per-client frames assembled from the shared pieces.
 //! - [`datagram`]: state for datagram clients (QUIC), against the tick
 //!   they acknowledged, split by entity into parts.
-//! - [`snapshot`]: save and restore a room's state.
+//! - [`snapshot`]: save and restore a room's state, and a player's.
+//! - [`journal`]: what the room hands its host to persist.
 //! - [`stats`]: counters of the last tick.
 
 pub mod channels;
@@ -25,6 +26,7 @@ mod delta;
 pub mod game;
 pub mod games;
 pub mod interest;
+pub mod journal;
 pub mod messages;
 pub mod replication;
 mod room;
@@ -47,17 +49,18 @@ pub use rand;
 pub use tessera_protocol;
 
 pub use components::{
-    ClientId, Held, Intent, NetId, Player, Replicated, Retained, RoomRng, TickInfo,
+    ClientId, Held, Intent, NetId, Player, PlayerId, Replicated, Retained, RoomRng, TickInfo,
 };
 pub use config::{CHAT_BACKLOG_TICKS, ConfigError, RoomConfig};
 pub use datagram::DeliveryMode;
 pub use game::{
     Game, JoinContext, JoinRefused, PlayerIdentity, Replicate, RoomBuilder, SpatialPosition,
 };
+pub use journal::{Journal, JournalError, RoomRecord};
 pub use messages::{ActionContext, ActionError, EventError, EventTarget, GameEvents};
 pub use room::{
     ChatError, FrameKind, HeldPlayer, InputError, JoinError, Outgoing, Room, check_chat,
 };
 pub use schedule::TickSet;
-pub use snapshot::SnapshotError;
+pub use snapshot::{SavedState, SnapshotError};
 pub use stats::TickStats;

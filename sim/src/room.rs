@@ -16,18 +16,19 @@ use tessera_protocol::limits::{ChatTextProblem, MAX_CHAT, check_chat_text};
 use tessera_protocol::{ErrorCode, PayloadError, RawValue, ServerMsg, Welcome};
 
 use crate::channels::{ChannelError, ChannelMessage, Subscription};
-use crate::components::{ClientId, Held, NetId, Player, Replicated, RoomRng, TickInfo};
+use crate::components::{ClientId, Held, NetId, Player, PlayerId, Replicated, RoomRng, TickInfo};
 use crate::config::{CHAT_BACKLOG_TICKS, ConfigError, RoomConfig};
 use crate::datagram::{DatagramView, DeliveryMode};
 use crate::delta::{DeltaConfig, Outbox, build_deltas};
 use crate::game::{Game, InputHook, JoinContext, JoinHook, LeaveHook, PlayerIdentity, RoomBuilder};
 use crate::interest::{ClientView, Clients, InterestConfig, update_interest};
+use crate::journal::{Journal, RoomRecord};
 use crate::messages::{
     ACTION_BACKLOG_TICKS, ActionError, ActionHook, ActionQueue, GameEvents, dispatch_events,
 };
 use crate::replication::{self, ReplicationState, assign_net_ids, encode_pieces};
 use crate::schedule::{TickSet, new_schedule};
-use crate::snapshot::PersistRegistry;
+use crate::snapshot::{PersistRegistry, SavedState, SnapshotError};
 use crate::spatial_grid::SpatialGrid;
 use crate::stats::TickStats;
 
@@ -80,6 +81,9 @@ pub enum JoinError {
     NoJoinHook,
     #[error("no entity with net id {0}")]
     NoSuchEntity(u32),
+    /// The player's saved state is not one this game's rooms can read.
+    #[error("the player's saved state cannot be read: {0}")]
+    SavedState(String),
 }
 
 impl JoinError {
@@ -88,7 +92,7 @@ impl JoinError {
             Self::RoomFull(_) => ErrorCode::RoomFull,
             Self::AlreadyJoined(_) => ErrorCode::AlreadyJoined,
             Self::Refused(_) | Self::NoSuchEntity(_) => ErrorCode::JoinRejected,
-            Self::NoJoinHook => ErrorCode::Internal,
+            Self::NoJoinHook | Self::SavedState(_) => ErrorCode::Internal,
         }
     }
 }
@@ -150,6 +154,8 @@ pub struct Room {
     tick: u32,
     /// Chat frames waiting to be sent, oldest first.
     broadcasts: VecDeque<Bytes>,
+    /// Player saves since the host last took the records.
+    saves: Vec<RoomRecord>,
 }
 
 impl std::fmt::Debug for Room {
@@ -183,6 +189,7 @@ impl Room {
         world.insert_resource(Clients::default());
         world.insert_resource(Outbox::default());
         world.insert_resource(GameEvents::new(config.max_events_per_tick));
+        world.insert_resource(Journal::new(config.max_events_per_tick));
         world.insert_resource(DeltaConfig {
             keepalive_ticks: config.keepalive_ticks,
         });
@@ -228,6 +235,7 @@ impl Room {
             persist: Arc::new(persist),
             tick: 0,
             broadcasts: VecDeque::new(),
+            saves: Vec::new(),
         })
     }
 
@@ -258,20 +266,41 @@ impl Room {
         options: &RawValue,
         mode: DeliveryMode,
     ) -> Result<Welcome, JoinError> {
+        self.join_saved(client, identity, options, mode, None)
+    }
+
+    /// [`Room::join_as`] for a player that kept `saved` from its last
+    /// session (the bytes of a [`RoomRecord::PlayerSaved`]), which the
+    /// game's join hook receives ([`JoinContext::saved`]).
+    pub fn join_saved(
+        &mut self,
+        client: ClientId,
+        identity: &PlayerIdentity,
+        options: &RawValue,
+        mode: DeliveryMode,
+        saved: Option<&[u8]>,
+    ) -> Result<Welcome, JoinError> {
         self.check_can_join(client)?;
         let hook = self.join_hook.clone().ok_or(JoinError::NoJoinHook)?;
+        let saved: Option<SavedState> = saved
+            .map(|bytes| self.decode_player_state(bytes))
+            .transpose()
+            .map_err(|e: SnapshotError| JoinError::SavedState(e.to_string()))?;
         let context = JoinContext {
             client,
             player: &identity.player,
             display_name: identity.display_name.as_deref(),
             options,
+            saved: saved.as_ref(),
         };
         let entity =
             hook(&mut self.world, context).map_err(|refused| JoinError::Refused(refused.0))?;
         let id = self.next_net_id();
-        self.world
-            .entity_mut(entity)
-            .insert((Replicated, Player { client }));
+        self.world.entity_mut(entity).insert((
+            Replicated,
+            Player { client },
+            PlayerId(identity.player.clone()),
+        ));
         replication::register_net_id(&mut self.world, entity, id);
         Ok(self.admit(client, entity, id, mode))
     }
@@ -281,7 +310,10 @@ impl Room {
     pub fn attach(&mut self, client: ClientId, net_id: u32) -> Result<Welcome, JoinError> {
         self.check_can_join(client)?;
         let entity = self.entity_of(net_id)?;
-        self.world.entity_mut(entity).insert(Player { client });
+        self.world
+            .entity_mut(entity)
+            .remove::<Held>()
+            .insert(Player { client });
         Ok(self.admit(client, entity, net_id, DeliveryMode::Reliable))
     }
 
@@ -400,12 +432,90 @@ impl Room {
     /// Lets the game clean up after a player (by default its entity is
     /// despawned).
     fn run_leave_hook(&mut self, entity: Entity) {
+        if self.config.save_players {
+            self.save_player(entity, true);
+        }
         match &self.leave_hook {
             Some(hook) => hook(&mut self.world, entity),
             None => {
                 self.world.despawn(entity);
             }
         }
+    }
+
+    /// Queues a save of the player whose entity `entity` is.
+    fn save_player(&mut self, entity: Entity, left: bool) {
+        let Some(player) = self.world.get::<PlayerId>(entity).map(|p| p.0.clone()) else {
+            return;
+        };
+        match self.encode_player_state(entity) {
+            Ok(state) => self.saves.push(RoomRecord::PlayerSaved {
+                player,
+                state,
+                left,
+            }),
+            // A component the game registered failed to encode: a bug of
+            // the game, counted where the game can see it.
+            Err(_) => self.world.resource_mut::<Journal>().add_dropped(1),
+        }
+    }
+
+    /// Saves the players whose turn it is this tick (see
+    /// `RoomConfig::player_save_interval_ticks`).
+    fn save_players_due(&mut self) {
+        let interval = self.config.player_save_interval_ticks;
+        if !self.config.save_players || interval == 0 {
+            return;
+        }
+        let turn = self.tick % interval;
+        let mut query = self
+            .world
+            .query_filtered::<(Entity, &NetId), With<PlayerId>>();
+        let due: Vec<Entity> = query
+            .iter(&self.world)
+            .filter(|(_, id)| id.0 % interval == turn)
+            .map(|(e, _)| e)
+            .collect();
+        for entity in due {
+            self.save_player(entity, false);
+        }
+    }
+
+    /// The records to persist since the last call: player saves and the
+    /// game's journal events. The host takes them after every step.
+    pub fn take_records(&mut self) -> Vec<RoomRecord> {
+        let mut records = std::mem::take(&mut self.saves);
+        let tick = self.tick;
+        self.world
+            .resource_mut::<Journal>()
+            .take(tick, &mut records);
+        records
+    }
+
+    /// The host could not queue `n` records: the game sees the count in
+    /// [`Journal::dropped`].
+    pub fn records_dropped(&mut self, n: u64) {
+        self.world.resource_mut::<Journal>().add_dropped(n);
+    }
+
+    /// The held players (after a restore: every player of the snapshot),
+    /// by player id.
+    pub fn held_players(&mut self) -> Vec<(String, HeldPlayer)> {
+        let mut query = self
+            .world
+            .query_filtered::<(&PlayerId, &NetId), With<Held>>();
+        query
+            .iter(&self.world)
+            .map(|(player, net_id)| {
+                (
+                    player.0.clone(),
+                    HeldPlayer {
+                        net_id: net_id.0,
+                        last_input_seq: 0,
+                    },
+                )
+            })
+            .collect()
     }
 
     /// Applies a client's intent. The latest intent before a step wins.
@@ -515,11 +625,12 @@ impl Room {
             self.world.resource_mut::<TickStats>().actions = applied as u32;
         }
         self.schedule.run(&mut self.world);
+        self.tick = tick;
+        self.save_players_due();
         self.world.clear_trackers();
         if tick.is_multiple_of(1024) {
             self.world.check_change_ticks();
         }
-        self.tick = tick;
         // Between steps, changes (joins, despawns) belong to the next tick.
         self.world.resource_mut::<TickInfo>().tick = tick.wrapping_add(1);
         let entities = self.world.resource::<ReplicationState>().len() as u32;

@@ -222,6 +222,26 @@ impl TestRoom {
         Ok(welcome)
     }
 
+    /// Joins `client` as player `player`, with the state it saved last
+    /// time (see [`Room::join_saved`]).
+    pub fn join_saved(
+        &mut self,
+        client: ClientId,
+        player: &str,
+        saved: Option<&[u8]>,
+    ) -> Result<Welcome, JoinError> {
+        let identity = crate::PlayerIdentity {
+            player: player.to_owned(),
+            display_name: None,
+        };
+        let mode = crate::DeliveryMode::Reliable;
+        let welcome = self
+            .room
+            .join_saved(client, &identity, &RawValue::nil(), mode, saved)?;
+        self.mirrors.insert(client, ClientMirror::default());
+        Ok(welcome)
+    }
+
     /// Joins `client` as a datagram client (parts of at most `max_datagram`
     /// bytes), with no join options. Every part reaches it, and it
     /// acknowledges each tick it completes.

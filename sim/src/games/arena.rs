@@ -87,16 +87,20 @@ fn join(world: &mut World, ctx: JoinContext<'_>) -> Result<Entity, JoinRefused> 
         validate_name(name)?;
         options.name = name.to_owned();
     }
-    let position = match &options.spawn_near {
-        None => {
+    // A returning player comes back where it left, unless it asks for a
+    // place.
+    let saved_position = ctx.saved.and_then(|saved| saved.get::<Position>());
+    let position = match (&options.spawn_near, saved_position) {
+        (None, Some(saved)) => saved,
+        (None, None) => {
             let mut rng = world.resource_mut::<RoomRng>();
             Position {
                 x: rng.0.random_range(0.0..WORLD_SIZE),
                 y: rng.0.random_range(0.0..WORLD_SIZE),
             }
         }
-        Some(SpawnNear::Point(x, y)) => point_in_world(*x, *y)?,
-        Some(SpawnNear::Player(name)) => next_to_player(world, name)?,
+        (Some(SpawnNear::Point(x, y)), _) => point_in_world(*x, *y)?,
+        (Some(SpawnNear::Player(name)), _) => next_to_player(world, name)?,
     };
     Ok(world.spawn((position, Name(options.name))).id())
 }

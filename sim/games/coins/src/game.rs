@@ -1,11 +1,12 @@
 //! The coins game on the simulation side.
 
 // The ECS derives look for a crate named `bevy_ecs`: this is Tessera's.
+use tessera_protocol::serde::{Deserialize, Serialize};
 use tessera_sim::bevy_ecs::{self, prelude::*};
 use tessera_sim::rand::RngExt;
 use tessera_sim::{
-    ActionContext, Game, GameEvents, Intent, JoinContext, JoinRefused, Replicate, Replicated,
-    Retained, RoomBuilder, RoomRng, SpatialPosition, TickInfo, TickSet,
+    ActionContext, Game, GameEvents, Intent, JoinContext, JoinRefused, Journal, PlayerId,
+    Replicate, Replicated, Retained, RoomBuilder, RoomRng, SpatialPosition, TickInfo, TickSet,
 };
 
 use crate::schema::{Action, COINS, Coin, Event, REACH, SPEED, Score, Spot, WORLD_SIZE, Walk};
@@ -15,7 +16,8 @@ use crate::schema::{Action, COINS, Coin, Event, REACH, SPEED, Score, Spot, WORLD
 pub struct Coins;
 
 /// Where a player or a coin is, in world units.
-#[derive(Component, Debug, Clone, Copy, PartialEq)]
+#[derive(Component, Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(crate = "tessera_protocol::serde")]
 pub struct Place {
     pub x: f32,
     pub y: f32,
@@ -37,8 +39,9 @@ impl SpatialPosition for Place {
     }
 }
 
-/// A player's score.
-#[derive(Component, Debug, Clone, Copy, PartialEq, Default)]
+/// A player's score: what it keeps from one session to the next.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(crate = "tessera_protocol::serde")]
 pub struct Points(pub u32);
 
 impl Replicate for Points {
@@ -49,7 +52,8 @@ impl Replicate for Points {
 }
 
 /// What a coin is worth; only coins have it.
-#[derive(Component, Debug, Clone, Copy, PartialEq)]
+#[derive(Component, Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(crate = "tessera_protocol::serde")]
 pub struct Worth(pub u8);
 
 impl Replicate for Worth {
@@ -74,6 +78,9 @@ impl Game for Coins {
             .replicate::<Worth>()
             .spatial::<Place>()
             .input::<Walk>()
+            .persist::<Place>(1)
+            .persist::<Points>(2)
+            .persist::<Worth>(3)
             .on_action(collect)
             .on_join(join)
             .add_systems(TickSet::Simulate, walk);
@@ -94,14 +101,28 @@ fn spawn_coin(world: &mut World) {
     world.spawn((place, worth, Replicated, Retained));
 }
 
-/// Every player starts in the middle with no points.
-fn join(world: &mut World, _: JoinContext<'_>) -> Result<Entity, JoinRefused> {
+/// Every player starts in the middle, with the points it had when it last
+/// left (none the first time).
+fn join(world: &mut World, ctx: JoinContext<'_>) -> Result<Entity, JoinRefused> {
     let middle = WORLD_SIZE / 2.0;
     let place = Place {
         x: middle,
         y: middle,
     };
-    Ok(world.spawn((place, Points(0))).id())
+    let points = ctx
+        .saved
+        .and_then(|saved| saved.get::<Points>())
+        .unwrap_or_default();
+    Ok(world.spawn((place, points)).id())
+}
+
+/// What the store keeps of a collected coin (the `coin_collected` event).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(crate = "tessera_protocol::serde")]
+pub struct CoinCollected {
+    pub player: String,
+    pub points: u32,
+    pub total: u32,
 }
 
 /// Collects the nearest coin in reach, if any, and tells the player.
@@ -124,9 +145,23 @@ fn collect(world: &mut World, who: ActionContext, Action::Collect: Action) {
                 .get_mut::<Points>(who.entity)
                 .expect("players have points");
             points.0 += u32::from(worth);
+            let total = points.0;
+            let player = world
+                .get::<PlayerId>(who.entity)
+                .map(|p| p.0.clone())
+                .unwrap_or_default();
+            let collected = CoinCollected {
+                player,
+                points: worth.into(),
+                total,
+            };
+            // At most one a player a tick, far below the journal's limit.
+            let _ = world
+                .resource_mut::<Journal>()
+                .record("coin_collected", &collected);
             Event::Scored {
                 points: worth.into(),
-                total: points.0,
+                total,
             }
         }
     };
@@ -151,8 +186,8 @@ fn walk(mut walkers: Query<'_, '_, (&Intent<Walk>, &mut Place)>, tick: Res<'_, T
 
 #[cfg(test)]
 mod tests {
-    use tessera_sim::RoomConfig;
     use tessera_sim::testing::TestRoom;
+    use tessera_sim::{RoomConfig, RoomRecord};
 
     use super::*;
 
@@ -242,5 +277,35 @@ mod tests {
         t.action(2, &Action::Collect);
         t.step();
         assert!(!t.view(1).entities.contains_key(&coin), "gone when taken");
+    }
+
+    #[test]
+    fn points_are_recorded_and_kept_for_the_player_next_time() {
+        let saving = RoomConfig {
+            save_players: true,
+            ..RoomConfig::default()
+        };
+        let mut t = TestRoom::new(&Coins, saving.clone());
+        let me = t.join_saved(1, "ann", None).expect("join").entity_id;
+        t.step();
+        let (_, at) = coins_by_distance(&mut t, 0.0, 0.0)[0];
+        t.set(me, at);
+        t.action(1, &Action::Collect);
+        t.step();
+        let total = t.get::<Points>(me).expect("points").0;
+        assert!(total > 0);
+        let recorded = t.room.take_records();
+        assert!(matches!(
+            &recorded[..],
+            [RoomRecord::Event { kind, .. }] if kind == "coin_collected"
+        ));
+        t.leave(1);
+        let saved = match &t.room.take_records()[..] {
+            [RoomRecord::PlayerSaved { state, .. }] => state.clone(),
+            other => panic!("expected ann's save, got {other:?}"),
+        };
+        let mut next_time = TestRoom::new(&Coins, saving);
+        let back = next_time.join_saved(5, "ann", Some(&saved)).expect("join");
+        assert_eq!(next_time.get::<Points>(back.entity_id), Some(Points(total)));
     }
 }
