@@ -63,6 +63,7 @@ impl JoinError {
                         | ErrorCode::RoomBusy
                         | ErrorCode::ShuttingDown
                         | ErrorCode::ClusterUnavailable
+                        | ErrorCode::StorageUnavailable
                 )
             ),
             Self::Redirect(RedirectError::TooMany { .. }) => false,

@@ -64,10 +64,14 @@ pub enum ErrorCode {
     /// The `Hello.seat` is unknown, expired or used, or this node no longer
     /// hosts its room: join again through any node, without the seat.
     SeatInvalid = 28,
+    /// The join needs the player's saved state or the room's checkpoint,
+    /// and the store cannot be read now; retry shortly. Players already in
+    /// rooms are not affected.
+    StorageUnavailable = 29,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 29] = [
         Self::Malformed,
         Self::UnknownMessage,
         Self::FrameTooLarge,
@@ -96,6 +100,7 @@ impl ErrorCode {
         Self::ResumeFailed,
         Self::ClusterUnavailable,
         Self::SeatInvalid,
+        Self::StorageUnavailable,
     ];
 
     pub fn from_u16(code: u16) -> Option<Self> {
@@ -133,6 +138,7 @@ impl ErrorCode {
             Self::ResumeFailed => "resume_failed",
             Self::ClusterUnavailable => "cluster_unavailable",
             Self::SeatInvalid => "seat_invalid",
+            Self::StorageUnavailable => "storage_unavailable",
         }
     }
 }

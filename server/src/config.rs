@@ -203,6 +203,37 @@ pub struct ServerConfig {
     /// How long a seat reserved for a redirected client stays valid.
     /// Default 5,000 ms.
     pub seat_ttl_ms: u64,
+    /// Keep players' state, room checkpoints and game events in a
+    /// database. Default true.
+    pub persistence: bool,
+    /// The database: `sqlite://path` or `postgres://user@host/db`. Default
+    /// none: a SQLite file, `<data_dir>/tessera.db`. Its tables are created
+    /// (migrated) at start.
+    pub database_url: Option<String>,
+    /// Save every player this often while it plays, besides when it
+    /// leaves. Default 60 s; 0: only when it leaves.
+    pub player_save_interval_s: u32,
+    /// Checkpoint every room this often, besides when it closes. Default
+    /// 30 s; 0: only when it closes.
+    pub checkpoint_interval_s: u32,
+    /// Checkpoints kept per room. Default 3.
+    pub keep_checkpoints: usize,
+    /// Records the node's persistence queue holds; past it records are
+    /// dropped (and counted) rather than the tick waiting. Default 65,536.
+    pub persist_queue: usize,
+    /// In cluster mode, run a worker that writes the Redis Stream into the
+    /// database inside this node (`tessera serve --no-worker` turns it
+    /// off, for `tessera worker` processes to do it). Default true.
+    pub persist_worker: bool,
+    /// A stream entry a worker read and did not acknowledge for this long
+    /// (its worker died) is taken over by another. Default 30,000 ms.
+    pub persist_claim_idle_ms: u64,
+    /// Tries of a record the database rejects before it becomes a dead
+    /// letter. Default 5.
+    pub persist_max_attempts: u32,
+    /// At shutdown, how long the node waits for its queue to be written.
+    /// Default 5,000 ms.
+    pub persist_flush_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -264,6 +295,16 @@ impl Default for ServerConfig {
             node_ttl_ms: 5_000,
             lease_ms: 5_000,
             seat_ttl_ms: 5_000,
+            persistence: true,
+            database_url: None,
+            player_save_interval_s: 60,
+            checkpoint_interval_s: 30,
+            keep_checkpoints: 3,
+            persist_queue: 65_536,
+            persist_worker: true,
+            persist_claim_idle_ms: 30_000,
+            persist_max_attempts: 5,
+            persist_flush_ms: 5_000,
         }
     }
 }
@@ -285,6 +326,7 @@ const OPTIONAL_FIELDS: &[&str] = &[
     "public_ws_url",
     "public_quic_url",
     "public_admin_url",
+    "database_url",
 ];
 
 /// `TESSERA_*` variables (without the prefix) that are not config fields but
@@ -390,6 +432,12 @@ impl ServerConfig {
         let fail = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
         if self.outbound_queue < 2 {
             return fail("outbound_queue must be at least 2");
+        }
+        if self.persistence && (self.persist_queue == 0 || self.keep_checkpoints == 0) {
+            return fail("persist_queue and keep_checkpoints must be at least 1");
+        }
+        if self.persistence && self.persist_max_attempts == 0 {
+            return fail("persist_max_attempts must be at least 1");
         }
         if self.room_queue == 0
             || self.max_connections == 0
@@ -507,7 +555,25 @@ impl ServerConfig {
             max_players: self.max_players_per_room,
             seed,
             keepalive_ticks: u32::from(self.tick_hz),
+            save_players: self.persistence,
+            player_save_interval_ticks: self.player_save_interval_s * u32::from(self.tick_hz),
             ..tessera_sim::RoomConfig::default()
+        }
+    }
+
+    /// Ticks between two checkpoints of a room (0: only when it closes).
+    pub fn checkpoint_interval_ticks(&self) -> u32 {
+        self.checkpoint_interval_s * u32::from(self.tick_hz)
+    }
+
+    /// The database persistence writes to.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("tessera.db").display()
+            ),
         }
     }
 

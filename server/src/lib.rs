@@ -16,6 +16,8 @@
 //! - [`link`]: everything a session and a room say to each other.
 //! - [`room`]: the name → room table, the hosted rooms, the tick threads.
 //! - [`cluster`]: cluster mode: Redis leases, placement, redirects.
+//! - [`persist`]: the queue out of the tick, the worker, the database.
+//! - [`storage`]: the node's persistence started as its config says.
 //! - [`admin`]: the HTTP listener (health, readiness, metrics, the admin
 //!   API) and the `tessera admin` command line that talks to it.
 //! - [`admin_token`]: the admin API's bearer token, configured or generated.
@@ -40,11 +42,13 @@ pub mod link;
 pub mod listen_addr;
 pub mod logging;
 pub mod metrics;
+pub mod persist;
 pub mod rate;
 pub mod room;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod storage;
 pub mod transport;
 
 pub use config::ServerConfig;

@@ -114,6 +114,35 @@ pub mod cluster {
     pub const CHANNEL_DROPS: &str = "tessera_channel_drops_total";
 }
 
+/// Persistence: the queue out of the tick, the worker, the store.
+pub mod persist {
+    /// Records the rooms handed to the queue, by `kind`.
+    pub const ENQUEUED: &str = "tessera_persist_enqueued_total";
+    /// Records the queue was too full to take (the game sees them in
+    /// `Journal::dropped`), by `kind`.
+    pub const DROPPED: &str = "tessera_persist_dropped_total";
+    /// Records waiting in the node's queue.
+    pub const QUEUE_DEPTH: &str = "tessera_persist_queue_depth";
+    /// Age of the oldest record of the last batch taken, queue or stream.
+    pub const OLDEST_AGE: &str = "tessera_persist_oldest_age_seconds";
+    /// Records per batch written to the store.
+    pub const BATCH_SIZE: &str = "tessera_persist_batch_size";
+    /// Time to write one batch (one transaction).
+    pub const WRITE_DURATION: &str = "tessera_persist_write_seconds";
+    /// Records written, by `kind`.
+    pub const WRITTEN: &str = "tessera_persist_written_total";
+    /// Failed writes that are tried again.
+    pub const RETRIES: &str = "tessera_persist_retries_total";
+    /// Records the store kept refusing, moved to the dead letters.
+    pub const DEAD_LETTERS: &str = "tessera_persist_dead_letters_total";
+    /// Records appended to the Redis Stream.
+    pub const STREAM_APPENDED: &str = "tessera_persist_stream_appended_total";
+    /// Stream entries taken over from a worker that stopped answering.
+    pub const STREAM_CLAIMED: &str = "tessera_persist_stream_claimed_total";
+    /// 1 while the store answers, 0 while it does not.
+    pub const STORE_UP: &str = "tessera_persist_store_up";
+}
+
 /// The process's CPU time so far, in 1/100 s (Linux; `None` elsewhere).
 pub fn process_cpu_centiseconds() -> Option<u64> {
     process::sample().map(|u| u.cpu_centiseconds)
@@ -131,6 +160,8 @@ const VISIBLE_BUCKETS: &[f64] = &[
 const RTT_BUCKETS: &[f64] = &[
     0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
+/// Records per batch, from one to the largest batch a worker takes.
+const BATCH_BUCKETS: &[f64] = &[1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0];
 /// How often histograms are folded when nobody scrapes, so they stay small.
 const UPKEEP_PERIOD: Duration = Duration::from_secs(5);
 /// How often the process's CPU time and memory are sampled.
@@ -173,6 +204,8 @@ fn build() -> Result<PrometheusBuilder, String> {
     let b = buckets(PrometheusBuilder::new(), TICK_DURATION, TICK_BUCKETS)?;
     let b = buckets(b, AOI_VISIBLE, VISIBLE_BUCKETS)?;
     let b = buckets(b, cluster::REDIS_RTT, RTT_BUCKETS)?;
+    let b = buckets(b, persist::WRITE_DURATION, RTT_BUCKETS)?;
+    let b = buckets(b, persist::BATCH_SIZE, BATCH_BUCKETS)?;
     buckets(b, RTT, RTT_BUCKETS)
 }
 
@@ -282,6 +315,50 @@ fn describe() {
     describe_counter!(
         cluster::CHANNEL_DROPS,
         "Channel messages dropped: the node's queue was full, or Redis could not carry them."
+    );
+    describe_counter!(persist::ENQUEUED, "Records queued for the store, by kind.");
+    describe_counter!(
+        persist::DROPPED,
+        "Records dropped because the persistence queue was full, by kind."
+    );
+    describe_gauge!(
+        persist::QUEUE_DEPTH,
+        "Records waiting in the node's persistence queue."
+    );
+    describe_gauge!(
+        persist::OLDEST_AGE,
+        Unit::Seconds,
+        "Age of the oldest record in the last batch taken from the queue or the stream."
+    );
+    describe_histogram!(
+        persist::BATCH_SIZE,
+        "Records per batch written to the store."
+    );
+    describe_histogram!(
+        persist::WRITE_DURATION,
+        Unit::Seconds,
+        "Time to write one batch to the store."
+    );
+    describe_counter!(persist::WRITTEN, "Records written to the store, by kind.");
+    describe_counter!(
+        persist::RETRIES,
+        "Store writes tried again after a failure."
+    );
+    describe_counter!(
+        persist::DEAD_LETTERS,
+        "Records the store kept refusing, moved to the dead letters."
+    );
+    describe_counter!(
+        persist::STREAM_APPENDED,
+        "Records appended to the Redis Stream."
+    );
+    describe_counter!(
+        persist::STREAM_CLAIMED,
+        "Stream entries taken over from a worker that stopped answering."
+    );
+    describe_gauge!(
+        persist::STORE_UP,
+        "1 while the store answers, 0 while it does not."
     );
 }
 

@@ -16,6 +16,7 @@ use crate::identity::resume::ResumeSigner;
 use crate::identity::{self, AuthMode, StudioJwt, Verifier};
 use crate::room::RoomTable;
 use crate::state::ServerState;
+use crate::storage;
 use crate::transport::admission::AddressAdmission;
 use crate::transport::gate::HandshakeGate;
 use crate::{admin, fds, metrics, transport};
@@ -44,6 +45,8 @@ pub enum StartError {
     Identity(String),
     #[error("{0}")]
     Cluster(String),
+    #[error("persistence: {0}")]
+    Persistence(String),
     #[error("cannot start QUIC on {addr}: {source}")]
     Quic {
         addr: SocketAddr,
@@ -291,9 +294,15 @@ impl Server {
         } else {
             None
         };
+        let persistence = storage::start(&config)
+            .await
+            .map_err(StartError::Persistence)?;
         let config = Arc::new(config);
         let (channel_out, published) = tokio::sync::mpsc::channel(CHANNEL_QUEUE);
-        let rooms = RoomTable::new(game, schema, Arc::clone(&config), channel_out);
+        let mut rooms = RoomTable::new(game, schema, Arc::clone(&config), channel_out);
+        if let Some(persistence) = &persistence {
+            rooms.persist_with(Arc::clone(persistence));
+        }
         let state = Arc::new(ServerState::new(
             Arc::clone(&config),
             rooms,
@@ -429,6 +438,11 @@ impl Server {
         self.quic.close(quinn::VarInt::from_u32(1001), b"shutdown");
         let rooms = Arc::clone(&self.state.rooms);
         let _ = tokio::task::spawn_blocking(move || rooms.stop()).await;
+        // After the rooms' last checkpoints and saves are queued.
+        if let Some(persistence) = self.state.rooms.persistence() {
+            let flush = Duration::from_millis(self.state.config.persist_flush_ms);
+            persistence.stop(flush).await;
+        }
         tracing::info!("shutdown complete");
     }
 }

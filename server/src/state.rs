@@ -96,13 +96,20 @@ impl ServerState {
     }
 
     /// Whether the node should get new players, and if not why: `starting`,
-    /// `draining` or `shutting down`.
+    /// the database cannot be reached, `draining` or `shutting down`.
     pub fn readiness(&self) -> Result<(), &'static str> {
         if self.shutdown.is_cancelled() {
             return Err("shutting down");
         }
         if !self.serving.load(Ordering::Acquire) || self.rooms.tick_threads() == 0 {
             return Err("starting");
+        }
+        if let Some(p) = self.rooms.persistence()
+            && !p.store_reachable()
+        {
+            return Err(
+                "the database cannot be reached (rooms keep running; joins that need saved state are refused)",
+            );
         }
         match self.rooms.admission() {
             Admission::Open => Ok(()),

@@ -481,6 +481,18 @@ impl Room {
         }
     }
 
+    /// Saves every player now, connected or held (the room is closing).
+    pub fn save_all_players(&mut self) {
+        if !self.config.save_players {
+            return;
+        }
+        let mut query = self.world.query_filtered::<Entity, With<PlayerId>>();
+        let players: Vec<Entity> = query.iter(&self.world).collect();
+        for entity in players {
+            self.save_player(entity, true);
+        }
+    }
+
     /// The records to persist since the last call: player saves and the
     /// game's journal events. The host takes them after every step.
     pub fn take_records(&mut self) -> Vec<RoomRecord> {

@@ -90,6 +90,7 @@ fn is_retryable(code: u16) -> bool {
                 | ErrorCode::ServerFull
                 | ErrorCode::ShuttingDown
                 | ErrorCode::ClusterUnavailable
+                | ErrorCode::StorageUnavailable
         )
     )
 }

@@ -13,7 +13,7 @@
 //! room's command queue. Without `redis_url` a node has no [`Cluster`] and
 //! admits every join itself.
 
-mod conn;
+pub mod conn;
 mod keys;
 pub mod leases;
 pub mod node;
@@ -221,6 +221,12 @@ impl Cluster {
 
     fn lease_ms(&self) -> u64 {
         self.lease.as_millis() as u64
+    }
+
+    /// The epoch of this node's lease on `room`, if it holds one: the
+    /// fencing token its checkpoints carry.
+    pub fn epoch_of(&self, room: &str) -> Option<u64> {
+        self.leases.valid(room, Instant::now()).map(|l| l.epoch)
     }
 
     /// Decides where a join of `room` goes: here, or to the node that hosts

@@ -31,7 +31,8 @@ impl CloseRequest {
             ErrorCode::ServerFull
             | ErrorCode::RoomBusy
             | ErrorCode::ShuttingDown
-            | ErrorCode::ClusterUnavailable => close_code::TRY_AGAIN_LATER,
+            | ErrorCode::ClusterUnavailable
+            | ErrorCode::StorageUnavailable => close_code::TRY_AGAIN_LATER,
             _ => close_code::POLICY,
         };
         Self {

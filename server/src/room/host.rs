@@ -10,6 +10,7 @@
 
 mod inspect;
 mod join;
+mod persisting;
 mod reconnects;
 #[cfg(test)]
 mod tests;
@@ -73,7 +74,13 @@ pub(crate) struct HostedRoom {
     channel_out: Option<mpsc::Sender<ChannelMessage>>,
     /// Players who can come back, and those held until they do.
     reconnects: reconnects::Reconnects,
+    /// Where its saves, events and checkpoints go (none: not persisted).
+    persistence: Option<persisting::RoomPersistence>,
+    /// It closed because another node owns it now.
+    moved: bool,
 }
+
+pub(crate) use persisting::{Restored, RoomPersistence, restore};
 
 impl HostedRoom {
     pub(super) fn new(
@@ -102,7 +109,14 @@ impl HostedRoom {
             reconnects: reconnects::Reconnects::new(Duration::from_millis(
                 config.reconnect_grace_ms,
             )),
+            persistence: None,
+            moved: false,
         }
+    }
+
+    /// Persists the room's records and checkpoints through `persistence`.
+    pub(super) fn persist_with(&mut self, persistence: RoomPersistence) {
+        self.persistence = Some(persistence);
     }
 
     /// Where the messages the game publishes on channels go: a bounded
@@ -154,6 +168,7 @@ impl HostedRoom {
         self.out.clear();
         self.room.step(&mut self.out);
         self.carry_published();
+        self.persist_tick();
         self.deliver(now, metrics);
         self.drop_laggards(now);
         self.publish(now, started, metrics);
@@ -291,6 +306,7 @@ impl HostedRoom {
                 kick,
                 reply,
             } => {
+                self.moved = kick == KickReason::RoomMoved;
                 let told = self.end_all(|| CloseRequest::kicked(kick, &reason));
                 tracing::info!(players = told, reason, "closing the room");
                 self.close_requested = true;

@@ -21,4 +21,4 @@ mod workers;
 
 pub use handle::RoomHandle;
 pub use load::RoomLoad;
-pub use table::{Admission, RoomTable};
+pub use table::{Admission, Opening, RoomTable};

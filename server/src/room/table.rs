@@ -15,11 +15,13 @@ use tessera_sim::channels::ChannelMessage;
 use tessera_sim::{Game, Room};
 
 use super::handle::RoomHandle;
-use super::host::HostedRoom;
+use super::host::{HostedRoom, Restored, RoomPersistence, restore};
 use super::names::{Names, OpenRooms};
 use super::workers::TickWorkers;
 use crate::config::ServerConfig;
 use crate::link::{Refusal, RoomCommand};
+use crate::persist::Persistence;
+use crate::persist::record::Checkpoint;
 
 /// Whether the node takes new joins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +47,17 @@ pub struct RoomTable {
     admission: AtomicU8,
     /// Where rooms' channel messages go (see [`RoomTable::new`]).
     channel_out: tokio::sync::mpsc::Sender<ChannelMessage>,
+    /// Where rooms' saves, events and checkpoints go (none: nowhere).
+    persistence: Option<Arc<Persistence>>,
+}
+
+/// How a room that is not open yet opens.
+#[derive(Debug, Default)]
+pub struct Opening {
+    /// The checkpoint it restarts from, if it has one.
+    pub checkpoint: Option<Checkpoint>,
+    /// This node's lease epoch on it (cluster mode; 0 alone).
+    pub epoch: u64,
 }
 
 impl std::fmt::Debug for RoomTable {
@@ -80,7 +93,18 @@ impl RoomTable {
             next_id: AtomicU64::new(1),
             admission: AtomicU8::new(Admission::Open as u8),
             channel_out,
+            persistence: None,
         }
+    }
+
+    /// Rooms persist through `persistence` from now on.
+    pub fn persist_with(&mut self, persistence: Arc<Persistence>) {
+        self.persistence = Some(persistence);
+    }
+
+    /// Whether rooms persist (and joins should read saved state).
+    pub fn persistence(&self) -> Option<&Arc<Persistence>> {
+        self.persistence.as_ref()
     }
 
     /// Hands `message` to every open room that subscribes to its channel.
@@ -93,8 +117,14 @@ impl RoomTable {
     }
 
     /// Counts a session from `address` in to room `name`, opening the room
-    /// if needed. Pair every success with [`RoomTable::release`].
-    pub fn reserve(&self, name: &str, address: IpAddr) -> Result<Arc<RoomHandle>, Refusal> {
+    /// if needed (as `opening` says). Pair every success with
+    /// [`RoomTable::release`].
+    pub fn reserve(
+        &self,
+        name: &str,
+        address: IpAddr,
+        opening: Opening,
+    ) -> Result<Arc<RoomHandle>, Refusal> {
         match self.admission() {
             Admission::Open => {}
             Admission::Draining => {
@@ -117,8 +147,7 @@ impl RoomTable {
         // every join and admin question of the node waits on the lock.
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let seed = std::collections::hash_map::RandomState::new().hash_one((id, name));
-        let room = Room::new(self.game.as_ref(), self.config.room_config(seed))
-            .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
+        let (room, restored) = self.build_room(name, seed, opening.checkpoint.as_ref())?;
         let mut rooms = self.names.lock();
         // Another session may have opened it meanwhile: join that one.
         if let Some(handle) = rooms.by_name.get(name) {
@@ -139,12 +168,49 @@ impl RoomTable {
             Instant::now(),
         );
         hosted.carry_channels_to(self.channel_out.clone());
+        if let Some(persistence) = &self.persistence {
+            hosted.persist_with(RoomPersistence::new(
+                Arc::clone(persistence),
+                self.game.name(),
+                opening.epoch,
+                self.config.checkpoint_interval_ticks(),
+                id,
+            ));
+        }
+        if let Some(restored) = restored {
+            hosted.hold_restored(restored, Instant::now());
+        }
         self.workers
             .add(hosted)
             .map_err(|()| Refusal::new(ErrorCode::ShuttingDown, "room threads have stopped"))?;
         rooms.insert(Arc::clone(&handle));
         tracing::info!(room = name, room_id = id, "room opened");
         Ok(handle)
+    }
+
+    /// A new room, from `checkpoint` if there is one and it can be read
+    /// (else fresh, and the failure logged: a room must open).
+    fn build_room(
+        &self,
+        name: &str,
+        seed: u64,
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<(Room, Option<Restored>), Refusal> {
+        let config = self.config.room_config(seed);
+        if let Some(checkpoint) = checkpoint {
+            match restore(self.game.as_ref(), config.clone(), checkpoint) {
+                Ok((room, players)) => return Ok((room, Some(players))),
+                Err(e) => tracing::error!(
+                    room = name,
+                    tick = checkpoint.tick,
+                    error = %e,
+                    "cannot restore the room from its checkpoint; opening it fresh"
+                ),
+            }
+        }
+        let room = Room::new(self.game.as_ref(), config)
+            .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
+        Ok((room, None))
     }
 
     /// Counts a session in to room `name` if it is open; `None` if it is

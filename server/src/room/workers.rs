@@ -131,7 +131,12 @@ fn worker_loop(inbox: &Receiver<WorkerMsg>, names: &Names, period: Duration) {
                 next_tick: Instant::now(),
                 open: true,
             }),
-            Ok(WorkerMsg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+            Ok(WorkerMsg::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                for scheduled in &mut rooms {
+                    scheduled.room.persist_closing();
+                }
+                return;
+            }
             Err(RecvTimeoutError::Timeout) => {}
         }
         let now = Instant::now();
@@ -159,6 +164,7 @@ fn tick_one(room: &mut HostedRoom, now: Instant, names: &Names, metrics: &TickMe
             false
         }
         Ok(Stepped::CloseRequested) => {
+            room.persist_closing();
             names.close(room.handle());
             tracing::info!(
                 room = %room.handle().name,
@@ -167,6 +173,12 @@ fn tick_one(room: &mut HostedRoom, now: Instant, names: &Names, metrics: &TickMe
             );
             false
         }
-        Ok(Stepped::Ticked) => !(room.is_empty() && names.close_if_unused(room.handle())),
+        Ok(Stepped::Ticked) => {
+            let closed = room.is_empty() && names.close_if_unused(room.handle());
+            if closed {
+                room.persist_closing();
+            }
+            !closed
+        }
     }
 }

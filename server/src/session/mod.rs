@@ -17,7 +17,7 @@ mod writer;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tessera_protocol::{ErrorCode, Hello, ServerMsg};
@@ -36,7 +36,7 @@ use crate::link::{
     SessionLive,
 };
 use crate::metrics::{self, LinkMetrics};
-use crate::room::RoomHandle;
+use crate::room::{Opening, RoomHandle};
 use crate::state::ServerState;
 use rules::{Decision, End, RuleLimits, SessionRules};
 use writer::{GOODBYE_TIMEOUT, LINGER, Writer, goodbye, linger};
@@ -126,6 +126,29 @@ pub async fn run(
         .is_err()
     {
         writer.abort();
+    }
+}
+
+/// Longest a join waits for the store (saved state, checkpoint).
+const STORE_READ_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Runs a store read for a join; a store that fails or is slow refuses
+/// the join with `storage_unavailable`, never lets it go on without what
+/// the player saved (its next save would overwrite it).
+async fn within_store<T>(
+    read: impl Future<Output = Result<T, crate::persist::store::StoreError>>,
+) -> Result<T, Refusal> {
+    let unavailable = |why: String| {
+        tracing::warn!(error = why, "join refused: the store cannot be read");
+        Refusal::new(
+            ErrorCode::StorageUnavailable,
+            "the server cannot read saved state now; try again in a moment",
+        )
+    };
+    match tokio::time::timeout(STORE_READ_TIMEOUT, read).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(unavailable(e.to_string())),
+        Err(_) => Err(unavailable(format!("no answer in {STORE_READ_TIMEOUT:?}"))),
     }
 }
 
@@ -273,7 +296,7 @@ impl<S: FrameSource> Session<S> {
     /// Who the `Hello` says joins: the player its resume token takes back,
     /// or the one its token (or, on an open node, nobody) vouches for; and
     /// the key and token to resume this session's player later.
-    fn join_request(&self, hello: &Hello) -> Result<JoinRequest, End> {
+    fn join_request(&self, hello: &Hello) -> Result<(JoinRequest, bool), End> {
         let now = unix_now();
         let config = &self.state.config;
         let resuming = match &hello.resume {
@@ -291,14 +314,20 @@ impl<S: FrameSource> Session<S> {
             }
             None => None,
         };
+        // An anonymous player has nothing saved: nobody can be it again.
+        let anonymous = std::cell::Cell::new(resuming.is_some());
         let player = if resuming.is_some() {
             // The held player is who it was; this names the session only.
             PlayerIdentity::anonymous(self.id)
         } else {
+            let named_by_nobody = || {
+                anonymous.set(true);
+                anonymous_player()
+            };
             let identity = self
                 .state
                 .identity
-                .verify(hello.token.as_deref(), &hello.room, now, anonymous_player)
+                .verify(hello.token.as_deref(), &hello.room, now, named_by_nobody)
                 .map_err(|e| End::Refused(e.code(), e.to_string()))?;
             PlayerIdentity {
                 player: identity.player,
@@ -317,18 +346,20 @@ impl<S: FrameSource> Session<S> {
             })
         });
         Ok(JoinRequest {
+            saved: None,
             player,
             resuming,
             resume_key,
             resume_token,
         })
+        .map(|request| (request, !anonymous.get()))
     }
 
     /// Reserves a place in the room, sends it the join and waits for its
     /// answer (within the rules' join deadline, or until shutdown).
     async fn join(&mut self, hello: Hello) -> Result<(), End> {
         let refused = |r: Refusal| End::Refused(r.code, r.message);
-        let request = self.join_request(&hello)?;
+        let (mut request, may_have_saved) = self.join_request(&hello)?;
         tracing::Span::current().record("player", request.player.player.as_str());
         if let Some(cluster) = &self.state.cluster {
             let route = cluster
@@ -350,11 +381,18 @@ impl<S: FrameSource> Session<S> {
                 "this node is not part of a cluster and issues no seats; join again without the seat".into(),
             ));
         }
+        let opening = self.opening(&hello.room).await.map_err(refused)?;
+        if may_have_saved {
+            request.saved = self
+                .saved_state(&request.player.player)
+                .await
+                .map_err(refused)?;
+        }
         let peer = self.link.live.peer.ip();
         let room = self
             .state
             .rooms
-            .reserve(&hello.room, peer)
+            .reserve(&hello.room, peer, opening)
             .map_err(refused)?;
         tracing::Span::current().record("room", room.name.as_str());
         let (reply, answer) = oneshot::channel();
@@ -390,6 +428,36 @@ impl<S: FrameSource> Session<S> {
             // time.
             Ok(Err(_)) | Err(_) => Err(self.rules.join_unanswered()),
         }
+    }
+
+    /// How room `name` opens if it is not open here: from its checkpoint,
+    /// under this node's lease epoch.
+    async fn opening(&self, name: &str) -> Result<Opening, Refusal> {
+        let Some(persistence) = self.state.rooms.persistence() else {
+            return Ok(Opening::default());
+        };
+        if self.state.rooms.get(name).is_some() {
+            return Ok(Opening::default());
+        }
+        let epoch = self
+            .state
+            .cluster
+            .as_ref()
+            .and_then(|c| c.epoch_of(name))
+            .unwrap_or(0);
+        let game = self.state.rooms.game_name();
+        let checkpoint = within_store(persistence.checkpoint(game, name)).await?;
+        Ok(Opening { checkpoint, epoch })
+    }
+
+    /// What `player` saved last time, if persistence is on.
+    async fn saved_state(&self, player: &str) -> Result<Option<Vec<u8>>, Refusal> {
+        let Some(persistence) = self.state.rooms.persistence() else {
+            return Ok(None);
+        };
+        let game = self.state.rooms.game_name();
+        let saved = within_store(persistence.player(game, player)).await?;
+        Ok(saved.map(|s| s.state))
     }
 
     /// Carries out a decision that needs no waiting.

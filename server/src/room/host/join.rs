@@ -75,13 +75,25 @@ impl HostedRoom {
                             let _ = reply.send(Err(Refusal::new(ErrorCode::ResumeFailed, failed)));
                             return;
                         }
-                        let result = self.room.join_as(link.id, &request.player, options, mode);
+                        let result = self.room.join_saved(
+                            link.id,
+                            &request.player,
+                            options,
+                            mode,
+                            request.saved.as_deref(),
+                        );
                         (request.player.clone(), result)
                     }
                 }
             }
             None => {
-                let result = self.room.join_as(link.id, &request.player, options, mode);
+                let result = self.room.join_saved(
+                    link.id,
+                    &request.player,
+                    options,
+                    mode,
+                    request.saved.as_deref(),
+                );
                 (request.player.clone(), result)
             }
         };

@@ -129,6 +129,14 @@ impl Reconnects {
         self.take_held(&key)
     }
 
+    /// Every player the room can take back, connected or held, with its
+    /// resume key: what a checkpoint keeps for them to come back.
+    pub fn players(&self) -> Vec<(PlayerIdentity, ResumeKey)> {
+        let connected = self.connected.values().map(|c| (c.identity.clone(), c.key));
+        let held = self.held.iter().map(|(key, e)| (e.identity.clone(), *key));
+        connected.chain(held).collect()
+    }
+
     /// The held players whose window ended by `now`, taken out.
     pub fn expired(&mut self, now: Instant) -> Vec<HeldEntry> {
         let keys: Vec<ResumeKey> = self

@@ -65,6 +65,7 @@ impl Harness {
             resuming: None,
             resume_key: [id as u8; 16],
             resume_token: None,
+            saved: None,
         };
         self.join_as(id, queue, datagrams, request)
     }
@@ -377,6 +378,7 @@ fn resuming(id: ClientId, key: u8) -> JoinRequest {
         resuming: Some([key; 16]),
         resume_key: [id as u8; 16],
         resume_token: Some(format!("token-{id}")),
+        saved: None,
     }
 }
 
@@ -491,6 +493,7 @@ fn a_newer_connection_replaces_a_stale_one_at_once_and_one_entity_remains() {
         resuming: None,
         resume_key: [id as u8; 16],
         resume_token: None,
+        saved: None,
     };
     let mut first = h.join_as(3, 64, None, named(3));
     h.step();
