@@ -55,6 +55,10 @@ pub struct Journal {
     events: Vec<(String, RawValue)>,
     limit: usize,
     dropped: u64,
+    /// The tick of the last events taken, and the seq the next event of
+    /// that tick gets: the host may take them more than once a tick.
+    last_tick: u32,
+    next_seq: u32,
 }
 
 impl Journal {
@@ -63,6 +67,8 @@ impl Journal {
             events: Vec::new(),
             limit,
             dropped: 0,
+            last_tick: 0,
+            next_seq: 0,
         }
     }
 
@@ -95,13 +101,18 @@ impl Journal {
     }
 
     pub(crate) fn take(&mut self, tick: u32, out: &mut Vec<RoomRecord>) {
-        for (seq, (kind, payload)) in self.events.drain(..).enumerate() {
+        if tick != self.last_tick {
+            self.last_tick = tick;
+            self.next_seq = 0;
+        }
+        for (kind, payload) in self.events.drain(..) {
             out.push(RoomRecord::Event {
                 kind,
                 payload,
                 tick,
-                seq: seq as u32,
+                seq: self.next_seq,
             });
+            self.next_seq += 1;
         }
     }
 }

@@ -147,6 +147,16 @@ fn journal_events_leave_after_the_tick_in_order_and_bounded() {
         ]
     );
     assert!(t.room.take_records().is_empty(), "each event leaves once");
+    // Taken again within the same tick: numbered on, never twice the same.
+    t.room
+        .world_mut()
+        .resource_mut::<Journal>()
+        .record("late", &1)
+        .expect("record");
+    match &t.room.take_records()[..] {
+        [RoomRecord::Event { tick: at, seq, .. }] => assert_eq!((*at, *seq), (tick, 2)),
+        other => panic!("{other:?}"),
+    }
     t.room.records_dropped(3);
     assert_eq!(t.room.world_mut().resource::<Journal>().dropped(), 3);
 }

@@ -25,8 +25,8 @@ use crate::cluster::{
 };
 use crate::link::RoomCommand;
 use crate::link::report::{
-    BroadcastReport, BroadcastRequest, CloseRequest, KickRequest, NodeList, NodeReport, RoomList,
-    RoomSummary,
+    BroadcastReport, BroadcastRequest, CloseRequest, DeadLetterList, KickRequest, NodeList,
+    NodeReport, RoomList, RoomSummary,
 };
 use crate::room::Admission;
 use crate::state::ServerState;
@@ -47,6 +47,7 @@ fn router(state: Arc<ServerState>) -> Router {
         .route("/drain", post(drain))
         .route("/nodes", get(list_nodes))
         .route("/broadcast", post(broadcast))
+        .route("/dead-letters", get(dead_letters))
         .fallback(|| async { ApiError::NoEndpoint })
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
@@ -169,6 +170,19 @@ async fn cluster_rooms(cluster: &Cluster) -> Result<Vec<RoomSummary>, RedisFailu
         rooms.extend(list?);
     }
     Ok(rooms)
+}
+
+/// The dead letters, oldest first (at most 1,000).
+async fn dead_letters(
+    State(state): State<Arc<ServerState>>,
+) -> Result<Json<DeadLetterList>, ApiError> {
+    let persistence = state.rooms.persistence().ok_or(ApiError::NoPersistence)?;
+    let dead_letters = persistence
+        .store()
+        .dead_letters(1_000)
+        .await
+        .map_err(|e| ApiError::Store(e.to_string()))?;
+    Ok(Json(DeadLetterList { dead_letters }))
 }
 
 async fn list_nodes(State(state): State<Arc<ServerState>>) -> Result<Json<NodeList>, ApiError> {

@@ -20,8 +20,8 @@ use serde::de::DeserializeOwned;
 
 use super::http::{HttpError, Target};
 use super::report::{
-    BroadcastReport, BroadcastRequest, CloseReport, CloseRequest, DrainReport, EntityReport,
-    ErrorBody, KickReport, KickRequest, NodeList, RoomDetail, RoomList, RoomSummary,
+    BroadcastReport, BroadcastRequest, CloseReport, CloseRequest, DeadLetterList, DrainReport,
+    EntityReport, ErrorBody, KickReport, KickRequest, NodeList, RoomDetail, RoomList, RoomSummary,
 };
 use crate::admin_token::TOKEN_FILE;
 use crate::config::ServerConfig;
@@ -98,6 +98,9 @@ pub enum AdminCommand {
     },
     /// Show a room, refreshed in place every second until Ctrl-C.
     Watch { room: String },
+    /// List the records the database kept refusing, with their errors
+    /// (`tessera worker --replay-dead-letters` tries them again).
+    DeadLetters,
 }
 
 /// Why a command failed. Its `Display` is one line.
@@ -183,6 +186,10 @@ pub async fn run(args: AdminArgs, out: &mut (dyn Write + Send)) -> Result<(), Cl
             show(out, args.json, &closed, |c| {
                 format!("closed room {}; {} player(s) told\n", c.room, c.kicked)
             })
+        }
+        AdminCommand::DeadLetters => {
+            let list: DeadLetterList = client.get("/admin/dead-letters").await?;
+            show(out, args.json, &list, render_dead_letters)
         }
         AdminCommand::Nodes => {
             let list: NodeList = client.get("/admin/nodes").await?;
@@ -379,6 +386,26 @@ fn table(header: &[&str], right_aligned_from: usize) -> Table {
         }
     }
     table
+}
+
+fn render_dead_letters(list: &DeadLetterList) -> String {
+    if list.dead_letters.is_empty() {
+        return "no dead letters\n".to_owned();
+    }
+    let mut t = table(
+        &["RECORD", "KIND", "ATTEMPTS", "FAILED (UNIX MS)", "ERROR"],
+        2,
+    );
+    for d in &list.dead_letters {
+        t.add_row(vec![
+            d.id.clone(),
+            d.kind.clone(),
+            d.attempts.to_string(),
+            d.failed_at_ms.to_string(),
+            d.error.clone(),
+        ]);
+    }
+    format!("{t}\n")
 }
 
 fn render_nodes(list: &NodeList) -> String {

@@ -187,6 +187,10 @@ pub enum ApiError {
     Cluster(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("persistence is off on this node")]
+    NoPersistence,
+    #[error("the database: {0}")]
+    Store(String),
     #[error("no such admin endpoint")]
     NoEndpoint,
 }
@@ -199,8 +203,9 @@ impl ApiError {
             | Self::NoPlayer { .. }
             | Self::NoEntity { .. }
             | Self::Closed(_)
-            | Self::NoEndpoint => 404,
-            Self::Busy(_) | Self::Cluster(_) => 503,
+            | Self::NoEndpoint
+            | Self::NoPersistence => 404,
+            Self::Busy(_) | Self::Cluster(_) | Self::Store(_) => 503,
             Self::BadRequest(_) => 400,
         }
     }

@@ -42,6 +42,48 @@ pub enum Command {
     /// Player tokens for this node's `auth = "token"` mode.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Write the cluster's persistence stream (Redis) into the database,
+    /// as one worker of its consumer group; run as many as needed. With
+    /// `--replay-dead-letters`, try the dead letters again and exit.
+    Worker(WorkerArgs),
+}
+
+/// A persistence worker: the same settings as `serve` where they apply.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub node: NodeFiles,
+    /// The cluster's Redis (`TESSERA_REDIS_URL` works too).
+    #[arg(long)]
+    pub redis_url: Option<String>,
+    /// The database [default: DATA_DIR/tessera.db, SQLite]
+    /// (`TESSERA_DATABASE_URL` works too).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// This worker's name in the consumer group; keep it across restarts,
+    /// so that a restarted worker writes what it had read at once
+    /// [default: worker-HOSTNAME-PID].
+    #[arg(long)]
+    pub consumer: Option<String>,
+    /// Try every dead letter again, report, and exit.
+    #[arg(long)]
+    pub replay_dead_letters: bool,
+}
+
+impl WorkerArgs {
+    /// The flags that were given, as config keys.
+    pub fn overrides(&self) -> toml::Table {
+        let mut t = self.node.overrides();
+        for (key, value) in [
+            ("redis_url", &self.redis_url),
+            ("database_url", &self.database_url),
+        ] {
+            if let Some(v) = value {
+                t.insert(key.to_owned(), v.clone().into());
+            }
+        }
+        t
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +206,14 @@ pub struct ServeArgs {
     /// from the bound address, as --public-ws-url].
     #[arg(long)]
     pub public_quic_url: Option<String>,
+    /// The database [default: DATA_DIR/tessera.db, SQLite;
+    /// postgres://user@host/db for PostgreSQL].
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// In cluster mode, run no persistence worker in this node (run
+    /// `tessera worker` processes instead).
+    #[arg(long)]
+    pub no_worker: bool,
 }
 
 impl ServeArgs {
@@ -196,9 +246,11 @@ impl ServeArgs {
             ("node_id", &self.node_id),
             ("public_ws_url", &self.public_ws_url),
             ("public_quic_url", &self.public_quic_url),
+            ("database_url", &self.database_url),
         ] {
             set(key, value.clone().map(Into::into));
         }
+        set("persist_worker", self.no_worker.then_some(false.into()));
         set(
             "auth",
             self.auth.map(|a| match a {

@@ -31,6 +31,7 @@ pub fn main(games: Vec<Arc<dyn Game>>) -> ExitCode {
         Command::Serve(args) => serve(args.config.clone(), args.overrides(), games),
         Command::Cert(args) => cert(args.node.config.clone(), args.node.overrides()),
         Command::Token(TokenCommand::Issue(args)) => issue_token(&args),
+        Command::Worker(args) => worker(&args),
         Command::Admin(args) => return admin(args),
     };
     // One line, whatever RUST_BACKTRACE says: a start-up error is about
@@ -87,6 +88,53 @@ fn serve(
     runtime.block_on(async {
         let server = Server::start_with_games(config, games).await?;
         server.run_until(shutdown_signal()).await;
+        anyhow::Ok(())
+    })
+}
+
+/// Runs a persistence worker until SIGINT or SIGTERM, or replays the dead
+/// letters once.
+fn worker(args: &super::WorkerArgs) -> anyhow::Result<()> {
+    let (config, _) = load_config(args.node.config.clone(), args.overrides())?;
+    let _log_writer =
+        logging::init(config.log_format, &config.log_filter).map_err(anyhow::Error::msg)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tessera-worker")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let store = crate::storage::open_store(&config)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        if args.replay_dead_letters {
+            let replayed = crate::persist::dead_letters::replay(&store, usize::MAX)
+                .await
+                .context("replaying the dead letters")?;
+            println!(
+                "dead letters: {} written, {} refused again, {} unreadable",
+                replayed.written, replayed.refused, replayed.unreadable
+            );
+            store.close().await;
+            return anyhow::Ok(());
+        }
+        let consumer = args.consumer.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "host".to_owned());
+            format!("worker-{host}-{}", std::process::id())
+        });
+        let worker = crate::storage::worker(&config, &store, consumer.clone())
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let stop = tokio_util::sync::CancellationToken::new();
+        let running = tokio::spawn(worker.run(stop.clone()));
+        tracing::info!(consumer, "persistence worker running");
+        shutdown_signal().await;
+        stop.cancel();
+        let _ = running.await;
+        store.close().await;
+        tracing::info!("persistence worker stopped");
         anyhow::Ok(())
     })
 }

@@ -170,9 +170,9 @@ pub struct JoinRequest {
     /// That key as a signed token, for the `Welcome` (`None`: the node
     /// holds no dropped players).
     pub resume_token: Option<String>,
-    /// What the player saved last time (the sim's encoding), for the
-    /// game's join hook.
-    pub saved: Option<Vec<u8>>,
+    /// What the player saved last time, as the store (or this node) has
+    /// it, for the game's join hook.
+    pub saved: Option<crate::persist::record::PlayerState>,
 }
 
 /// An entity's replicated state, owned, as the tick thread read it.

@@ -206,3 +206,9 @@ pub struct DrainReport {
 pub struct ErrorBody {
     pub error: String,
 }
+
+/// The records the database kept refusing (`/admin/dead-letters`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeadLetterList {
+    pub dead_letters: Vec<crate::persist::store::DeadLetter>,
+}

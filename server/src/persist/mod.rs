@@ -11,12 +11,14 @@
 //!   travels through the queue.
 //! - [`queue`]: the bounded queue out of the tick.
 //! - [`writer`]: batches into the store, with retries and dead letters.
+//! - [`dead_letters`]: dead letters tried again.
 //! - [`stream`]: the Redis Stream and its consumer group.
 //! - [`recent`]: what this node saved lately, for joins that come before
 //!   the store has it (or while the store is down).
 //! - [`store`]: [`Store`](store::Store), the SQLite or PostgreSQL tables
 //!   the records are written into.
 
+pub mod dead_letters;
 pub mod queue;
 pub mod recent;
 pub mod record;

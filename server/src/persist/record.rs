@@ -14,7 +14,7 @@ pub enum Record {
 }
 
 /// A player's persisted components, as the sim saved them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlayerState {
     pub game: String,
     pub player: String,

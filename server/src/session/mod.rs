@@ -451,13 +451,15 @@ impl<S: FrameSource> Session<S> {
     }
 
     /// What `player` saved last time, if persistence is on.
-    async fn saved_state(&self, player: &str) -> Result<Option<Vec<u8>>, Refusal> {
+    async fn saved_state(
+        &self,
+        player: &str,
+    ) -> Result<Option<crate::persist::record::PlayerState>, Refusal> {
         let Some(persistence) = self.state.rooms.persistence() else {
             return Ok(None);
         };
         let game = self.state.rooms.game_name();
-        let saved = within_store(persistence.player(game, player)).await?;
-        Ok(saved.map(|s| s.state))
+        within_store(persistence.player(game, player)).await
     }
 
     /// Carries out a decision that needs no waiting.

@@ -21,7 +21,7 @@ impl HostedRoom {
     pub(super) fn join(
         &mut self,
         link: SessionLink,
-        request: JoinRequest,
+        mut request: JoinRequest,
         options: &RawValue,
         reply: Reply,
         now: Instant,
@@ -57,6 +57,11 @@ impl HostedRoom {
             let _ = reply.send(Err(Refusal::new(ErrorCode::ResumeFailed, failed)));
             return;
         }
+        // The room's own save of a player that left it a moment ago is
+        // newer than what the store had when this join read it.
+        let saved = self
+            .freshest_save(&request.player.player, request.saved.take())
+            .map(|s| s.state);
         let mut resumed = false;
         let (identity, result) = match taken_back {
             Some(entry) => {
@@ -80,20 +85,16 @@ impl HostedRoom {
                             &request.player,
                             options,
                             mode,
-                            request.saved.as_deref(),
+                            saved.as_deref(),
                         );
                         (request.player.clone(), result)
                     }
                 }
             }
             None => {
-                let result = self.room.join_saved(
-                    link.id,
-                    &request.player,
-                    options,
-                    mode,
-                    request.saved.as_deref(),
-                );
+                let result =
+                    self.room
+                        .join_saved(link.id, &request.player, options, mode, saved.as_deref());
                 (request.player.clone(), result)
             }
         };

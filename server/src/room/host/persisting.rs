@@ -8,6 +8,7 @@
 //! take back, its identity and resume key: a room restored from it on any
 //! node holds those players for their clients to resume.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -37,7 +38,14 @@ pub(crate) struct RoomPersistence {
     /// This room's tick within the interval, so that rooms do not all
     /// checkpoint on the same tick.
     phase: u32,
+    /// The saves of players who left lately, by player id, with the tick
+    /// they left on: a player who comes straight back gets this one, even
+    /// if its join read the store before the save was written.
+    left: HashMap<String, (u32, PlayerState)>,
 }
+
+/// How long, in ticks, a room remembers the save of a player that left.
+const REMEMBER_LEFT_TICKS: u32 = 600;
 
 impl RoomPersistence {
     pub(crate) fn new(
@@ -59,6 +67,7 @@ impl RoomPersistence {
             } else {
                 (room_id % u64::from(every)) as u32
             },
+            left: HashMap::new(),
         }
     }
 }
@@ -137,25 +146,41 @@ impl HostedRoom {
 
     /// Hands the sim's records (saves, events) to the queue.
     fn offer_records(&mut self) {
-        let Some(p) = &self.persistence else {
+        if self.persistence.is_none() {
             return;
-        };
+        }
         let records = self.room.take_records();
         if records.is_empty() {
             return;
         }
         let now = unix_ms();
+        let tick = self.room.tick();
         let mut dropped = 0;
+        let Some(p) = &mut self.persistence else {
+            return;
+        };
+        p.left
+            .retain(|_, (at, _)| tick.wrapping_sub(*at) < REMEMBER_LEFT_TICKS);
         for record in records {
             let record = match record {
-                RoomRecord::PlayerSaved { player, state, .. } => Record::PlayerState(PlayerState {
-                    game: p.game.to_owned(),
+                RoomRecord::PlayerSaved {
                     player,
-                    version: p.persistence.next_version(),
-                    room: self.handle.name.clone(),
-                    saved_at_ms: now,
                     state,
-                }),
+                    left,
+                } => {
+                    let saved = PlayerState {
+                        game: p.game.to_owned(),
+                        player,
+                        version: p.persistence.next_version(),
+                        room: self.handle.name.clone(),
+                        saved_at_ms: now,
+                        state,
+                    };
+                    if left {
+                        p.left.insert(saved.player.clone(), (tick, saved.clone()));
+                    }
+                    Record::PlayerState(saved)
+                }
                 RoomRecord::Event {
                     kind,
                     payload,
@@ -189,6 +214,27 @@ impl HostedRoom {
         }
         if dropped > 0 {
             self.room.records_dropped(dropped);
+        }
+    }
+
+    /// The newer of `from_store` and this room's save of `player`, if it
+    /// left lately (in this very tick, too: the saves not offered yet are
+    /// offered first).
+    pub(super) fn freshest_save(
+        &mut self,
+        player: &str,
+        from_store: Option<PlayerState>,
+    ) -> Option<PlayerState> {
+        self.offer_records();
+        let mine = self
+            .persistence
+            .as_ref()
+            .and_then(|p| p.left.get(player))
+            .map(|(_, s)| s);
+        match (mine, from_store) {
+            (Some(mine), Some(stored)) if stored.version >= mine.version => Some(stored),
+            (Some(mine), _) => Some(mine.clone()),
+            (None, stored) => stored,
         }
     }
 
