@@ -24,8 +24,12 @@ use tessera_coins::Coins;
 use tessera_coins::schema::{Coin, Score, Spot};
 use tessera_server::admin::AdminToken;
 use tessera_server::identity::{self, AuthMode, TokenRequest};
+use tessera_server::persist::dead_letters;
+use tessera_server::persist::record::{GameEvent, Record};
 use tessera_server::persist::store::Store;
+use tessera_server::persist::writer::{BatchWriter, RetryPolicy, Written};
 use tessera_server::{Server, ServerConfig};
+use tokio_util::sync::CancellationToken;
 
 const SECRET: &str = "a-persistence-test-token-secret-of-length";
 const ADMIN: &str = "a-persistence-test-admin-token";
@@ -281,5 +285,115 @@ async fn records_wait_out_a_database_outage_and_ticks_do_not() {
         events == 2 && saved.is_some_and(|s| saved_points(&s.state) == total)
     })
     .await;
+    server.shutdown().await;
+}
+
+fn event(id: &str, kind: &str) -> Record {
+    Record::Event(GameEvent {
+        id: id.into(),
+        game: "coins".into(),
+        room: "field".into(),
+        kind: kind.into(),
+        tick: 1,
+        at_ms: 0,
+        payload: serde_json::json!({ "id": id }),
+    })
+}
+
+/// Ten events, the fifth one poison: its kind is longer than the store
+/// takes (64 bytes).
+fn events_with_poison() -> Vec<Record> {
+    (0..10)
+        .map(|i| {
+            let kind = if i == 4 { "k".repeat(65) } else { "ok".into() };
+            event(&format!("e{i}"), &kind)
+        })
+        .collect()
+}
+
+async fn a_poison_record_becomes_a_dead_letter_and_the_rest_land(url: &str) {
+    let store = Arc::new(Store::connect(url).await.expect("store"));
+    let policy = RetryPolicy {
+        first_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        max_attempts: 3,
+    };
+    let writer = BatchWriter::new(Arc::clone(&store), policy);
+    let written = writer
+        .write(&events_with_poison(), &CancellationToken::new())
+        .await
+        .expect("not stopped");
+    assert_eq!(
+        written,
+        Written {
+            stored: 9,
+            dead_letters: 1
+        }
+    );
+    assert_eq!(store.count_events().await.expect("count"), 9);
+    let dead = store.dead_letters(10).await.expect("dead letters");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!((dead[0].id.as_str(), dead[0].attempts), ("event:e4", 3));
+    assert!(!dead[0].error.is_empty());
+    // Replayed, it is refused again and stays, its attempts counted.
+    let replayed = dead_letters::replay(&store, 10).await.expect("replay");
+    assert_eq!((replayed.written, replayed.refused), (0, 1));
+    assert_eq!(store.dead_letters(10).await.expect("read")[0].attempts, 4);
+}
+
+#[tokio::test]
+async fn a_poison_record_becomes_a_dead_letter_and_the_rest_land_sqlite() {
+    let dir = std::env::temp_dir().join(format!("tessera-poison-{}", std::process::id()));
+    let url = format!("sqlite://{}?mode=rwc", dir.join("poison.db").display());
+    a_poison_record_becomes_a_dead_letter_and_the_rest_land(&url).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_poison_record_becomes_a_dead_letter_and_the_rest_land_postgres() {
+    let db = TestDatabase::create().await;
+    a_poison_record_becomes_a_dead_letter_and_the_rest_land(&db.url).await;
+}
+
+/// An operator sees the dead letters of a node (`tessera admin
+/// dead-letters`), and replays them (`tessera worker
+/// --replay-dead-letters`): the one that was only refused for a while
+/// lands, the poison one stays.
+#[tokio::test]
+async fn operators_list_and_replay_dead_letters() {
+    let db = Db::Sqlite;
+    let server = coins_node(&db, |_| {}).await;
+    let url = db.url(&server.state().config);
+    let store = Store::connect(&url).await.expect("store");
+    let poison = event("poison", &"k".repeat(65));
+    let fine = event("fine-now", "ok");
+    for record in [&poison, &fine] {
+        store
+            .add_dead_letter(record, "refused", 5, 1)
+            .await
+            .expect("dead letter");
+    }
+    let listed = admin_cli(&server, ADMIN, &["dead-letters"])
+        .await
+        .expect("dead-letters");
+    assert!(
+        listed.contains("event:poison") && listed.contains("event:fine-now"),
+        "{listed}"
+    );
+
+    let replay = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["worker", "--replay-dead-letters", "--database-url", &url])
+        .arg("--data-dir")
+        .arg(&server.state().config.data_dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("tessera worker runs");
+    let said = String::from_utf8_lossy(&replay.stdout);
+    assert!(replay.status.success(), "{said}");
+    assert!(said.contains("1 written, 1 refused again"), "{said}");
+    let left = store.dead_letters(10).await.expect("read");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, "event:poison");
+    assert_eq!(store.event_ids("coins").await.expect("ids"), ["fine-now"]);
     server.shutdown().await;
 }

@@ -71,16 +71,13 @@ pub struct WorkerArgs {
 }
 
 impl WorkerArgs {
-    /// The flags that were given, as config keys.
+    /// The flags that were given, as config keys. `--redis-url` is not
+    /// among them: a worker is no node, and needs none of the settings
+    /// cluster mode asks of one (`worker` sets it after loading).
     pub fn overrides(&self) -> toml::Table {
         let mut t = self.node.overrides();
-        for (key, value) in [
-            ("redis_url", &self.redis_url),
-            ("database_url", &self.database_url),
-        ] {
-            if let Some(v) = value {
-                t.insert(key.to_owned(), v.clone().into());
-            }
+        if let Some(v) = &self.database_url {
+            t.insert("database_url".to_owned(), v.clone().into());
         }
         t
     }

@@ -95,7 +95,10 @@ fn serve(
 /// Runs a persistence worker until SIGINT or SIGTERM, or replays the dead
 /// letters once.
 fn worker(args: &super::WorkerArgs) -> anyhow::Result<()> {
-    let (config, _) = load_config(args.node.config.clone(), args.overrides())?;
+    let (mut config, _) = load_config(args.node.config.clone(), args.overrides())?;
+    if let Some(url) = &args.redis_url {
+        config.redis_url = Some(url.clone());
+    }
     let _log_writer =
         logging::init(config.log_format, &config.log_filter).map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -104,9 +107,31 @@ fn worker(args: &super::WorkerArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let store = crate::storage::open_store(&config)
-            .await
-            .map_err(anyhow::Error::msg)?;
+        let store = if args.replay_dead_letters {
+            crate::storage::open_store(&config)
+                .await
+                .map_err(anyhow::Error::msg)?
+        } else {
+            // A worker outlives a database that is away: it waits for it.
+            let mut wait = std::time::Duration::from_millis(200);
+            loop {
+                match crate::storage::open_store(&config).await {
+                    Ok(store) => break store,
+                    Err(e) => {
+                        tracing::warn!(
+                            error = e,
+                            retry_in_ms = wait.as_millis() as u64,
+                            "cannot open the database yet"
+                        );
+                        tokio::select! {
+                            () = shutdown_signal() => return anyhow::Ok(()),
+                            () = tokio::time::sleep(wait) => {}
+                        }
+                        wait = (wait * 2).min(std::time::Duration::from_secs(5));
+                    }
+                }
+            }
+        };
         if args.replay_dead_letters {
             let replayed = crate::persist::dead_letters::replay(&store, usize::MAX)
                 .await
