@@ -203,8 +203,8 @@ pub struct ServeArgs {
     /// from the bound address, as --public-ws-url].
     #[arg(long)]
     pub public_quic_url: Option<String>,
-    /// The database [default: DATA_DIR/tessera.db, SQLite;
-    /// postgres://user@host/db for PostgreSQL].
+    /// The database (default: DATA_DIR/tessera.db, SQLite;
+    /// postgres://user@host/db for PostgreSQL).
     #[arg(long)]
     pub database_url: Option<String>,
     /// In cluster mode, run no persistence worker in this node (run

@@ -7,7 +7,7 @@
 //! with Redis, into a Redis Stream that workers of a consumer group write
 //! from ([`stream`]), in this node or in `tessera worker` processes.
 //!
-//! - [`record`]: [`Record`](record::Record), one thing to persist, as it
+//! - [`record`]: `Record`, one thing to persist, as it
 //!   travels through the queue.
 //! - [`queue`]: the bounded queue out of the tick.
 //! - [`writer`]: batches into the store, with retries and dead letters.
@@ -15,7 +15,7 @@
 //! - [`stream`]: the Redis Stream and its consumer group.
 //! - [`recent`]: what this node saved lately, for joins that come before
 //!   the store has it (or while the store is down).
-//! - [`store`]: [`Store`](store::Store), the SQLite or PostgreSQL tables
+//! - [`store`]: `Store`, the SQLite or PostgreSQL tables
 //!   the records are written into.
 
 pub mod dead_letters;

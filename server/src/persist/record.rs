@@ -59,6 +59,15 @@ pub struct GameEvent {
     pub payload: serde_json::Value,
 }
 
+impl GameEvent {
+    /// The JSON form of a game's MessagePack payload: what the store keeps.
+    /// Fails for what JSON cannot say (maps with keys that are not strings,
+    /// say).
+    pub fn json_payload(msgpack: &[u8]) -> Result<serde_json::Value, rmp_serde::decode::Error> {
+        rmp_serde::from_slice(msgpack)
+    }
+}
+
 impl Record {
     pub fn encode(&self) -> Vec<u8> {
         // Plain data of owned strings, bytes and JSON: encoding cannot fail.

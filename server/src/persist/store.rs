@@ -9,8 +9,8 @@
 //! may therefore retry a whole batch after any failure that
 //! [`StoreError::is_transient`] calls transient.
 //!
-//! - [`batch`]: one batch's rows, deduplicated, in one transaction.
-//! - [`error`]: [`StoreError`], and which failures are worth a retry.
+//! - `batch`: one batch's rows, deduplicated, in one transaction.
+//! - `error`: [`StoreError`], and which failures are worth a retry.
 
 mod batch;
 mod error;

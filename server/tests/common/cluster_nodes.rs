@@ -149,6 +149,11 @@ pub struct ProcessNode {
 
 impl ProcessNode {
     pub fn start(redis: &impl SharedRedis, id: &str) -> Self {
+        Self::start_with(redis, id, &[])
+    }
+
+    /// The same, with `env` (`TESSERA_*` settings) on top.
+    pub fn start_with(redis: &impl SharedRedis, id: &str, env: &[(&str, &str)]) -> Self {
         use std::io::{BufRead, BufReader};
         let data_dir = std::env::temp_dir().join(format!(
             "tessera-cluster-{id}-{}-{}",
@@ -170,6 +175,7 @@ impl ProcessNode {
             .env("TESSERA_NODE_TTL_MS", "1000")
             .env("TESSERA_LEASE_MS", "1500")
             .env("TESSERA_SEAT_TTL_MS", "1500")
+            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())

@@ -187,9 +187,7 @@ impl HostedRoom {
                     tick,
                     seq,
                 } => {
-                    let Ok(payload) =
-                        rmp_serde::from_slice::<serde_json::Value>(payload.as_bytes())
-                    else {
+                    let Ok(payload) = GameEvent::json_payload(payload.as_bytes()) else {
                         tracing::warn!(
                             kind,
                             "game event payload has no JSON form (maps need string keys): dropped"
