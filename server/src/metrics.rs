@@ -137,6 +137,8 @@ pub mod persist {
     pub const DEAD_LETTERS: &str = "tessera_persist_dead_letters_total";
     /// Records appended to the Redis Stream.
     pub const STREAM_APPENDED: &str = "tessera_persist_stream_appended_total";
+    /// Age of the oldest entry of the last batch a stream worker read.
+    pub const STREAM_OLDEST_AGE: &str = "tessera_persist_stream_oldest_age_seconds";
     /// Stream entries taken over from a worker that stopped answering.
     pub const STREAM_CLAIMED: &str = "tessera_persist_stream_claimed_total";
     /// 1 while the store answers, 0 while it does not.

@@ -79,6 +79,7 @@ pub async fn worker(
         writer: writer(config, store),
         claim_idle: Duration::from_millis(config.persist_claim_idle_ms),
         batch: crate::persist::BATCH,
+        claim_from: "0-0".to_owned(),
     })
 }
 

@@ -17,14 +17,12 @@ mod tcp_proxy;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use postgres_db::TestDatabase;
 use redis_server::RedisServer;
 use tessera_server::cluster::conn::RedisLink;
 use tessera_server::persist::queue;
-use tessera_server::persist::recent::Recent;
 use tessera_server::persist::record::{GameEvent, PlayerState, Record};
 use tessera_server::persist::store::Store;
 use tessera_server::persist::stream::{self, StreamSpec};
@@ -149,7 +147,6 @@ async fn records_land_exactly_once_though_their_worker_is_killed_three_times() {
         conn,
         StreamSpec::new("tessera"),
         queue,
-        Arc::new(Recent::default()),
         Duration::from_secs(2),
         finish.clone(),
         abort.clone(),

@@ -334,6 +334,12 @@ impl Room {
         let entity = self.world.resource_mut::<Clients>().remove(client)?;
         let net_id = self.world.get::<NetId>(entity).map_or(0, |n| n.0);
         self.world.entity_mut(entity).insert(Held);
+        // Saved now, as it was when its player last controlled it: a held
+        // entity is not saved again (its player may be playing elsewhere
+        // meanwhile, and a later save of this one would win over that).
+        if self.config.save_players {
+            self.save_player(entity, true);
+        }
         Some(HeldPlayer {
             net_id,
             last_input_seq,
@@ -367,7 +373,10 @@ impl Room {
     }
 
     /// A held player's time is up: it leaves as [`Room::leave`] would (the
-    /// game's leave hook runs). False if `net_id` is no held player.
+    /// game's leave hook runs), but is not saved again: it was saved when
+    /// it was held (and one restored from a snapshot, never controlled
+    /// here, is not this room's to save). False if `net_id` is no held
+    /// player.
     pub fn release(&mut self, net_id: u32) -> bool {
         let Ok(entity) = self.entity_of(net_id) else {
             return false;
@@ -375,7 +384,7 @@ impl Room {
         if self.world.entity_mut(entity).take::<Held>().is_none() {
             return false;
         }
-        self.run_leave_hook(entity);
+        self.run_leave_hook(entity, false);
         true
     }
 
@@ -425,14 +434,16 @@ impl Room {
         let Some(entity) = self.world.resource_mut::<Clients>().remove(client) else {
             return false;
         };
-        self.run_leave_hook(entity);
+        self.run_leave_hook(entity, true);
         true
     }
 
     /// Lets the game clean up after a player (by default its entity is
     /// despawned).
-    fn run_leave_hook(&mut self, entity: Entity) {
-        if self.config.save_players {
+    /// Saves the player first (`save`) unless it was saved when it was
+    /// held. An entity the hook keeps is no player's any more.
+    fn run_leave_hook(&mut self, entity: Entity, save: bool) {
+        if save && self.config.save_players {
             self.save_player(entity, true);
         }
         match &self.leave_hook {
@@ -440,6 +451,9 @@ impl Room {
             None => {
                 self.world.despawn(entity);
             }
+        }
+        if let Ok(mut kept) = self.world.get_entity_mut(entity) {
+            kept.remove::<PlayerId>();
         }
     }
 
@@ -470,7 +484,7 @@ impl Room {
         let turn = self.tick % interval;
         let mut query = self
             .world
-            .query_filtered::<(Entity, &NetId), With<PlayerId>>();
+            .query_filtered::<(Entity, &NetId), (With<PlayerId>, Without<Held>)>();
         let due: Vec<Entity> = query
             .iter(&self.world)
             .filter(|(_, id)| id.0 % interval == turn)
@@ -481,12 +495,15 @@ impl Room {
         }
     }
 
-    /// Saves every player now, connected or held (the room is closing).
+    /// Saves every connected player now (the room is closing; held ones
+    /// were saved when they were held).
     pub fn save_all_players(&mut self) {
         if !self.config.save_players {
             return;
         }
-        let mut query = self.world.query_filtered::<Entity, With<PlayerId>>();
+        let mut query = self
+            .world
+            .query_filtered::<Entity, (With<PlayerId>, Without<Held>)>();
         let players: Vec<Entity> = query.iter(&self.world).collect();
         for entity in players {
             self.save_player(entity, true);

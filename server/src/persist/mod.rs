@@ -95,19 +95,24 @@ pub struct Persistence {
     /// Stop retrying: whatever is not written by now stays unwritten (or,
     /// in the stream, pending for another worker).
     abort: CancellationToken,
+    /// The task that drains the queue (into the store or the stream).
+    drain: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// The others: the pinger, the in-node stream worker.
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Persistence {
     fn new(store: Arc<Store>, sink: RecordSink) -> Self {
+        let recent = Arc::new(Recent::default());
         Self {
             store,
-            sink,
-            recent: Arc::new(Recent::default()),
+            sink: sink.noting(Arc::clone(&recent)),
+            recent,
             versions: VersionClock::default(),
             store_up: Arc::new(AtomicBool::new(true)),
             finish: CancellationToken::new(),
             abort: CancellationToken::new(),
+            drain: std::sync::Mutex::new(None),
             tasks: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -120,14 +125,22 @@ impl Persistence {
             .push(handle);
     }
 
+    fn spawn_drain(&self, task: impl Future<Output = ()> + Send + 'static) {
+        *self.drain.lock().unwrap_or_else(|p| p.into_inner()) = Some(tokio::spawn(task));
+    }
+
+    /// Asks the store whether it answers, and samples the queue's depth,
+    /// every `PING_PERIOD` until the node stops.
     fn start_pinging(&self) {
-        let (store, up, stop) = (
+        let (store, up, stop, sink) = (
             Arc::clone(&self.store),
             Arc::clone(&self.store_up),
-            self.abort.clone(),
+            self.finish.clone(),
+            self.sink.clone(),
         );
         self.spawn(async move {
             let gauge = metrics::gauge!(names::STORE_UP);
+            let depth = metrics::gauge!(names::QUEUE_DEPTH);
             loop {
                 let answered = matches!(
                     tokio::time::timeout(PING_PERIOD, store.ping()).await,
@@ -135,6 +148,7 @@ impl Persistence {
                 );
                 up.store(answered, Ordering::Relaxed);
                 gauge.set(if answered { 1.0 } else { 0.0 });
+                depth.set(sink.depth() as f64);
                 tokio::select! {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(PING_PERIOD) => {}
@@ -149,10 +163,9 @@ impl Persistence {
         let (sink, queue) = queue::channel(capacity);
         let this = Arc::new(Self::new(store, sink));
         this.start_pinging();
-        this.spawn(drain_into_store(
+        this.spawn_drain(drain_into_store(
             queue,
             writer,
-            Arc::clone(&this.recent),
             this.finish.clone(),
             this.abort.clone(),
         ));
@@ -177,11 +190,10 @@ impl Persistence {
         let (sink, queue) = queue::channel(capacity);
         let this = Arc::new(Self::new(store, sink));
         this.start_pinging();
-        this.spawn(stream::append(
+        this.spawn_drain(stream::append(
             conn,
             spec,
             queue,
-            Arc::clone(&this.recent),
             timeout,
             this.finish.clone(),
             this.abort.clone(),
@@ -226,36 +238,41 @@ impl Persistence {
         }
     }
 
-    /// The checkpoint room `room` restarts from, as for [`Self::player`].
-    pub async fn checkpoint(
-        &self,
-        game: &str,
-        room: &str,
-    ) -> Result<Option<Checkpoint>, StoreError> {
+    /// The checkpoints room `room` may restart from, newest first: this
+    /// node's latest (if the store does not have it yet, or cannot be read)
+    /// and the store's.
+    pub async fn checkpoints(&self, game: &str, room: &str) -> Result<Vec<Checkpoint>, StoreError> {
         let mine = self.recent.checkpoint(game, room);
-        match self.store.latest_checkpoint(game, room).await {
-            Ok(stored) => Ok(newer_checkpoint(mine, stored)),
-            Err(_) if mine.is_some() => Ok(mine),
-            Err(e) => Err(e),
-        }
+        let mut all = match self.store.checkpoints(game, room).await {
+            Ok(stored) => stored,
+            Err(_) if mine.is_some() => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        all.extend(mine);
+        all.sort_by_key(|c| std::cmp::Reverse((c.epoch, c.taken_at_ms)));
+        all.dedup_by_key(|c| (c.epoch, c.taken_at_ms));
+        Ok(all)
     }
 
-    /// Writes what is queued (for at most `flush`), then stops the tasks.
+    /// Writes what is queued (for at most `flush`), then stops the tasks
+    /// (an in-node stream worker leaves what it has not written pending,
+    /// for the other workers).
     pub async fn stop(&self, flush: Duration) {
         self.finish.cancel();
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
-        let abort = self.abort.clone();
-        let all = futures_util::future::join_all(tasks);
-        tokio::pin!(all);
-        tokio::select! {
-            _ = &mut all => {}
-            () = tokio::time::sleep(flush) => {
-                tracing::warn!(waited_ms = flush.as_millis() as u64, "persistence did not finish writing in time; stopping it");
-                abort.cancel();
-                all.await;
+        let drain = self.drain.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(mut drain) = drain {
+            tokio::select! {
+                _ = &mut drain => {}
+                () = tokio::time::sleep(flush) => {
+                    tracing::warn!(waited_ms = flush.as_millis() as u64, "persistence did not finish writing in time; stopping it");
+                    self.abort.cancel();
+                    let _ = drain.await;
+                }
             }
         }
-        abort.cancel();
+        self.abort.cancel();
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        futures_util::future::join_all(tasks).await;
         self.store.close().await;
     }
 }
@@ -267,23 +284,11 @@ fn newer_player(a: Option<PlayerState>, b: Option<PlayerState>) -> Option<Player
     }
 }
 
-fn newer_checkpoint(a: Option<Checkpoint>, b: Option<Checkpoint>) -> Option<Checkpoint> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(if (a.epoch, a.taken_at_ms) >= (b.epoch, b.taken_at_ms) {
-            a
-        } else {
-            b
-        }),
-        (a, b) => a.or(b),
-    }
-}
-
 /// Drains `queue` into the store until `finish` fires and the queue is
 /// empty (or `abort` fires).
 async fn drain_into_store(
     mut queue: RecordQueue,
     writer: BatchWriter,
-    recent: Arc<Recent>,
     finish: CancellationToken,
     abort: CancellationToken,
 ) {
@@ -308,9 +313,6 @@ async fn drain_into_store(
         }
         records.clear();
         records.extend(batch.drain(..).map(|q| q.record));
-        for record in &records {
-            recent.note(record);
-        }
         if writer.write(&records, &abort).await.is_err() {
             tracing::error!(
                 records = records.len() + queue.len(),

@@ -13,6 +13,7 @@ use std::time::Instant;
 use metrics::Counter;
 use tokio::sync::mpsc;
 
+use super::recent::Recent;
 use super::record::Record;
 use crate::metrics::persist as names;
 
@@ -55,6 +56,9 @@ struct SinkMetrics {
 pub struct RecordSink {
     tx: mpsc::Sender<Queued>,
     metrics: Arc<SinkMetrics>,
+    /// Told of every save and checkpoint as it is offered (see
+    /// [`Recent`]).
+    recent: Option<Arc<Recent>>,
 }
 
 /// The draining end.
@@ -71,12 +75,28 @@ pub fn channel(capacity: usize) -> (RecordSink, RecordQueue) {
         dropped: ByKind::new(names::DROPPED),
         last_logged: AtomicU64::new(0),
     });
-    (RecordSink { tx, metrics }, RecordQueue { rx })
+    let sink = RecordSink {
+        tx,
+        metrics,
+        recent: None,
+    };
+    (sink, RecordQueue { rx })
 }
 
 impl RecordSink {
+    /// The same sink, noting every save and checkpoint in `recent` as it
+    /// is offered, queued or not: the latest state is known to this node
+    /// from that moment, whatever the queue and the store are doing.
+    pub fn noting(mut self, recent: Arc<Recent>) -> Self {
+        self.recent = Some(recent);
+        self
+    }
+
     /// Queues `record` if there is room; false if it was dropped.
     pub fn offer(&self, record: Record) -> bool {
+        if let Some(recent) = &self.recent {
+            recent.note(&record);
+        }
         let kind = ByKind::index(&record);
         let queued = Queued {
             record,

@@ -9,7 +9,6 @@
 //! `claim_idle` another worker claims them, and a worker restarted under
 //! the same consumer name reads its own pending entries first.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionLike;
@@ -17,7 +16,6 @@ use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 use tokio_util::sync::CancellationToken;
 
 use super::queue::{Queued, RecordQueue};
-use super::recent::Recent;
 use super::record::Record;
 use super::writer::BatchWriter;
 use crate::metrics::persist as names;
@@ -78,13 +76,12 @@ async fn append_batch<C: ConnectionLike>(
 }
 
 /// Drains `queue` into the stream until `finish` fires and the queue is
-/// empty, or `abort` fires, noting each record in `recent`. A batch Redis refuses is held and tried again
+/// empty, or `abort` fires. A batch Redis refuses is held and tried again
 /// (the queue fills meanwhile, and drops what it cannot take).
 pub async fn append<C: ConnectionLike + Send>(
     mut conn: C,
     spec: StreamSpec,
     mut queue: RecordQueue,
-    recent: Arc<Recent>,
     timeout: Duration,
     finish: CancellationToken,
     abort: CancellationToken,
@@ -107,9 +104,6 @@ pub async fn append<C: ConnectionLike + Send>(
         depth.set(queue.len() as f64);
         if let Some(first) = batch.first() {
             metrics::gauge!(names::OLDEST_AGE).set(first.at.elapsed().as_secs_f64());
-        }
-        for queued in &batch {
-            recent.note(&queued.record);
         }
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -167,6 +161,8 @@ pub struct StreamWorker<C> {
     pub claim_idle: Duration,
     /// Most entries read at once.
     pub batch: usize,
+    /// Where the next `XAUTOCLAIM` scans from (start with "0-0").
+    pub claim_from: String,
 }
 
 /// Which entries the worker reads next.
@@ -203,6 +199,12 @@ impl<C: ConnectionLike + Send> StreamWorker<C> {
             let entries = match entries {
                 Ok(entries) => entries,
                 Err(e) => {
+                    // Redis lost the stream (restarted empty, or the key
+                    // was deleted), and appends made a new one: the group
+                    // must be made again.
+                    if e.code() == Some("NOGROUP") {
+                        let _ = ensure_group(&mut self.conn, &self.spec).await;
+                    }
                     tracing::warn!(error = %e, "cannot read the persistence stream; retrying");
                     if !pause(backoff, &stop).await {
                         return;
@@ -252,11 +254,13 @@ impl<C: ConnectionLike + Send> StreamWorker<C> {
             .arg(&self.spec.group)
             .arg(&self.consumer)
             .arg(self.claim_idle.as_millis() as u64)
-            .arg("0-0")
+            .arg(&self.claim_from)
             .arg("COUNT")
             .arg(self.batch)
             .query_async(&mut self.conn)
             .await?;
+        // Where the next claim goes on scanning ("0-0" once it went round).
+        self.claim_from = reply.next_stream_id;
         if !reply.claimed.is_empty() {
             metrics::counter!(names::STREAM_CLAIMED).increment(reply.claimed.len() as u64);
             tracing::info!(
@@ -274,10 +278,11 @@ impl<C: ConnectionLike + Send> StreamWorker<C> {
         stop: &CancellationToken,
     ) -> Result<(), super::writer::Stopped> {
         let mut records = Vec::with_capacity(entries.len());
+        let oldest = entries.iter().filter_map(|e| entry_age(&e.id)).max();
+        if let Some(age) = oldest {
+            metrics::gauge!(names::STREAM_OLDEST_AGE).set(age.as_secs_f64());
+        }
         for entry in entries {
-            if let Some(age) = entry_age(&entry.id) {
-                metrics::gauge!(names::OLDEST_AGE).set(age.as_secs_f64());
-            }
             match entry.get::<Vec<u8>>(FIELD).map(|b| Record::decode(&b)) {
                 Some(Ok(record)) => records.push(record),
                 // Not a record of Tessera's: nothing can store it, and

@@ -185,6 +185,19 @@ impl BatchWriter {
                     );
                     return Ok(());
                 }
+                // The dead letters themselves refuse it: nothing is left
+                // to keep it in. Said loudly, and the records behind it go
+                // on.
+                Err(e) if !e.is_transient() => {
+                    metrics::counter!(names::DEAD_LETTERS).increment(1);
+                    tracing::error!(
+                        record = %record.key(),
+                        error,
+                        refused = %e,
+                        "the store refuses a record and its dead letter alike: record dropped"
+                    );
+                    return Ok(());
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot store a dead letter; retrying");
                     self.pause(backoff, stop).await?;

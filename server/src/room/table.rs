@@ -54,8 +54,9 @@ pub struct RoomTable {
 /// How a room that is not open yet opens.
 #[derive(Debug, Default)]
 pub struct Opening {
-    /// The checkpoint it restarts from, if it has one.
-    pub checkpoint: Option<Checkpoint>,
+    /// The checkpoints it may restart from, newest first: the first one
+    /// that can be read is used.
+    pub checkpoints: Vec<Checkpoint>,
     /// This node's lease epoch on it (cluster mode; 0 alone).
     pub epoch: u64,
 }
@@ -125,29 +126,14 @@ impl RoomTable {
         address: IpAddr,
         opening: Opening,
     ) -> Result<Arc<RoomHandle>, Refusal> {
-        match self.admission() {
-            Admission::Open => {}
-            Admission::Draining => {
-                return Err(Refusal::new(
-                    ErrorCode::ShuttingDown,
-                    "this node is draining and takes no new joins; join another node",
-                ));
-            }
-            Admission::Stopped => {
-                return Err(Refusal::new(
-                    ErrorCode::ShuttingDown,
-                    "the server is shutting down",
-                ));
-            }
-        }
-        if let Some(handle) = self.join_open(name, address)? {
+        if let Some(handle) = self.join_if_open(name, address)? {
             return Ok(handle);
         }
         // Built outside the lock: a game's setup may take a while, and
         // every join and admin question of the node waits on the lock.
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let seed = std::collections::hash_map::RandomState::new().hash_one((id, name));
-        let (room, restored) = self.build_room(name, seed, opening.checkpoint.as_ref())?;
+        let (room, restored) = self.build_room(name, seed, &opening.checkpoints)?;
         let mut rooms = self.names.lock();
         // Another session may have opened it meanwhile: join that one.
         if let Some(handle) = rooms.by_name.get(name) {
@@ -188,16 +174,44 @@ impl RoomTable {
         Ok(handle)
     }
 
-    /// A new room, from `checkpoint` if there is one and it can be read
-    /// (else fresh, and the failure logged: a room must open).
+    /// Counts a session from `address` in to room `name` if it is open
+    /// here; `None` if it is not (and `address` may open one more room).
+    /// Pair every `Some` with [`RoomTable::release`]. Once counted in, the
+    /// room stays open until the session leaves: what the join reads
+    /// meanwhile (the player's save) is read against this room.
+    pub fn join_if_open(
+        &self,
+        name: &str,
+        address: IpAddr,
+    ) -> Result<Option<Arc<RoomHandle>>, Refusal> {
+        self.check_admission()?;
+        self.join_open(name, address)
+    }
+
+    fn check_admission(&self) -> Result<(), Refusal> {
+        match self.admission() {
+            Admission::Open => Ok(()),
+            Admission::Draining => Err(Refusal::new(
+                ErrorCode::ShuttingDown,
+                "this node is draining and takes no new joins; join another node",
+            )),
+            Admission::Stopped => Err(Refusal::new(
+                ErrorCode::ShuttingDown,
+                "the server is shutting down",
+            )),
+        }
+    }
+
+    /// A new room, from the newest of `checkpoints` that can be read
+    /// (else fresh, and the failures logged: a room must open).
     fn build_room(
         &self,
         name: &str,
         seed: u64,
-        checkpoint: Option<&Checkpoint>,
+        checkpoints: &[Checkpoint],
     ) -> Result<(Room, Option<Restored>), Refusal> {
         let config = self.config.room_config(seed);
-        if let Some(checkpoint) = checkpoint {
+        for checkpoint in checkpoints {
             match restore(self.game.as_ref(), config.clone(), checkpoint) {
                 Ok((room, players)) => return Ok((room, Some(players))),
                 Err(e) => tracing::error!(

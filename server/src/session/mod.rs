@@ -381,19 +381,16 @@ impl<S: FrameSource> Session<S> {
                 "this node is not part of a cluster and issues no seats; join again without the seat".into(),
             ));
         }
-        let opening = self.opening(&hello.room).await.map_err(refused)?;
+        let room = self.reserve(&hello.room).await.map_err(refused)?;
         if may_have_saved {
-            request.saved = self
-                .saved_state(&request.player.player)
-                .await
-                .map_err(refused)?;
+            match self.saved_state(&request.player.player).await {
+                Ok(saved) => request.saved = saved,
+                Err(refusal) => {
+                    self.state.rooms.release(&room);
+                    return Err(refused(refusal));
+                }
+            }
         }
-        let peer = self.link.live.peer.ip();
-        let room = self
-            .state
-            .rooms
-            .reserve(&hello.room, peer, opening)
-            .map_err(refused)?;
         tracing::Span::current().record("room", room.name.as_str());
         let (reply, answer) = oneshot::channel();
         let command = RoomCommand::Join {
@@ -430,15 +427,24 @@ impl<S: FrameSource> Session<S> {
         }
     }
 
-    /// How room `name` opens if it is not open here: from its checkpoint,
+    /// Counts this session in to room `name`: the open one, or one opened
+    /// now from its checkpoint. Counted in, the room cannot close under
+    /// the join.
+    async fn reserve(&self, name: &str) -> Result<Arc<RoomHandle>, Refusal> {
+        let peer = self.link.live.peer.ip();
+        if let Some(room) = self.state.rooms.join_if_open(name, peer)? {
+            return Ok(room);
+        }
+        let opening = self.opening(name).await?;
+        self.state.rooms.reserve(name, peer, opening)
+    }
+
+    /// How room `name` opens (it is not open here): from its checkpoint,
     /// under this node's lease epoch.
     async fn opening(&self, name: &str) -> Result<Opening, Refusal> {
         let Some(persistence) = self.state.rooms.persistence() else {
             return Ok(Opening::default());
         };
-        if self.state.rooms.get(name).is_some() {
-            return Ok(Opening::default());
-        }
         let epoch = self
             .state
             .cluster
@@ -446,8 +452,8 @@ impl<S: FrameSource> Session<S> {
             .and_then(|c| c.epoch_of(name))
             .unwrap_or(0);
         let game = self.state.rooms.game_name();
-        let checkpoint = within_store(persistence.checkpoint(game, name)).await?;
-        Ok(Opening { checkpoint, epoch })
+        let checkpoints = within_store(persistence.checkpoints(game, name)).await?;
+        Ok(Opening { checkpoints, epoch })
     }
 
     /// What `player` saved last time, if persistence is on.

@@ -61,7 +61,8 @@ impl HostedRoom {
         // newer than what the store had when this join read it.
         let saved = self
             .freshest_save(&request.player.player, request.saved.take())
-            .map(|s| s.state);
+            .map(|s| s.state)
+            .filter(|state| self.readable_save(&request.player.player, state));
         let mut resumed = false;
         let (identity, result) = match taken_back {
             Some(entry) => {

@@ -42,6 +42,8 @@ pub(crate) struct RoomPersistence {
     /// they left on: a player who comes straight back gets this one, even
     /// if its join read the store before the save was written.
     left: HashMap<String, (u32, PlayerState)>,
+    /// A payload without a JSON form was logged already.
+    warned_json: bool,
 }
 
 /// How long, in ticks, a room remembers the save of a player that left.
@@ -68,6 +70,7 @@ impl RoomPersistence {
                 (room_id % u64::from(every)) as u32
             },
             left: HashMap::new(),
+            warned_json: false,
         }
     }
 }
@@ -188,10 +191,14 @@ impl HostedRoom {
                     seq,
                 } => {
                     let Ok(payload) = GameEvent::json_payload(payload.as_bytes()) else {
-                        tracing::warn!(
-                            kind,
-                            "game event payload has no JSON form (maps need string keys): dropped"
-                        );
+                        // A bug of the game's, said once per room, not per
+                        // event: the game sees the count in its journal.
+                        if !std::mem::replace(&mut p.warned_json, true) {
+                            tracing::warn!(
+                                kind,
+                                "game event payload has no JSON form (maps need string keys): dropped (said once per room)"
+                            );
+                        }
                         dropped += 1;
                         continue;
                     };
@@ -233,6 +240,24 @@ impl HostedRoom {
             (Some(mine), Some(stored)) if stored.version >= mine.version => Some(stored),
             (Some(mine), _) => Some(mine.clone()),
             (None, stored) => stored,
+        }
+    }
+
+    /// Whether this room's game can read `state`, a save of `player`. One
+    /// it cannot (damaged, or of a format this version does not know) is
+    /// logged, and the player joins as new rather than never: its next
+    /// save replaces it.
+    pub(super) fn readable_save(&self, player: &str, state: &[u8]) -> bool {
+        match self.room.decode_player_state(state) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(
+                    player,
+                    error = %e,
+                    "the player's saved state cannot be read: it joins without it"
+                );
+                false
+            }
         }
     }
 
