@@ -94,6 +94,14 @@ struct CheckpointData {
 #[derive(Debug)]
 pub(crate) struct Restored(Vec<KeptPlayer>);
 
+#[cfg(test)]
+impl Restored {
+    /// The resume keys of the players it holds.
+    pub(crate) fn keys(&self) -> Vec<ResumeKey> {
+        self.0.iter().map(|p| p.key).collect()
+    }
+}
+
 /// Rebuilds a room of `game` from `checkpoint`.
 pub(crate) fn restore(
     game: &dyn tessera_sim::Game,

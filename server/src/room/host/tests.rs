@@ -533,3 +533,60 @@ fn a_player_who_closed_or_was_sent_away_is_not_held() {
     h.step();
     assert_eq!(h.hosted.room.entity_count(), 0, "grace 0: nobody is held");
 }
+
+/// A checkpoint the host takes brings the room back as it was (players,
+/// positions, intents, the random generator) with its players held under
+/// their resume keys; stepped on, the restored room and the one that never
+/// stopped stay the same.
+#[tokio::test]
+async fn a_checkpoint_restores_the_room_and_it_goes_on_as_if_it_never_stopped() {
+    use crate::persist::store::Store;
+    use crate::persist::writer::{BatchWriter, RetryPolicy};
+    let store = Arc::new(Store::connect("sqlite::memory:").await.expect("store"));
+    let writer = BatchWriter::new(Arc::clone(&store), RetryPolicy::default());
+    let persistence = crate::persist::Persistence::start_local(store, writer, 1_024);
+    let config = config(5_000);
+    let mut h = Harness::new(config.clone());
+    h.hosted.persist_with(RoomPersistence::new(
+        Arc::clone(&persistence),
+        "arena",
+        3,
+        0,
+        1,
+    ));
+    let (ann, bob) = (h.join(1, 64, None), h.join(2, 64, None));
+    h.step();
+    let walk = RawValue::encode(&tessera_protocol::arena::Walk { dx: 90, dy: -40 }).expect("walk");
+    h.send(RoomCommand::Input {
+        client: ann.id,
+        seq: 1,
+        intent: walk,
+    });
+    for _ in 0..5 {
+        h.step();
+    }
+    h.hosted.checkpoint();
+    let checkpoints = persistence
+        .checkpoints("arena", "test")
+        .await
+        .expect("checkpoints");
+    let checkpoint = checkpoints.first().expect("the checkpoint");
+    assert_eq!(
+        (checkpoint.epoch, checkpoint.tick),
+        (3, h.hosted.room.tick())
+    );
+    let (mut restored, players) =
+        restore(&Arena, config.room_config(7), checkpoint).expect("restore");
+    let mut keys = players.keys();
+    keys.sort_unstable();
+    assert_eq!(keys, [[ann.id as u8; 16], [bob.id as u8; 16]]);
+    assert_eq!(restored.held_players().len(), 2);
+    assert_eq!(restored.snapshot().ok(), h.hosted.room.snapshot().ok());
+    let mut out = Vec::new();
+    for _ in 0..10 {
+        h.step();
+        restored.step(&mut out);
+    }
+    assert_eq!(restored.snapshot().ok(), h.hosted.room.snapshot().ok());
+    persistence.stop(Duration::from_secs(1)).await;
+}
