@@ -8,6 +8,7 @@ use std::ops::Range;
 use bevy_ecs::prelude::*;
 use tessera_protocol::delta::{write_delta_head, write_left, write_section_head};
 
+use crate::boxed_resource::Boxed;
 use crate::components::{ClientId, TickInfo};
 use crate::datagram::{PartScratch, write_client_state};
 use crate::interest::Clients;
@@ -16,7 +17,7 @@ use crate::room::FrameKind;
 use crate::stats::TickStats;
 
 /// The frames one tick produced (a world resource).
-#[derive(Resource, Debug, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Outbox {
     pub buffer: Vec<u8>,
     pub frames: Vec<(ClientId, Range<usize>, FrameKind)>,
@@ -57,14 +58,14 @@ fn enters_within_budget(replication: &mut ReplicationState, enters: &[u32]) -> u
 
 /// Writes a delta for every client with something to tell.
 pub(crate) fn build_deltas(
-    mut clients: ResMut<'_, Clients>,
-    mut replication: ResMut<'_, ReplicationState>,
-    mut outbox: ResMut<'_, Outbox>,
+    mut clients: ResMut<'_, Boxed<Clients>>,
+    mut replication: ResMut<'_, Boxed<ReplicationState>>,
+    mut outbox: ResMut<'_, Boxed<Outbox>>,
     config: Res<'_, DeltaConfig>,
     info: Res<'_, TickInfo>,
-    mut stats: ResMut<'_, TickStats>,
+    mut stats: ResMut<'_, Boxed<TickStats>>,
 ) {
-    let outbox = &mut *outbox;
+    let outbox: &mut Outbox = &mut outbox;
     outbox.frames.clear();
     outbox.buffer = Vec::with_capacity(outbox.last_len + outbox.last_len / 8);
     let tick = info.tick;

@@ -17,6 +17,7 @@ use tessera_protocol::{PayloadError, RawValue, WireComponent};
 use crate::channels::{Subscription, is_valid_channel_name};
 use crate::components::{ClientId, Intent};
 use crate::messages::{ActionContext, ActionHook};
+use crate::passes::RoomPasses;
 use crate::replication::{self, ComponentRegistry};
 use crate::schedule::TickSet;
 use crate::snapshot::{PersistRegistry, SavedState};
@@ -102,6 +103,7 @@ pub(crate) type InputHook =
 pub struct RoomBuilder<'a> {
     pub(crate) world: &'a mut World,
     pub(crate) schedule: &'a mut Schedule,
+    pub(crate) passes: &'a mut RoomPasses,
     pub(crate) components: ComponentRegistry,
     pub(crate) persist: PersistRegistry,
     pub(crate) join: Option<JoinHook>,
@@ -122,10 +124,15 @@ impl std::fmt::Debug for RoomBuilder<'_> {
 }
 
 impl<'a> RoomBuilder<'a> {
-    pub(crate) fn new(world: &'a mut World, schedule: &'a mut Schedule) -> Self {
+    pub(crate) fn new(
+        world: &'a mut World,
+        schedule: &'a mut Schedule,
+        passes: &'a mut RoomPasses,
+    ) -> Self {
         Self {
             world,
             schedule,
+            passes,
             components: ComponentRegistry::default(),
             persist: PersistRegistry::default(),
             join: None,
@@ -142,12 +149,22 @@ impl<'a> RoomBuilder<'a> {
         self.world
     }
 
-    /// Adds game systems to a tick phase (usually [`TickSet::Simulate`]).
+    /// Adds game systems to a tick phase: [`TickSet::ApplyInputs`] or
+    /// [`TickSet::Simulate`].
+    ///
+    /// # Panics
+    /// For a later phase: those are the room's own, and it runs them
+    /// itself. That is a bug in the game, found the first time a room is
+    /// built.
     pub fn add_systems<M>(
         &mut self,
         set: TickSet,
         systems: impl IntoScheduleConfigs<ScheduleSystem, M>,
     ) -> &mut Self {
+        assert!(
+            set.is_for_games(),
+            "games add systems to ApplyInputs or Simulate, not {set:?}: the room runs the later phases itself"
+        );
         let configs: ScheduleConfigs<ScheduleSystem> = systems.into_configs();
         self.schedule.add_systems(configs.in_set(set));
         self
@@ -163,7 +180,7 @@ impl<'a> RoomBuilder<'a> {
             .components
             .register::<C::Wire>()
             .unwrap_or_else(|e| panic!("{e}"));
-        replication::add_collect_system::<C>(self.schedule, index);
+        replication::add_collect_system::<C>(self.passes, self.world, index);
         self
     }
 
@@ -172,7 +189,7 @@ impl<'a> RoomBuilder<'a> {
     pub fn spatial<P: SpatialPosition>(&mut self) -> &mut Self {
         assert!(!self.has_spatial, "a game registers one spatial component");
         self.has_spatial = true;
-        spatial_grid::add_sync_system::<P>(self.schedule);
+        spatial_grid::add_sync_system::<P>(self.passes, self.world);
         self
     }
 

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use bevy_ecs::prelude::*;
 
+use crate::boxed_resource::Boxed;
 use crate::components::{ClientId, Retained, TickInfo};
 use crate::datagram::DatagramView;
 use crate::replication::ReplicationState;
@@ -118,7 +119,7 @@ impl ClientView {
 }
 
 /// The clients of a room, in join order (a world resource).
-#[derive(Resource, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Clients {
     /// Join order, which is the order of the tick's output. Between ticks
     /// it may hold departed views (see [`Clients::remove`]).
@@ -213,12 +214,12 @@ pub(crate) struct InterestConfig {
 
 /// Computes every client's enter / stay / leave lists for this tick.
 pub(crate) fn update_interest(
-    mut clients: ResMut<'_, Clients>,
-    grid: Res<'_, SpatialGrid>,
-    replication: Res<'_, ReplicationState>,
+    mut clients: ResMut<'_, Boxed<Clients>>,
+    grid: Res<'_, Boxed<SpatialGrid>>,
+    replication: Res<'_, Boxed<ReplicationState>>,
     config: Res<'_, InterestConfig>,
     info: Res<'_, TickInfo>,
-    mut stats: ResMut<'_, TickStats>,
+    mut stats: ResMut<'_, Boxed<TickStats>>,
     retained: Query<'_, '_, (), With<Retained>>,
 ) {
     // Most games retain nothing: then no leaving entity is looked up.
@@ -232,7 +233,7 @@ pub(crate) fn update_interest(
     let outer = config.radius + config.margin;
     let inner2 = config.radius * config.radius;
     let slots = grid_slots(&grid, &replication);
-    let clients = &mut *clients;
+    let clients: &mut Clients = &mut clients;
     let mut hits = std::mem::take(&mut clients.hits);
     let mut stay_scratch = std::mem::take(&mut clients.stays);
     for i in 0..clients.list.len() {

@@ -18,6 +18,7 @@
 //! - [`journal`]: what the room hands its host to persist.
 //! - [`stats`]: counters of the last tick.
 
+mod boxed_resource;
 pub mod channels;
 mod components;
 mod config;
@@ -28,6 +29,7 @@ pub mod games;
 pub mod interest;
 pub mod journal;
 pub mod messages;
+mod passes;
 pub mod replication;
 mod room;
 pub mod schedule;

@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tessera_protocol::{PayloadError, RawValue, ServerMsg};
 
+use crate::boxed_resource::Boxed;
 use crate::channels::{ChannelMessage, is_valid_channel_name};
 use crate::components::{ClientId, NetId};
 use crate::interest::Clients;
@@ -138,7 +139,10 @@ impl ActionQueue {
                 continue;
             }
             *n += 1;
-            let entity = world.resource::<Clients>().get(client).map(|v| v.entity);
+            let entity = world
+                .resource::<Boxed<Clients>>()
+                .get(client)
+                .map(|v| v.entity);
             if let Some(entity) = entity {
                 (hook.apply)(world, ActionContext { client, entity }, action);
                 applied += 1;
@@ -289,7 +293,7 @@ pub(crate) fn dispatch_events(world: &mut World, out: &mut Vec<Outgoing>) -> usi
         return 0;
     }
     let viewers = viewers_of_targets(world, &queued);
-    let clients = world.resource::<Clients>();
+    let clients = world.resource::<Boxed<Clients>>();
     let before = out.len();
     let mut push = |client: ClientId, frame: &Bytes| {
         out.push(Outgoing {
@@ -338,7 +342,7 @@ fn viewers_of_targets(
     world: &World,
     queued: &[(EventTarget, Bytes)],
 ) -> HashMap<Entity, Vec<ClientId>> {
-    let replication = world.resource::<ReplicationState>();
+    let replication = world.resource::<Boxed<ReplicationState>>();
     // Live targets by slot, with the net id a known entry must still carry;
     // despawned ones by the net id they had.
     let mut live: HashMap<u32, (Entity, u32)> = HashMap::new();
@@ -357,7 +361,7 @@ fn viewers_of_targets(
     if live.is_empty() && gone.is_empty() {
         return viewers;
     }
-    for view in world.resource::<Clients>().iter() {
+    for view in world.resource::<Boxed<Clients>>().iter() {
         if !live.is_empty() {
             for k in &view.known {
                 if let Some(&(entity, net_id)) = live.get(&k.slot)

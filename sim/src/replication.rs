@@ -16,8 +16,10 @@ use bevy_ecs::prelude::*;
 use tessera_protocol::delta::{write_entry_component, write_entry_head};
 use tessera_protocol::{RawValue, WireComponent};
 
+use crate::boxed_resource::Boxed;
 use crate::components::{ChangedReplicated, NetId, TickInfo};
 use crate::game::Replicate;
+use crate::passes::RoomPasses;
 use crate::schedule::TickSet;
 use crate::scratch::grow_to;
 use crate::spatial_grid::SpatialGrid;
@@ -151,7 +153,7 @@ struct Slot {
 }
 
 /// Per-room replication state (a world resource).
-#[derive(Resource, Debug)]
+#[derive(Debug)]
 pub struct ReplicationState {
     registry: ComponentRegistry,
     slots: Vec<Slot>,
@@ -511,10 +513,14 @@ impl ReplicationState {
 }
 
 /// Adds the system that collects changes of `C` (component index `k`).
-pub(crate) fn add_collect_system<C: Replicate>(schedule: &mut Schedule, k: usize) {
+pub(crate) fn add_collect_system<C: Replicate>(
+    passes: &mut RoomPasses,
+    world: &mut World,
+    k: usize,
+) {
     let collect = move |changed: ChangedReplicated<'_, '_, C>,
-                        mut state: ResMut<'_, ReplicationState>,
-                        mut stats: ResMut<'_, TickStats>| {
+                        mut state: ResMut<'_, Boxed<ReplicationState>>,
+                        mut stats: ResMut<'_, Boxed<TickStats>>| {
         for (entity, component) in &changed {
             let wire = component.to_wire();
             let mut scratch = std::mem::take(&mut state.scratch);
@@ -527,16 +533,18 @@ pub(crate) fn add_collect_system<C: Replicate>(schedule: &mut Schedule, k: usize
             state.scratch = scratch;
         }
     };
-    schedule.add_systems(collect.in_set(TickSet::Replicate).before(encode_pieces));
+    // Added during the game's setup, before the room adds `encode_pieces`
+    // to the same phase, so it runs first.
+    passes.add(world, TickSet::Replicate, collect);
 }
 
 /// Encodes update pieces and marks the grid cells of changed entities, so
 /// clients whose view holds none of them can skip the tick.
 pub(crate) fn encode_pieces(
-    mut state: ResMut<'_, ReplicationState>,
-    mut grid: ResMut<'_, SpatialGrid>,
+    mut state: ResMut<'_, Boxed<ReplicationState>>,
+    mut grid: ResMut<'_, Boxed<SpatialGrid>>,
     info: Res<'_, TickInfo>,
-    mut stats: ResMut<'_, TickStats>,
+    mut stats: ResMut<'_, Boxed<TickStats>>,
 ) {
     state.encode_update_pieces();
     for &slot in state.changed_slots() {
@@ -550,14 +558,18 @@ pub(crate) fn assign_net_ids(world: &mut World) {
     let mut fresh = world.query_filtered::<Entity, (With<crate::Replicated>, Without<NetId>)>();
     let fresh: Vec<Entity> = fresh.iter(world).collect();
     for entity in fresh {
-        let id = world.resource_mut::<ReplicationState>().allocate_net_id();
+        let id = world
+            .resource_mut::<Boxed<ReplicationState>>()
+            .allocate_net_id();
         register_net_id(world, entity, id);
     }
 }
 
 /// Gives `entity` the net id `id` and starts replicating it.
 pub(crate) fn register_net_id(world: &mut World, entity: Entity, id: u32) {
-    world.resource_mut::<ReplicationState>().track(entity, id);
+    world
+        .resource_mut::<Boxed<ReplicationState>>()
+        .track(entity, id);
     world.entity_mut(entity).insert(NetId(id));
 }
 
@@ -569,10 +581,10 @@ pub(crate) fn forget_entity(
     ctx: bevy_ecs::lifecycle::HookContext,
 ) {
     let tick = world.get_resource::<TickInfo>().map_or(0, |t| t.tick);
-    if let Some(mut state) = world.get_resource_mut::<ReplicationState>() {
+    if let Some(mut state) = world.get_resource_mut::<Boxed<ReplicationState>>() {
         state.untrack(ctx.entity);
     }
-    if let Some(mut grid) = world.get_resource_mut::<SpatialGrid>() {
+    if let Some(mut grid) = world.get_resource_mut::<Boxed<SpatialGrid>>() {
         grid.remove_entity(ctx.entity, tick);
     }
 }

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use tessera_protocol::limits::{ChatTextProblem, MAX_CHAT, check_chat_text};
 use tessera_protocol::{ErrorCode, PayloadError, RawValue, ServerMsg, Welcome};
 
+use crate::boxed_resource::Boxed;
 use crate::channels::{ChannelError, ChannelMessage, Subscription};
 use crate::components::{ClientId, Held, NetId, Player, PlayerId, Replicated, RoomRng, TickInfo};
 use crate::config::{CHAT_BACKLOG_TICKS, ConfigError, RoomConfig};
@@ -26,6 +27,7 @@ use crate::journal::{Journal, RoomRecord};
 use crate::messages::{
     ACTION_BACKLOG_TICKS, ActionError, ActionHook, ActionQueue, GameEvents, dispatch_events,
 };
+use crate::passes::RoomPasses;
 use crate::replication::{self, ReplicationState, assign_net_ids, encode_pieces};
 use crate::schedule::{TickSet, new_schedule};
 use crate::snapshot::{PersistRegistry, SavedState, SnapshotError};
@@ -142,6 +144,7 @@ pub fn check_chat(text: &str) -> Result<(), ChatError> {
 pub struct Room {
     world: World,
     schedule: Schedule,
+    passes: RoomPasses,
     config: RoomConfig,
     game_name: &'static str,
     join_hook: Option<JoinHook>,
@@ -185,9 +188,9 @@ impl Room {
             dt: config.dt(),
         });
         world.insert_resource(RoomRng::from_seed(config.seed));
-        world.insert_resource(TickStats::default());
-        world.insert_resource(Clients::default());
-        world.insert_resource(Outbox::default());
+        world.insert_resource(Boxed::new(TickStats::default()));
+        world.insert_resource(Boxed::new(Clients::default()));
+        world.insert_resource(Boxed::new(Outbox::default()));
         world.insert_resource(GameEvents::new(config.max_events_per_tick));
         world.insert_resource(Journal::new(config.max_events_per_tick));
         world.insert_resource(DeltaConfig {
@@ -198,11 +201,12 @@ impl Room {
             margin: config.aoi_margin,
             max_enters_per_tick: MAX_ENTERS_PER_TICK,
         });
-        world.insert_resource(SpatialGrid::new(
+        world.insert_resource(Boxed::new(SpatialGrid::new(
             config.world_size,
             config.effective_cell_size(),
-        ));
-        let mut builder = RoomBuilder::new(&mut world, &mut schedule);
+        )));
+        let mut passes = RoomPasses::default();
+        let mut builder = RoomBuilder::new(&mut world, &mut schedule, &mut passes);
         game.setup(&mut builder);
         let RoomBuilder {
             components,
@@ -214,16 +218,15 @@ impl Room {
             subscriptions,
             ..
         } = builder;
-        world.insert_resource(ReplicationState::new(components));
-        schedule.add_systems((
-            assign_net_ids.in_set(TickSet::Track),
-            encode_pieces.in_set(TickSet::Replicate),
-            update_interest.in_set(TickSet::Interest),
-            build_deltas.in_set(TickSet::Deltas),
-        ));
+        world.insert_resource(Boxed::new(ReplicationState::new(components)));
+        passes.add(&mut world, TickSet::Track, assign_net_ids);
+        passes.add(&mut world, TickSet::Replicate, encode_pieces);
+        passes.add(&mut world, TickSet::Interest, update_interest);
+        passes.add(&mut world, TickSet::Deltas, build_deltas);
         Ok(Self {
             world,
             schedule,
+            passes,
             config,
             game_name: game.name(),
             join_hook: join,
@@ -318,7 +321,7 @@ impl Room {
     }
 
     fn entity_of(&self, net_id: u32) -> Result<Entity, JoinError> {
-        let replication = self.world.resource::<ReplicationState>();
+        let replication = self.world.resource::<Boxed<ReplicationState>>();
         replication
             .slot_of(net_id)
             .and_then(|slot| replication.entity(slot))
@@ -330,8 +333,12 @@ impl Room {
     /// change, and game systems go on with it) and gets [`Held`]; the
     /// client's view goes. `None` if the client was not in the room.
     pub fn hold(&mut self, client: ClientId) -> Option<HeldPlayer> {
-        let last_input_seq = self.world.resource::<Clients>().get(client)?.last_input_seq;
-        let entity = self.world.resource_mut::<Clients>().remove(client)?;
+        let last_input_seq = self
+            .world
+            .resource::<Boxed<Clients>>()
+            .get(client)?
+            .last_input_seq;
+        let entity = self.world.resource_mut::<Boxed<Clients>>().remove(client)?;
         let net_id = self.world.get::<NetId>(entity).map_or(0, |n| n.0);
         self.world.entity_mut(entity).insert(Held);
         // Saved now, as it was when its player last controlled it: a held
@@ -365,7 +372,7 @@ impl Room {
             .remove::<Held>()
             .insert(Player { client });
         let welcome = self.admit(client, entity, held.net_id, mode);
-        if let Some(view) = self.world.resource_mut::<Clients>().get_mut(client) {
+        if let Some(view) = self.world.resource_mut::<Boxed<Clients>>().get_mut(client) {
             view.last_input_seq = held.last_input_seq;
             view.sent_ack = held.last_input_seq;
         }
@@ -389,7 +396,7 @@ impl Room {
     }
 
     fn check_can_join(&self, client: ClientId) -> Result<(), JoinError> {
-        let clients = self.world.resource::<Clients>();
+        let clients = self.world.resource::<Boxed<Clients>>();
         if clients.get(client).is_some() {
             return Err(JoinError::AlreadyJoined(client));
         }
@@ -401,7 +408,7 @@ impl Room {
 
     fn next_net_id(&mut self) -> u32 {
         self.world
-            .resource_mut::<ReplicationState>()
+            .resource_mut::<Boxed<ReplicationState>>()
             .allocate_net_id()
     }
 
@@ -416,7 +423,7 @@ impl Room {
         if let DeliveryMode::Datagram { max_datagram } = mode {
             view.datagram = Some(Box::new(DatagramView::new(max_datagram)));
         }
-        self.world.resource_mut::<Clients>().insert(view);
+        self.world.resource_mut::<Boxed<Clients>>().insert(view);
         Welcome {
             session_id: client,
             entity_id: net_id,
@@ -431,7 +438,7 @@ impl Room {
     /// Removes a player and lets the game clean up (by default its entity is
     /// despawned). Returns false if the client was not in the room.
     pub fn leave(&mut self, client: ClientId) -> bool {
-        let Some(entity) = self.world.resource_mut::<Clients>().remove(client) else {
+        let Some(entity) = self.world.resource_mut::<Boxed<Clients>>().remove(client) else {
             return false;
         };
         self.run_leave_hook(entity, true);
@@ -560,7 +567,7 @@ impl Room {
     ) -> Result<(), InputError> {
         let view = self
             .world
-            .resource::<Clients>()
+            .resource::<Boxed<Clients>>()
             .get(client)
             .ok_or(InputError::UnknownClient(client))?;
         if seq <= view.last_input_seq {
@@ -569,7 +576,7 @@ impl Room {
         let entity = view.entity;
         let hook = self.input_hook.as_ref().ok_or(InputError::NoInputType)?;
         hook(&mut self.world, entity, intent)?;
-        if let Some(view) = self.world.resource_mut::<Clients>().get_mut(client) {
+        if let Some(view) = self.world.resource_mut::<Boxed<Clients>>().get_mut(client) {
             view.last_input_seq = seq;
         }
         Ok(())
@@ -578,7 +585,12 @@ impl Room {
     /// Queues a one-shot action from `client`, decoded as the game's action
     /// type; it is applied at a coming tick (see [`RoomBuilder::on_action`]).
     pub fn action(&mut self, client: ClientId, action: &RawValue) -> Result<(), ActionError> {
-        if self.world.resource::<Clients>().get(client).is_none() {
+        if self
+            .world
+            .resource::<Boxed<Clients>>()
+            .get(client)
+            .is_none()
+        {
             return Err(ActionError::UnknownClient(client));
         }
         let hook = self.action_hook.as_ref().ok_or(ActionError::NoActionType)?;
@@ -590,7 +602,7 @@ impl Room {
     pub fn chat(&mut self, client: ClientId, text: &str) -> Result<(), ChatError> {
         let entity = self
             .world
-            .resource::<Clients>()
+            .resource::<Boxed<Clients>>()
             .get(client)
             .ok_or(ChatError::UnknownClient(client))?
             .entity;
@@ -637,12 +649,12 @@ impl Room {
     /// Simulates one tick and appends every frame to send to `out`.
     pub fn step(&mut self, out: &mut Vec<Outgoing>) {
         let tick = self.tick.wrapping_add(1);
-        self.world.resource_mut::<Clients>().compact();
+        self.world.resource_mut::<Boxed<Clients>>().compact();
         self.world.resource_mut::<TickInfo>().tick = tick;
         self.world
-            .resource_mut::<ReplicationState>()
+            .resource_mut::<Boxed<ReplicationState>>()
             .begin_tick(tick);
-        *self.world.resource_mut::<TickStats>() = TickStats {
+        **self.world.resource_mut::<Boxed<TickStats>>() = TickStats {
             tick,
             clients: self.player_count() as u32,
             ..TickStats::default()
@@ -651,23 +663,29 @@ impl Room {
             let applied =
                 self.actions
                     .apply_tick(hook, &mut self.world, self.config.max_actions_per_tick);
-            self.world.resource_mut::<TickStats>().actions = applied as u32;
+            self.world.resource_mut::<Boxed<TickStats>>().actions = applied as u32;
         }
         self.schedule.run(&mut self.world);
+        self.passes.run(&mut self.world);
         self.tick = tick;
         self.save_players_due();
         self.world.clear_trackers();
-        if tick.is_multiple_of(1024) {
-            self.world.check_change_ticks();
+        if tick.is_multiple_of(1024)
+            && let Some(check) = self.world.check_change_ticks()
+        {
+            // The room owns its schedule and passes (they are not in the
+            // world's `Schedules`), so it tells them itself.
+            self.schedule.check_change_ticks(check);
+            self.passes.check_change_ticks(check);
         }
         // Between steps, changes (joins, despawns) belong to the next tick.
         self.world.resource_mut::<TickInfo>().tick = tick.wrapping_add(1);
-        let entities = self.world.resource::<ReplicationState>().len() as u32;
-        self.world.resource_mut::<TickStats>().entities = entities;
+        let entities = self.world.resource::<Boxed<ReplicationState>>().len() as u32;
+        self.world.resource_mut::<Boxed<TickStats>>().entities = entities;
 
         // State first, then the game's events, then chat: when a client's
         // queue is short of room, chat is what waits, not the deltas.
-        let mut outbox = self.world.resource_mut::<Outbox>();
+        let mut outbox = self.world.resource_mut::<Boxed<Outbox>>();
         let buffer = Bytes::from(std::mem::take(&mut outbox.buffer));
         for (client, range, kind) in outbox.frames.drain(..) {
             out.push(Outgoing {
@@ -677,13 +695,13 @@ impl Room {
             });
         }
         let events = dispatch_events(&mut self.world, out);
-        self.world.resource_mut::<TickStats>().event_frames = events as u32;
+        self.world.resource_mut::<Boxed<TickStats>>().event_frames = events as u32;
         self.world
-            .resource_mut::<ReplicationState>()
+            .resource_mut::<Boxed<ReplicationState>>()
             .clear_recently_untracked();
         let lines = self.broadcasts.len().min(self.config.max_chat_per_tick);
         for frame in self.broadcasts.drain(..lines) {
-            for view in self.world.resource::<Clients>().iter() {
+            for view in self.world.resource::<Boxed<Clients>>().iter() {
                 out.push(Outgoing {
                     client: view.id,
                     frame: frame.clone(),
@@ -696,7 +714,7 @@ impl Room {
     /// The last delta for `client` was not delivered: roll its view back so
     /// the next delta brings it up to date.
     pub fn delivery_failed(&mut self, client: ClientId) {
-        if let Some(view) = self.world.resource_mut::<Clients>().get_mut(client) {
+        if let Some(view) = self.world.resource_mut::<Boxed<Clients>>().get_mut(client) {
             view.roll_back();
         }
     }
@@ -708,7 +726,7 @@ impl Room {
         let now = self.tick;
         if let Some(dg) = self
             .world
-            .resource_mut::<Clients>()
+            .resource_mut::<Boxed<Clients>>()
             .get_mut(client)
             .and_then(|v| v.datagram.as_deref_mut())
             && tick <= now
@@ -722,7 +740,7 @@ impl Room {
     pub fn set_max_datagram(&mut self, client: ClientId, bytes: usize) {
         if let Some(dg) = self
             .world
-            .resource_mut::<Clients>()
+            .resource_mut::<Boxed<Clients>>()
             .get_mut(client)
             .and_then(|v| v.datagram.as_deref_mut())
         {
@@ -744,27 +762,27 @@ impl Room {
     }
 
     pub fn player_count(&self) -> usize {
-        self.world.resource::<Clients>().len()
+        self.world.resource::<Boxed<Clients>>().len()
     }
 
     /// Replicated entities in the world.
     pub fn entity_count(&self) -> usize {
-        self.world.resource::<ReplicationState>().len()
+        self.world.resource::<Boxed<ReplicationState>>().len()
     }
 
     /// Counters of the last step.
     pub fn stats(&self) -> &TickStats {
-        self.world.resource::<TickStats>()
+        self.world.resource::<Boxed<TickStats>>()
     }
 
     pub fn clients(&self) -> &Clients {
-        self.world.resource::<Clients>()
+        self.world.resource::<Boxed<Clients>>()
     }
 
     /// The replicated components of the entity clients know as `net_id`,
     /// as `(wire id, encoded value)` pairs.
     pub fn wire_state(&self, net_id: u32) -> Option<crate::replication::WireValues<'_>> {
-        let replication = self.world.resource::<ReplicationState>();
+        let replication = self.world.resource::<Boxed<ReplicationState>>();
         let slot = replication.slot_of(net_id)?;
         replication.wire_state(slot).map(|(_, values)| values)
     }
@@ -773,7 +791,7 @@ impl Room {
     /// it (the game's [`tessera_protocol::WireComponent::readable`]).
     pub fn readable(&self, wire_id: u8, bytes: &[u8]) -> Option<RawValue> {
         self.world
-            .resource::<ReplicationState>()
+            .resource::<Boxed<ReplicationState>>()
             .registry()
             .readable(wire_id, bytes)
     }
@@ -787,7 +805,7 @@ impl Room {
     /// Wire ids and names of the replicated components.
     pub fn replicated_components(&self) -> Vec<(u8, &'static str)> {
         self.world
-            .resource::<ReplicationState>()
+            .resource::<Boxed<ReplicationState>>()
             .registry()
             .iter()
             .collect()

@@ -4,8 +4,9 @@ use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::ScheduleLabel;
 
 /// The phases of a tick, run in this order every step. Games add their
-/// systems to `ApplyInputs` and `Simulate`; the room owns the rest.
-#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// systems to `ApplyInputs` and `Simulate`, which the room's `Schedule`
+/// runs; the room runs the later phases itself (see `crate::passes`).
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TickSet {
     /// Turn the latest [`crate::Intent`]s into game state (velocities, actions).
     ApplyInputs,
@@ -24,23 +25,19 @@ pub enum TickSet {
     Deltas,
 }
 
+impl TickSet {
+    /// Whether a game's systems may go into this phase.
+    pub(crate) fn is_for_games(self) -> bool {
+        matches!(self, TickSet::ApplyInputs | TickSet::Simulate)
+    }
+}
+
 /// Label of the room's schedule.
 #[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RoomTick;
 
 pub(crate) fn new_schedule() -> Schedule {
     let mut schedule = Schedule::new(RoomTick);
-    schedule.configure_sets(
-        (
-            TickSet::ApplyInputs,
-            TickSet::Simulate,
-            TickSet::Track,
-            TickSet::Spatial,
-            TickSet::Replicate,
-            TickSet::Interest,
-            TickSet::Deltas,
-        )
-            .chain(),
-    );
+    schedule.configure_sets((TickSet::ApplyInputs, TickSet::Simulate).chain());
     schedule
 }

@@ -19,6 +19,7 @@ use bevy_ecs::world::EntityWorldMut;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::boxed_resource::Boxed;
 use crate::components::{Held, NetId, PlayerId, Replicated, RoomRng};
 use crate::config::{ConfigError, RoomConfig};
 use crate::game::Game;
@@ -260,7 +261,10 @@ impl Room {
             format: SNAPSHOT_FORMAT,
             game: self.game_name().to_owned(),
             tick: self.tick(),
-            next_net_id: self.world().resource::<ReplicationState>().next_net_id(),
+            next_net_id: self
+                .world()
+                .resource::<Boxed<ReplicationState>>()
+                .next_net_id(),
             rng: self.world().resource::<RoomRng>().0.clone(),
             entities,
         };
@@ -308,7 +312,7 @@ impl Room {
             replication::register_net_id(world, id, saved.net_id);
         }
         world
-            .resource_mut::<ReplicationState>()
+            .resource_mut::<Boxed<ReplicationState>>()
             .set_next_net_id(snapshot.next_net_id);
         world.resource_mut::<RoomRng>().0 = snapshot.rng;
         room.set_tick(snapshot.tick);

@@ -9,8 +9,10 @@
 
 use bevy_ecs::prelude::*;
 
+use crate::boxed_resource::Boxed;
 use crate::components::{ChangedReplicated, TickInfo};
 use crate::game::SpatialPosition;
+use crate::passes::RoomPasses;
 use crate::schedule::TickSet;
 use crate::scratch::grow_to;
 
@@ -42,12 +44,19 @@ struct Location {
     index: u32,
 }
 
+const NO_BUCKET: u32 = u32::MAX;
+
 /// The room's grid (a world resource).
-#[derive(Resource, Debug)]
+#[derive(Debug)]
 pub struct SpatialGrid {
     shift: u32,
     cols: u32,
-    cells: Vec<Vec<Entry>>,
+    /// Per cell, the index of its entries in `buckets`, or [`NO_BUCKET`]
+    /// while nothing has entered it: the 1,024 cells of an arena room that
+    /// holds one player cost 4 KB, not 24 KB of empty vectors.
+    cell_buckets: Vec<u32>,
+    /// The entries of the cells that have held an entity.
+    buckets: Vec<Vec<Entry>>,
     /// Per slot, where the entity is stored.
     locations: Vec<Option<Location>>,
     /// Per cell, the last tick an entity entered, left, moved or changed in it.
@@ -66,7 +75,8 @@ impl SpatialGrid {
         Self {
             shift,
             cols,
-            cells: vec![Vec::new(); cells],
+            cell_buckets: vec![NO_BUCKET; cells],
+            buckets: Vec::new(),
             locations: Vec::new(),
             dirty_tick: vec![u32::MAX; cells],
             len: 0,
@@ -88,7 +98,24 @@ impl SpatialGrid {
 
     /// Cells in the grid (its side in cells, squared).
     pub fn cell_count(&self) -> usize {
-        self.cells.len()
+        self.cell_buckets.len()
+    }
+
+    /// The entries of `cell`.
+    fn entries(&self, cell: usize) -> &[Entry] {
+        match self.cell_buckets[cell] {
+            NO_BUCKET => &[],
+            bucket => &self.buckets[bucket as usize],
+        }
+    }
+
+    /// The entries of `cell`, given a bucket if it has none yet.
+    fn entries_mut(&mut self, cell: usize) -> &mut Vec<Entry> {
+        if self.cell_buckets[cell] == NO_BUCKET {
+            self.cell_buckets[cell] = self.buckets.len() as u32;
+            self.buckets.push(Vec::new());
+        }
+        &mut self.buckets[self.cell_buckets[cell] as usize]
     }
 
     pub fn cell_size(&self) -> u32 {
@@ -119,7 +146,7 @@ impl SpatialGrid {
         let mut changed = 0;
         match self.locations[i] {
             Some(loc) if loc.entity == entity && loc.cell == cell => {
-                let e = &mut self.cells[cell as usize][loc.index as usize];
+                let e = &mut self.entries_mut(cell as usize)[loc.index as usize];
                 e.x = x;
                 e.y = y;
                 self.mark(cell, tick);
@@ -127,13 +154,13 @@ impl SpatialGrid {
             }
             Some(loc) => {
                 if loc.entity == entity {
-                    changed = self.cells[loc.cell as usize][loc.index as usize].changed;
+                    changed = self.entries(loc.cell as usize)[loc.index as usize].changed;
                 }
                 self.remove_at(loc, tick);
             }
             None => {}
         }
-        let entries = &mut self.cells[cell as usize];
+        let entries = self.entries_mut(cell as usize);
         entries.push(Entry {
             slot,
             x,
@@ -159,9 +186,10 @@ impl SpatialGrid {
     }
 
     fn remove_at(&mut self, loc: Location, tick: u32) {
-        let entries = &mut self.cells[loc.cell as usize];
+        let entries = self.entries_mut(loc.cell as usize);
         let removed = entries.swap_remove(loc.index as usize);
-        if let Some(moved) = entries.get(loc.index as usize)
+        let moved = entries.get(loc.index as usize).copied();
+        if let Some(moved) = moved
             && let Some(Some(l)) = self.locations.get_mut(moved.slot as usize)
         {
             l.index = loc.index;
@@ -174,7 +202,7 @@ impl SpatialGrid {
     /// Position of the entity in `slot`.
     pub fn position(&self, slot: u32) -> Option<[f32; 2]> {
         let loc = self.locations.get(slot as usize).copied().flatten()?;
-        let e = self.cells[loc.cell as usize][loc.index as usize];
+        let e = self.entries(loc.cell as usize)[loc.index as usize];
         Some([e.x, e.y])
     }
 
@@ -182,7 +210,7 @@ impl SpatialGrid {
     /// its cell).
     pub fn mark_changed(&mut self, slot: u32, tick: u32) {
         if let Some(Some(loc)) = self.locations.get(slot as usize).copied() {
-            self.cells[loc.cell as usize][loc.index as usize].changed = tick;
+            self.entries_mut(loc.cell as usize)[loc.index as usize].changed = tick;
             self.mark(loc.cell, tick);
         }
     }
@@ -239,7 +267,7 @@ impl SpatialGrid {
                 if dx2 + dy * dy > r2 {
                     continue;
                 }
-                let entries = &self.cells[row + cx as usize];
+                let entries = self.entries(row + cx as usize);
                 let end = n + entries.len();
                 grow_to(scratch, end);
                 let window = &mut scratch[n..end];
@@ -289,10 +317,10 @@ impl SpatialGrid {
 }
 
 /// Adds the system that keeps the grid in step with component `P`.
-pub(crate) fn add_sync_system<P: SpatialPosition>(schedule: &mut Schedule) {
+pub(crate) fn add_sync_system<P: SpatialPosition>(passes: &mut RoomPasses, world: &mut World) {
     let sync = |moved: ChangedReplicated<'_, '_, P>,
                 mut removed: RemovedComponents<'_, '_, P>,
-                mut grid: ResMut<'_, SpatialGrid>,
+                mut grid: ResMut<'_, Boxed<SpatialGrid>>,
                 info: Res<'_, TickInfo>| {
         for entity in removed.read() {
             grid.remove_entity(entity, info.tick);
@@ -302,7 +330,7 @@ pub(crate) fn add_sync_system<P: SpatialPosition>(schedule: &mut Schedule) {
             grid.upsert(entity, x, y, info.tick);
         }
     };
-    schedule.add_systems(sync.in_set(TickSet::Spatial));
+    passes.add(world, TickSet::Spatial, sync);
 }
 
 #[cfg(test)]

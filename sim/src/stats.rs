@@ -1,9 +1,7 @@
 //! What the last tick did, for metrics and benchmarks.
 
-use bevy_ecs::prelude::*;
-
 /// Counters of the last tick (a world resource, reset every step).
-#[derive(Resource, Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TickStats {
     pub tick: u32,
     /// Replicated entities in the world.

@@ -29,6 +29,7 @@ use tessera_protocol::{
     Delta, DeltaPart, EntityState, RawValue, ServerMsg, Welcome, WireComponent,
 };
 
+use crate::boxed_resource::Boxed;
 use crate::components::ClientId;
 use crate::config::RoomConfig;
 use crate::game::Game;
@@ -378,7 +379,7 @@ impl TestRoom {
 
     /// The entity clients know as `net_id`.
     pub fn entity(&self, net_id: u32) -> Option<Entity> {
-        let replication = self.room.world().resource::<ReplicationState>();
+        let replication = self.room.world().resource::<Boxed<ReplicationState>>();
         replication.entity(replication.slot_of(net_id)?)
     }
 

@@ -179,6 +179,7 @@ fn walk(mut walkers: Query<'_, '_, (&Intent<Walk>, &mut Position)>, info: Res<'_
 mod tests {
     use super::*;
     use crate::RoomConfig;
+    use crate::boxed_resource::Boxed;
     use crate::testing::TestRoom;
     use tessera_protocol::RawValue;
 
@@ -232,7 +233,7 @@ mod tests {
     fn the_game_says_how_large_its_world_is() {
         use crate::spatial_grid::SpatialGrid;
         let cells = |room: &crate::Room| {
-            let grid = room.world().resource::<SpatialGrid>();
+            let grid = room.world().resource::<Boxed<SpatialGrid>>();
             grid.cell_count()
         };
         let arena = crate::Room::new(&Arena, RoomConfig::default()).expect("room");
