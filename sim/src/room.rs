@@ -321,7 +321,7 @@ impl Room {
     }
 
     fn entity_of(&self, net_id: u32) -> Result<Entity, JoinError> {
-        let replication = self.world.resource::<Boxed<ReplicationState>>();
+        let replication = self.replication();
         replication
             .slot_of(net_id)
             .and_then(|slot| replication.entity(slot))
@@ -333,12 +333,8 @@ impl Room {
     /// change, and game systems go on with it) and gets [`Held`]; the
     /// client's view goes. `None` if the client was not in the room.
     pub fn hold(&mut self, client: ClientId) -> Option<HeldPlayer> {
-        let last_input_seq = self
-            .world
-            .resource::<Boxed<Clients>>()
-            .get(client)?
-            .last_input_seq;
-        let entity = self.world.resource_mut::<Boxed<Clients>>().remove(client)?;
+        let last_input_seq = self.clients().get(client)?.last_input_seq;
+        let entity = self.clients_mut().remove(client)?;
         let net_id = self.world.get::<NetId>(entity).map_or(0, |n| n.0);
         self.world.entity_mut(entity).insert(Held);
         // Saved now, as it was when its player last controlled it: a held
@@ -372,7 +368,7 @@ impl Room {
             .remove::<Held>()
             .insert(Player { client });
         let welcome = self.admit(client, entity, held.net_id, mode);
-        if let Some(view) = self.world.resource_mut::<Boxed<Clients>>().get_mut(client) {
+        if let Some(view) = self.clients_mut().get_mut(client) {
             view.last_input_seq = held.last_input_seq;
             view.sent_ack = held.last_input_seq;
         }
@@ -396,7 +392,7 @@ impl Room {
     }
 
     fn check_can_join(&self, client: ClientId) -> Result<(), JoinError> {
-        let clients = self.world.resource::<Boxed<Clients>>();
+        let clients = self.clients();
         if clients.get(client).is_some() {
             return Err(JoinError::AlreadyJoined(client));
         }
@@ -423,7 +419,7 @@ impl Room {
         if let DeliveryMode::Datagram { max_datagram } = mode {
             view.datagram = Some(Box::new(DatagramView::new(max_datagram)));
         }
-        self.world.resource_mut::<Boxed<Clients>>().insert(view);
+        self.clients_mut().insert(view);
         Welcome {
             session_id: client,
             entity_id: net_id,
@@ -438,7 +434,7 @@ impl Room {
     /// Removes a player and lets the game clean up (by default its entity is
     /// despawned). Returns false if the client was not in the room.
     pub fn leave(&mut self, client: ClientId) -> bool {
-        let Some(entity) = self.world.resource_mut::<Boxed<Clients>>().remove(client) else {
+        let Some(entity) = self.clients_mut().remove(client) else {
             return false;
         };
         self.run_leave_hook(entity, true);
@@ -566,8 +562,7 @@ impl Room {
         intent: &RawValue,
     ) -> Result<(), InputError> {
         let view = self
-            .world
-            .resource::<Boxed<Clients>>()
+            .clients()
             .get(client)
             .ok_or(InputError::UnknownClient(client))?;
         if seq <= view.last_input_seq {
@@ -576,7 +571,7 @@ impl Room {
         let entity = view.entity;
         let hook = self.input_hook.as_ref().ok_or(InputError::NoInputType)?;
         hook(&mut self.world, entity, intent)?;
-        if let Some(view) = self.world.resource_mut::<Boxed<Clients>>().get_mut(client) {
+        if let Some(view) = self.clients_mut().get_mut(client) {
             view.last_input_seq = seq;
         }
         Ok(())
@@ -585,12 +580,7 @@ impl Room {
     /// Queues a one-shot action from `client`, decoded as the game's action
     /// type; it is applied at a coming tick (see [`RoomBuilder::on_action`]).
     pub fn action(&mut self, client: ClientId, action: &RawValue) -> Result<(), ActionError> {
-        if self
-            .world
-            .resource::<Boxed<Clients>>()
-            .get(client)
-            .is_none()
-        {
+        if self.clients().get(client).is_none() {
             return Err(ActionError::UnknownClient(client));
         }
         let hook = self.action_hook.as_ref().ok_or(ActionError::NoActionType)?;
@@ -601,8 +591,7 @@ impl Room {
     /// Queues a chat line from `client` for everyone in the room.
     pub fn chat(&mut self, client: ClientId, text: &str) -> Result<(), ChatError> {
         let entity = self
-            .world
-            .resource::<Boxed<Clients>>()
+            .clients()
             .get(client)
             .ok_or(ChatError::UnknownClient(client))?
             .entity;
@@ -649,12 +638,12 @@ impl Room {
     /// Simulates one tick and appends every frame to send to `out`.
     pub fn step(&mut self, out: &mut Vec<Outgoing>) {
         let tick = self.tick.wrapping_add(1);
-        self.world.resource_mut::<Boxed<Clients>>().compact();
+        self.clients_mut().compact();
         self.world.resource_mut::<TickInfo>().tick = tick;
         self.world
             .resource_mut::<Boxed<ReplicationState>>()
             .begin_tick(tick);
-        **self.world.resource_mut::<Boxed<TickStats>>() = TickStats {
+        *self.stats_mut() = TickStats {
             tick,
             clients: self.player_count() as u32,
             ..TickStats::default()
@@ -663,7 +652,7 @@ impl Room {
             let applied =
                 self.actions
                     .apply_tick(hook, &mut self.world, self.config.max_actions_per_tick);
-            self.world.resource_mut::<Boxed<TickStats>>().actions = applied as u32;
+            self.stats_mut().actions = applied as u32;
         }
         self.schedule.run(&mut self.world);
         self.passes.run(&mut self.world);
@@ -680,8 +669,8 @@ impl Room {
         }
         // Between steps, changes (joins, despawns) belong to the next tick.
         self.world.resource_mut::<TickInfo>().tick = tick.wrapping_add(1);
-        let entities = self.world.resource::<Boxed<ReplicationState>>().len() as u32;
-        self.world.resource_mut::<Boxed<TickStats>>().entities = entities;
+        let entities = self.replication().len() as u32;
+        self.stats_mut().entities = entities;
 
         // State first, then the game's events, then chat: when a client's
         // queue is short of room, chat is what waits, not the deltas.
@@ -695,7 +684,7 @@ impl Room {
             });
         }
         let events = dispatch_events(&mut self.world, out);
-        self.world.resource_mut::<Boxed<TickStats>>().event_frames = events as u32;
+        self.stats_mut().event_frames = events as u32;
         self.world
             .resource_mut::<Boxed<ReplicationState>>()
             .clear_recently_untracked();
@@ -714,7 +703,7 @@ impl Room {
     /// The last delta for `client` was not delivered: roll its view back so
     /// the next delta brings it up to date.
     pub fn delivery_failed(&mut self, client: ClientId) {
-        if let Some(view) = self.world.resource_mut::<Boxed<Clients>>().get_mut(client) {
+        if let Some(view) = self.clients_mut().get_mut(client) {
             view.roll_back();
         }
     }
@@ -725,8 +714,7 @@ impl Room {
     pub fn acknowledge(&mut self, client: ClientId, tick: u32) {
         let now = self.tick;
         if let Some(dg) = self
-            .world
-            .resource_mut::<Boxed<Clients>>()
+            .clients_mut()
             .get_mut(client)
             .and_then(|v| v.datagram.as_deref_mut())
             && tick <= now
@@ -739,8 +727,7 @@ impl Room {
     /// (the path's MTU changed).
     pub fn set_max_datagram(&mut self, client: ClientId, bytes: usize) {
         if let Some(dg) = self
-            .world
-            .resource_mut::<Boxed<Clients>>()
+            .clients_mut()
             .get_mut(client)
             .and_then(|v| v.datagram.as_deref_mut())
         {
@@ -762,12 +749,12 @@ impl Room {
     }
 
     pub fn player_count(&self) -> usize {
-        self.world.resource::<Boxed<Clients>>().len()
+        self.clients().len()
     }
 
     /// Replicated entities in the world.
     pub fn entity_count(&self) -> usize {
-        self.world.resource::<Boxed<ReplicationState>>().len()
+        self.replication().len()
     }
 
     /// Counters of the last step.
@@ -779,10 +766,22 @@ impl Room {
         self.world.resource::<Boxed<Clients>>()
     }
 
+    fn clients_mut(&mut self) -> &mut Clients {
+        self.world.resource_mut::<Boxed<Clients>>().into_inner()
+    }
+
+    fn replication(&self) -> &ReplicationState {
+        self.world.resource::<Boxed<ReplicationState>>()
+    }
+
+    fn stats_mut(&mut self) -> &mut TickStats {
+        self.world.resource_mut::<Boxed<TickStats>>().into_inner()
+    }
+
     /// The replicated components of the entity clients know as `net_id`,
     /// as `(wire id, encoded value)` pairs.
     pub fn wire_state(&self, net_id: u32) -> Option<crate::replication::WireValues<'_>> {
-        let replication = self.world.resource::<Boxed<ReplicationState>>();
+        let replication = self.replication();
         let slot = replication.slot_of(net_id)?;
         replication.wire_state(slot).map(|(_, values)| values)
     }
@@ -790,10 +789,7 @@ impl Room {
     /// The encoded value `bytes` of component `wire_id`, as a person reads
     /// it (the game's [`tessera_protocol::WireComponent::readable`]).
     pub fn readable(&self, wire_id: u8, bytes: &[u8]) -> Option<RawValue> {
-        self.world
-            .resource::<Boxed<ReplicationState>>()
-            .registry()
-            .readable(wire_id, bytes)
+        self.replication().registry().readable(wire_id, bytes)
     }
 
     /// The game's schema as its clients know it: its name and the
@@ -804,11 +800,7 @@ impl Room {
 
     /// Wire ids and names of the replicated components.
     pub fn replicated_components(&self) -> Vec<(u8, &'static str)> {
-        self.world
-            .resource::<Boxed<ReplicationState>>()
-            .registry()
-            .iter()
-            .collect()
+        self.replication().registry().iter().collect()
     }
 
     /// The world, for games and tests to inspect.
