@@ -183,6 +183,16 @@ async fn records_land_exactly_once_though_their_worker_is_killed_three_times() {
         // has read entries it cannot write, and they stay pending.
         let cut = kill_after.get(1) == Some(&i);
         if cut {
+            // Only a worker that has opened the database holds what it
+            // reads: one still starting reads nothing until it can write.
+            let offered = records[..i * per_chunk]
+                .iter()
+                .filter(|r| matches!(r, Record::Event(_)))
+                .count();
+            eventually("the worker has written what came before", || async {
+                pending() == 0 && store.count_events().await.unwrap_or(0) as usize == offered
+            })
+            .await;
             proxy.cut();
         }
         for record in chunk {

@@ -11,12 +11,11 @@ use tessera_protocol::delta::{write_delta_head, write_left, write_section_head};
 use crate::boxed_resource::Boxed;
 use crate::components::{ClientId, TickInfo};
 use crate::datagram::{PartScratch, write_client_state};
-use crate::interest::Clients;
 use crate::replication::ReplicationState;
 use crate::room::FrameKind;
-use crate::stats::TickStats;
+use crate::room_state::RoomState;
 
-/// The frames one tick produced (a world resource).
+/// The frames one tick produced (part of the room's state).
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     pub buffer: Vec<u8>,
@@ -30,7 +29,7 @@ pub(crate) struct Outbox {
     pub pieces: Vec<u8>,
 }
 
-/// Send-side settings (a world resource).
+/// Send-side settings (part of the room's state).
 #[derive(Resource, Debug, Clone, Copy)]
 pub(crate) struct DeltaConfig {
     pub keepalive_ticks: u32,
@@ -57,15 +56,15 @@ fn enters_within_budget(replication: &mut ReplicationState, enters: &[u32]) -> u
 }
 
 /// Writes a delta for every client with something to tell.
-pub(crate) fn build_deltas(
-    mut clients: ResMut<'_, Boxed<Clients>>,
-    mut replication: ResMut<'_, Boxed<ReplicationState>>,
-    mut outbox: ResMut<'_, Boxed<Outbox>>,
-    config: Res<'_, DeltaConfig>,
-    info: Res<'_, TickInfo>,
-    mut stats: ResMut<'_, Boxed<TickStats>>,
-) {
-    let outbox: &mut Outbox = &mut outbox;
+pub(crate) fn build_deltas(mut room: ResMut<'_, Boxed<RoomState>>, info: Res<'_, TickInfo>) {
+    let RoomState {
+        clients,
+        replication,
+        outbox,
+        delta: config,
+        stats,
+        ..
+    } = &mut **room;
     outbox.frames.clear();
     outbox.buffer = Vec::with_capacity(outbox.last_len + outbox.last_len / 8);
     let tick = info.tick;
@@ -74,7 +73,7 @@ pub(crate) fn build_deltas(
         if view.datagram.is_some() {
             let written = write_client_state(
                 view,
-                &mut replication,
+                replication,
                 &mut outbox.parts,
                 tick,
                 keepalive_due,
@@ -94,7 +93,7 @@ pub(crate) fn build_deltas(
         }
         let start = outbox.buffer.len();
         let out = &mut outbox.buffer;
-        let sendable = enters_within_budget(&mut replication, &view.enters);
+        let sendable = enters_within_budget(replication, &view.enters);
         if sendable < view.enters.len() {
             // The rest enter in a later delta: the client does not know them yet.
             let unsent = view.enters.len() - sendable;

@@ -16,9 +16,9 @@ use crate::boxed_resource::Boxed;
 use crate::components::{ClientId, Retained, TickInfo};
 use crate::datagram::DatagramView;
 use crate::replication::ReplicationState;
+use crate::room_state::RoomState;
 use crate::scratch::grow_to;
 use crate::spatial_grid::{Hit, SpatialGrid};
-use crate::stats::TickStats;
 
 /// An entity a client knows: its slot and the net id it had when the client
 /// learnt of it (a reused slot holds another net id).
@@ -118,7 +118,7 @@ impl ClientView {
     }
 }
 
-/// The clients of a room, in join order (a world resource).
+/// The clients of a room, in join order (part of the room's state).
 #[derive(Debug, Default)]
 pub struct Clients {
     /// Join order, which is the order of the tick's output. Between ticks
@@ -202,7 +202,7 @@ impl Clients {
     }
 }
 
-/// Radii and caps of interest management (a world resource).
+/// Radii and caps of interest management (part of the room's state).
 #[derive(Resource, Debug, Clone, Copy)]
 pub(crate) struct InterestConfig {
     pub radius: f32,
@@ -214,14 +214,18 @@ pub(crate) struct InterestConfig {
 
 /// Computes every client's enter / stay / leave lists for this tick.
 pub(crate) fn update_interest(
-    mut clients: ResMut<'_, Boxed<Clients>>,
-    grid: Res<'_, Boxed<SpatialGrid>>,
-    replication: Res<'_, Boxed<ReplicationState>>,
-    config: Res<'_, InterestConfig>,
+    mut room: ResMut<'_, Boxed<RoomState>>,
     info: Res<'_, TickInfo>,
-    mut stats: ResMut<'_, Boxed<TickStats>>,
     retained: Query<'_, '_, (), With<Retained>>,
 ) {
+    let RoomState {
+        clients,
+        grid,
+        replication,
+        interest: config,
+        stats,
+        ..
+    } = &mut **room;
     // Most games retain nothing: then no leaving entity is looked up.
     let any_retained = !retained.is_empty();
     let is_retained = |slot: u32| {
@@ -232,8 +236,7 @@ pub(crate) fn update_interest(
     };
     let outer = config.radius + config.margin;
     let inner2 = config.radius * config.radius;
-    let slots = grid_slots(&grid, &replication);
-    let clients: &mut Clients = &mut clients;
+    let slots = grid_slots(grid, replication);
     let mut hits = std::mem::take(&mut clients.hits);
     let mut stay_scratch = std::mem::take(&mut clients.stays);
     for i in 0..clients.list.len() {
@@ -330,7 +333,7 @@ pub(crate) fn update_interest(
                 g + 1,
                 &is_retained,
                 &view.enters,
-                &replication,
+                replication,
                 info.tick,
                 &mut view.known,
                 &mut view.left,

@@ -32,6 +32,7 @@ pub mod messages;
 mod passes;
 pub mod replication;
 mod room;
+mod room_state;
 pub mod schedule;
 mod scratch;
 pub mod snapshot;

@@ -22,9 +22,8 @@ use tessera_protocol::{PayloadError, RawValue, ServerMsg};
 use crate::boxed_resource::Boxed;
 use crate::channels::{ChannelMessage, is_valid_channel_name};
 use crate::components::{ClientId, NetId};
-use crate::interest::Clients;
-use crate::replication::ReplicationState;
 use crate::room::{FrameKind, Outgoing};
+use crate::room_state::RoomState;
 
 /// Who sent an action, handed to the game's action handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +139,8 @@ impl ActionQueue {
             }
             *n += 1;
             let entity = world
-                .resource::<Boxed<Clients>>()
+                .resource::<Boxed<RoomState>>()
+                .clients
                 .get(client)
                 .map(|v| v.entity);
             if let Some(entity) = entity {
@@ -293,7 +293,7 @@ pub(crate) fn dispatch_events(world: &mut World, out: &mut Vec<Outgoing>) -> usi
         return 0;
     }
     let viewers = viewers_of_targets(world, &queued);
-    let clients = world.resource::<Boxed<Clients>>();
+    let clients = &world.resource::<Boxed<RoomState>>().clients;
     let before = out.len();
     let mut push = |client: ClientId, frame: &Bytes| {
         out.push(Outgoing {
@@ -342,7 +342,7 @@ fn viewers_of_targets(
     world: &World,
     queued: &[(EventTarget, Bytes)],
 ) -> HashMap<Entity, Vec<ClientId>> {
-    let replication = world.resource::<Boxed<ReplicationState>>();
+    let replication = &world.resource::<Boxed<RoomState>>().replication;
     // Live targets by slot, with the net id a known entry must still carry;
     // despawned ones by the net id they had.
     let mut live: HashMap<u32, (Entity, u32)> = HashMap::new();
@@ -361,7 +361,7 @@ fn viewers_of_targets(
     if live.is_empty() && gone.is_empty() {
         return viewers;
     }
-    for view in world.resource::<Boxed<Clients>>().iter() {
+    for view in world.resource::<Boxed<RoomState>>().clients.iter() {
         if !live.is_empty() {
             for k in &view.known {
                 if let Some(&(entity, net_id)) = live.get(&k.slot)

@@ -20,10 +20,9 @@ use crate::boxed_resource::Boxed;
 use crate::components::{ChangedReplicated, NetId, TickInfo};
 use crate::game::Replicate;
 use crate::passes::RoomPasses;
+use crate::room_state::RoomState;
 use crate::schedule::TickSet;
 use crate::scratch::grow_to;
-use crate::spatial_grid::SpatialGrid;
-use crate::stats::TickStats;
 use crate::wire_value::WireValue;
 
 /// `(wire id, encoded value)` pairs of one entity.
@@ -519,8 +518,12 @@ pub(crate) fn add_collect_system<C: Replicate>(
     k: usize,
 ) {
     let collect = move |changed: ChangedReplicated<'_, '_, C>,
-                        mut state: ResMut<'_, Boxed<ReplicationState>>,
-                        mut stats: ResMut<'_, Boxed<TickStats>>| {
+                        mut room: ResMut<'_, Boxed<RoomState>>| {
+        let RoomState {
+            replication: state,
+            stats,
+            ..
+        } = &mut **room;
         for (entity, component) in &changed {
             let wire = component.to_wire();
             let mut scratch = std::mem::take(&mut state.scratch);
@@ -540,12 +543,13 @@ pub(crate) fn add_collect_system<C: Replicate>(
 
 /// Encodes update pieces and marks the grid cells of changed entities, so
 /// clients whose view holds none of them can skip the tick.
-pub(crate) fn encode_pieces(
-    mut state: ResMut<'_, Boxed<ReplicationState>>,
-    mut grid: ResMut<'_, Boxed<SpatialGrid>>,
-    info: Res<'_, TickInfo>,
-    mut stats: ResMut<'_, Boxed<TickStats>>,
-) {
+pub(crate) fn encode_pieces(mut room: ResMut<'_, Boxed<RoomState>>, info: Res<'_, TickInfo>) {
+    let RoomState {
+        replication: state,
+        grid,
+        stats,
+        ..
+    } = &mut **room;
     state.encode_update_pieces();
     for &slot in state.changed_slots() {
         grid.mark_changed(slot, info.tick);
@@ -559,7 +563,8 @@ pub(crate) fn assign_net_ids(world: &mut World) {
     let fresh: Vec<Entity> = fresh.iter(world).collect();
     for entity in fresh {
         let id = world
-            .resource_mut::<Boxed<ReplicationState>>()
+            .resource_mut::<Boxed<RoomState>>()
+            .replication
             .allocate_net_id();
         register_net_id(world, entity, id);
     }
@@ -568,7 +573,8 @@ pub(crate) fn assign_net_ids(world: &mut World) {
 /// Gives `entity` the net id `id` and starts replicating it.
 pub(crate) fn register_net_id(world: &mut World, entity: Entity, id: u32) {
     world
-        .resource_mut::<Boxed<ReplicationState>>()
+        .resource_mut::<Boxed<RoomState>>()
+        .replication
         .track(entity, id);
     world.entity_mut(entity).insert(NetId(id));
 }
@@ -581,11 +587,9 @@ pub(crate) fn forget_entity(
     ctx: bevy_ecs::lifecycle::HookContext,
 ) {
     let tick = world.get_resource::<TickInfo>().map_or(0, |t| t.tick);
-    if let Some(mut state) = world.get_resource_mut::<Boxed<ReplicationState>>() {
-        state.untrack(ctx.entity);
-    }
-    if let Some(mut grid) = world.get_resource_mut::<Boxed<SpatialGrid>>() {
-        grid.remove_entity(ctx.entity, tick);
+    if let Some(mut room) = world.get_resource_mut::<Boxed<RoomState>>() {
+        room.replication.untrack(ctx.entity);
+        room.grid.remove_entity(ctx.entity, tick);
     }
 }
 

@@ -29,6 +29,7 @@ use crate::messages::{
 };
 use crate::passes::RoomPasses;
 use crate::replication::{self, ReplicationState, assign_net_ids, encode_pieces};
+use crate::room_state::RoomState;
 use crate::schedule::{TickSet, new_schedule};
 use crate::snapshot::{PersistRegistry, SavedState, SnapshotError};
 use crate::spatial_grid::SpatialGrid;
@@ -188,23 +189,8 @@ impl Room {
             dt: config.dt(),
         });
         world.insert_resource(RoomRng::from_seed(config.seed));
-        world.insert_resource(Boxed::new(TickStats::default()));
-        world.insert_resource(Boxed::new(Clients::default()));
-        world.insert_resource(Boxed::new(Outbox::default()));
         world.insert_resource(GameEvents::new(config.max_events_per_tick));
         world.insert_resource(Journal::new(config.max_events_per_tick));
-        world.insert_resource(DeltaConfig {
-            keepalive_ticks: config.keepalive_ticks,
-        });
-        world.insert_resource(InterestConfig {
-            radius: config.aoi_radius,
-            margin: config.aoi_margin,
-            max_enters_per_tick: MAX_ENTERS_PER_TICK,
-        });
-        world.insert_resource(Boxed::new(SpatialGrid::new(
-            config.world_size,
-            config.effective_cell_size(),
-        )));
         let mut passes = RoomPasses::default();
         let mut builder = RoomBuilder::new(&mut world, &mut schedule, &mut passes);
         game.setup(&mut builder);
@@ -218,7 +204,22 @@ impl Room {
             subscriptions,
             ..
         } = builder;
-        world.insert_resource(Boxed::new(ReplicationState::new(components)));
+        // The passes the game added during setup find it when they first run.
+        world.insert_resource(Boxed::new(RoomState {
+            clients: Clients::default(),
+            outbox: Outbox::default(),
+            grid: SpatialGrid::new(config.world_size, config.effective_cell_size()),
+            replication: ReplicationState::new(components),
+            stats: TickStats::default(),
+            delta: DeltaConfig {
+                keepalive_ticks: config.keepalive_ticks,
+            },
+            interest: InterestConfig {
+                radius: config.aoi_radius,
+                margin: config.aoi_margin,
+                max_enters_per_tick: MAX_ENTERS_PER_TICK,
+            },
+        }));
         passes.add(&mut world, TickSet::Track, assign_net_ids);
         passes.add(&mut world, TickSet::Replicate, encode_pieces);
         passes.add(&mut world, TickSet::Interest, update_interest);
@@ -403,9 +404,7 @@ impl Room {
     }
 
     fn next_net_id(&mut self) -> u32 {
-        self.world
-            .resource_mut::<Boxed<ReplicationState>>()
-            .allocate_net_id()
+        self.state_mut().replication.allocate_net_id()
     }
 
     fn admit(
@@ -640,9 +639,7 @@ impl Room {
         let tick = self.tick.wrapping_add(1);
         self.clients_mut().compact();
         self.world.resource_mut::<TickInfo>().tick = tick;
-        self.world
-            .resource_mut::<Boxed<ReplicationState>>()
-            .begin_tick(tick);
+        self.state_mut().replication.begin_tick(tick);
         *self.stats_mut() = TickStats {
             tick,
             clients: self.player_count() as u32,
@@ -674,7 +671,7 @@ impl Room {
 
         // State first, then the game's events, then chat: when a client's
         // queue is short of room, chat is what waits, not the deltas.
-        let mut outbox = self.world.resource_mut::<Boxed<Outbox>>();
+        let outbox = &mut self.state_mut().outbox;
         let buffer = Bytes::from(std::mem::take(&mut outbox.buffer));
         for (client, range, kind) in outbox.frames.drain(..) {
             out.push(Outgoing {
@@ -685,12 +682,10 @@ impl Room {
         }
         let events = dispatch_events(&mut self.world, out);
         self.stats_mut().event_frames = events as u32;
-        self.world
-            .resource_mut::<Boxed<ReplicationState>>()
-            .clear_recently_untracked();
+        self.state_mut().replication.clear_recently_untracked();
         let lines = self.broadcasts.len().min(self.config.max_chat_per_tick);
         for frame in self.broadcasts.drain(..lines) {
-            for view in self.world.resource::<Boxed<Clients>>().iter() {
+            for view in self.world.resource::<Boxed<RoomState>>().clients.iter() {
                 out.push(Outgoing {
                     client: view.id,
                     frame: frame.clone(),
@@ -759,23 +754,31 @@ impl Room {
 
     /// Counters of the last step.
     pub fn stats(&self) -> &TickStats {
-        self.world.resource::<Boxed<TickStats>>()
+        &self.state().stats
     }
 
     pub fn clients(&self) -> &Clients {
-        self.world.resource::<Boxed<Clients>>()
+        &self.state().clients
     }
 
     fn clients_mut(&mut self) -> &mut Clients {
-        self.world.resource_mut::<Boxed<Clients>>().into_inner()
+        &mut self.state_mut().clients
     }
 
     fn replication(&self) -> &ReplicationState {
-        self.world.resource::<Boxed<ReplicationState>>()
+        &self.state().replication
     }
 
     fn stats_mut(&mut self) -> &mut TickStats {
-        self.world.resource_mut::<Boxed<TickStats>>().into_inner()
+        &mut self.state_mut().stats
+    }
+
+    fn state(&self) -> &RoomState {
+        self.world.resource::<Boxed<RoomState>>()
+    }
+
+    fn state_mut(&mut self) -> &mut RoomState {
+        self.world.resource_mut::<Boxed<RoomState>>().into_inner()
     }
 
     /// The replicated components of the entity clients know as `net_id`,

@@ -23,8 +23,9 @@ use crate::boxed_resource::Boxed;
 use crate::components::{Held, NetId, PlayerId, Replicated, RoomRng};
 use crate::config::{ConfigError, RoomConfig};
 use crate::game::Game;
-use crate::replication::{self, ReplicationState};
+use crate::replication::{self};
 use crate::room::Room;
+use crate::room_state::RoomState;
 
 /// Version of the snapshot layout; bumped on incompatible changes.
 const SNAPSHOT_FORMAT: u16 = 2;
@@ -263,7 +264,8 @@ impl Room {
             tick: self.tick(),
             next_net_id: self
                 .world()
-                .resource::<Boxed<ReplicationState>>()
+                .resource::<Boxed<RoomState>>()
+                .replication
                 .next_net_id(),
             rng: self.world().resource::<RoomRng>().0.clone(),
             entities,
@@ -312,7 +314,8 @@ impl Room {
             replication::register_net_id(world, id, saved.net_id);
         }
         world
-            .resource_mut::<Boxed<ReplicationState>>()
+            .resource_mut::<Boxed<RoomState>>()
+            .replication
             .set_next_net_id(snapshot.next_net_id);
         world.resource_mut::<RoomRng>().0 = snapshot.rng;
         room.set_tick(snapshot.tick);

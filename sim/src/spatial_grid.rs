@@ -13,6 +13,7 @@ use crate::boxed_resource::Boxed;
 use crate::components::{ChangedReplicated, TickInfo};
 use crate::game::SpatialPosition;
 use crate::passes::RoomPasses;
+use crate::room_state::RoomState;
 use crate::schedule::TickSet;
 use crate::scratch::grow_to;
 
@@ -320,8 +321,9 @@ impl SpatialGrid {
 pub(crate) fn add_sync_system<P: SpatialPosition>(passes: &mut RoomPasses, world: &mut World) {
     let sync = |moved: ChangedReplicated<'_, '_, P>,
                 mut removed: RemovedComponents<'_, '_, P>,
-                mut grid: ResMut<'_, Boxed<SpatialGrid>>,
+                mut room: ResMut<'_, Boxed<RoomState>>,
                 info: Res<'_, TickInfo>| {
+        let grid = &mut room.grid;
         for entity in removed.read() {
             grid.remove_entity(entity, info.tick);
         }

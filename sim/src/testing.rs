@@ -33,8 +33,8 @@ use crate::boxed_resource::Boxed;
 use crate::components::ClientId;
 use crate::config::RoomConfig;
 use crate::game::Game;
-use crate::replication::ReplicationState;
 use crate::room::{JoinError, Outgoing, Room};
+use crate::room_state::RoomState;
 
 /// What one client was told: entity id to component id to value.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -379,7 +379,7 @@ impl TestRoom {
 
     /// The entity clients know as `net_id`.
     pub fn entity(&self, net_id: u32) -> Option<Entity> {
-        let replication = self.room.world().resource::<Boxed<ReplicationState>>();
+        let replication = &self.room.world().resource::<Boxed<RoomState>>().replication;
         replication.entity(replication.slot_of(net_id)?)
     }
 

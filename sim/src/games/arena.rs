@@ -231,10 +231,12 @@ mod tests {
 
     #[test]
     fn the_game_says_how_large_its_world_is() {
-        use crate::spatial_grid::SpatialGrid;
+        use crate::room_state::RoomState;
         let cells = |room: &crate::Room| {
-            let grid = room.world().resource::<Boxed<SpatialGrid>>();
-            grid.cell_count()
+            room.world()
+                .resource::<Boxed<RoomState>>()
+                .grid
+                .cell_count()
         };
         let arena = crate::Room::new(&Arena, RoomConfig::default()).expect("room");
         let small = crate::Room::new(&SmallArena, RoomConfig::default()).expect("room");
