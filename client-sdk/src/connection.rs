@@ -214,7 +214,7 @@ impl Connection {
         let kind = msg.kind();
         match (self.state, msg) {
             (State::Handshaking, ServerMsg::Welcome(welcome)) => {
-                self.world = WorldView::from_tick(welcome.tick);
+                self.world = WorldView::from_tick(welcome.tick).with_motion(welcome.motion);
                 self.welcome = Some(welcome.clone());
                 self.state = State::Joined;
                 self.events.push_back(Event::Welcome(welcome));

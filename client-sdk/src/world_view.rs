@@ -11,10 +11,19 @@
 //! A delta is checked in full before anything changes (validate, then
 //! apply): when [`WorldView::apply`] returns an error, the view is exactly as
 //! it was before the call. The checks follow the order the protocol applies
-//! sections in (`left`, then `entered`, then `updated`), so an entity may
-//! leave and re-enter in one delta, and an entity that entered may be updated
-//! in the same delta, but an update for an entity that left in the same delta
-//! is an error.
+//! sections in (`left`, then `entered`, then `updated`, then `moved`), so an
+//! entity may leave and re-enter in one delta, and an entity that entered may
+//! be updated in the same delta, but an update for an entity that left in the
+//! same delta is an error.
+//!
+//! # Moves
+//!
+//! A version-2 server names entering entities by slot and sends a change of
+//! the motion component alone (`Welcome.motion`, set with
+//! [`WorldView::with_motion`]) as a move against the position the client
+//! predicts (`PROTOCOL.md` §6.3). The view keeps each entity's slot and
+//! motion track and stores the moved value as the component's wire value,
+//! so [`Entity::get`] reads a moved position like any other.
 //!
 //! # Ticks
 //!
@@ -27,8 +36,9 @@
 //! ([`WorldView::from_tick`]). Tick wrap-around is not handled: a `u32` tick
 //! at 10 Hz lasts 13 years.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
+use tessera_protocol::motion::MotionTrack;
 use tessera_protocol::part_receiver::{Mirror, PartReceiver};
 use tessera_protocol::{
     ComponentValue, Delta, DeltaPart, EntityState, PayloadError, RawValue, WireComponent,
@@ -42,6 +52,10 @@ pub struct Entity {
     components: BTreeMap<u8, RawValue>,
     entered_at: u32,
     changed_at: u32,
+    /// The slot the server's moves name this entity by (version 2).
+    slot: Option<u32>,
+    /// The motion component's last values, to apply moves.
+    track: Option<MotionTrack>,
 }
 
 impl Entity {
@@ -51,9 +65,28 @@ impl Entity {
             components: BTreeMap::new(),
             entered_at: tick,
             changed_at: tick,
+            slot: None,
+            track: None,
         };
         entity.merge(components, tick);
         entity
+    }
+
+    /// Follows a value of the motion component `motion` that an entry
+    /// carried: the first one starts the track.
+    fn track_motion(&mut self, motion: u8, components: &[ComponentValue], tick: u32) {
+        let Some(c) = components.iter().rev().find(|c| c.id == motion) else {
+            return;
+        };
+        let packed = c.value.decode::<u32>().ok();
+        self.track = match (packed, self.track) {
+            (Some(value), Some(mut track)) => {
+                track.set(value, tick);
+                Some(track)
+            }
+            (Some(value), None) => Some(MotionTrack::new(value, tick)),
+            (None, _) => None,
+        };
     }
 
     /// Later values of the same component win, so an entry that repeats a
@@ -112,6 +145,16 @@ pub enum MirrorError {
     EnterKnown { tick: u32, id: u32 },
     #[error("tick {tick}: entity {id} left but the client did not know it")]
     LeaveUnknown { tick: u32, id: u32 },
+    #[error("tick {tick}: entity {id} entered in slot {slot}, which another entity holds")]
+    SlotTaken { tick: u32, id: u32, slot: u32 },
+    #[error("tick {tick}: a move for slot {slot}, which holds no entity")]
+    MoveUnknown { tick: u32, slot: u32 },
+    #[error("tick {tick}: a move for entity {id}, which {why}")]
+    MoveInvalid {
+        tick: u32,
+        id: u32,
+        why: &'static str,
+    },
 }
 
 /// What one applied delta changed, in the order it was applied.
@@ -134,6 +177,10 @@ pub struct Applied {
 #[derive(Debug, Clone, Default)]
 pub struct WorldView {
     entities: BTreeMap<u32, Entity>,
+    /// Entity id by slot (version 2).
+    slots: HashMap<u32, u32>,
+    /// The wire id of the motion component (`Welcome.motion`), 0 for none.
+    motion: u8,
     start_tick: u32,
     last_tick: Option<u32>,
     ack_input: u32,
@@ -169,8 +216,14 @@ impl WorldView {
         }
     }
 
-    /// Applies `delta` (left, then entered, then updated), or changes
-    /// nothing and says why it does not fit.
+    /// The view of a client whose `Welcome` named `motion` as the motion
+    /// component, to which moves apply.
+    pub fn with_motion(self, motion: u8) -> Self {
+        Self { motion, ..self }
+    }
+
+    /// Applies `delta` (left, then entered, then updated, then moved), or
+    /// changes nothing and says why it does not fit.
     pub fn apply(&mut self, delta: &Delta) -> Result<Applied, MirrorError> {
         self.validate(delta)?;
 
@@ -186,18 +239,43 @@ impl WorldView {
             // Validation proved every id is present; `if let` keeps this
             // infallible without a panic path.
             if let Some(entity) = self.entities.remove(id) {
+                if let Some(slot) = entity.slot {
+                    self.slots.remove(&slot);
+                }
                 applied.left.push(entity);
             }
         }
-        for entry in &delta.entered {
-            self.entities
-                .insert(entry.id, Entity::entered(entry.id, &entry.components, tick));
+        for (i, entry) in delta.entered.iter().enumerate() {
+            let mut entity = Entity::entered(entry.id, &entry.components, tick);
+            entity.track_motion(self.motion, &entry.components, tick);
+            entity.slot = delta.slots.get(i).copied();
+            if let Some(slot) = entity.slot {
+                self.slots.insert(slot, entry.id);
+            }
+            self.entities.insert(entry.id, entity);
             applied.entered.push(entry.id);
         }
         for entry in &delta.updated {
             if let Some(entity) = self.entities.get_mut(&entry.id) {
                 entity.merge(&entry.components, tick);
+                entity.track_motion(self.motion, &entry.components, tick);
                 applied.updated.push(entry.id);
+            }
+        }
+        for m in &delta.moved {
+            let entity = self
+                .slots
+                .get(&m.slot)
+                .and_then(|id| self.entities.get_mut(id));
+            // Validation proved the move lands.
+            if let Some(entity) = entity
+                && let Some(track) = &mut entity.track
+                && let Ok(value) = track.apply(tick, m.dx, m.dy)
+                && let Ok(raw) = RawValue::encode(&value)
+            {
+                entity.components.insert(self.motion, raw);
+                entity.changed_at = tick;
+                applied.updated.push(entity.id);
             }
         }
         self.last_tick = Some(tick);
@@ -243,6 +321,59 @@ impl WorldView {
         for entry in &delta.updated {
             if !known(entry.id, &gone, &added) {
                 return Err(MirrorError::UpdateUnknown { tick, id: entry.id });
+            }
+        }
+        if !delta.slots.is_empty() || !delta.moved.is_empty() {
+            self.validate_slots(delta, &gone)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the `slots` and `moved` sections: an entering entity takes a
+    /// free slot (or one an entity that left in this delta gave back), and
+    /// a move names an entity the client held before this delta, which the
+    /// delta neither entered nor updated, moves it once, and lands inside
+    /// the axes' range.
+    fn validate_slots(&self, delta: &Delta, gone: &HashSet<u32>) -> Result<(), MirrorError> {
+        let tick = delta.tick;
+        let holder = |slot: u32| {
+            self.slots
+                .get(&slot)
+                .copied()
+                .filter(|id| !gone.contains(id))
+        };
+        let mut taken: HashSet<u32> = HashSet::new();
+        for (entry, &slot) in delta.entered.iter().zip(&delta.slots) {
+            if holder(slot).is_some() || !taken.insert(slot) {
+                return Err(MirrorError::SlotTaken {
+                    tick,
+                    id: entry.id,
+                    slot,
+                });
+            }
+        }
+        let entered: HashSet<u32> = delta.entered.iter().map(|e| e.id).collect();
+        let updated: HashSet<u32> = delta.updated.iter().map(|e| e.id).collect();
+        let mut moved: HashSet<u32> = HashSet::new();
+        for m in &delta.moved {
+            let invalid = |id: u32, why: &'static str| MirrorError::MoveInvalid { tick, id, why };
+            let Some(id) = holder(m.slot) else {
+                return Err(MirrorError::MoveUnknown { tick, slot: m.slot });
+            };
+            if entered.contains(&id) || taken.contains(&m.slot) {
+                return Err(invalid(id, "entered in the same delta"));
+            }
+            if updated.contains(&id) {
+                return Err(invalid(id, "the same delta updated"));
+            }
+            if !moved.insert(id) {
+                return Err(invalid(id, "the same delta moved already"));
+            }
+            let Some(mut track) = self.entities.get(&id).and_then(|e| e.track) else {
+                return Err(invalid(id, "has no position to move"));
+            };
+            if track.apply(tick, m.dx, m.dy).is_err() {
+                return Err(invalid(id, "would leave the axes' range"));
             }
         }
         Ok(())

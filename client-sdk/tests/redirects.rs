@@ -59,6 +59,7 @@ fn welcome(resume: Option<&str>) -> Welcome {
         aoi_radius: 200,
         aoi_margin: 20,
         resume: resume.map(Into::into),
+        motion: 0,
     }
 }
 

@@ -30,6 +30,7 @@ fn welcome() -> Welcome {
         aoi_radius: 200,
         aoi_margin: 20,
         resume: None,
+        motion: 0,
     }
 }
 

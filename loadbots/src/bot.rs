@@ -35,6 +35,8 @@ pub struct BotContext {
     pub seed: u64,
     /// Overrides the margin of the server's Welcome.
     pub aoi_margin: Option<f32>,
+    /// `Hello.version` of every bot.
+    pub protocol_version: u16,
     /// Pause between a churned bot leaving and joining again.
     pub churn_pause: Duration,
     pub stats: Arc<Stats>,
@@ -249,6 +251,8 @@ struct Live {
     pings: VecDeque<(u32, Instant)>,
     down: u64,
     up: u64,
+    delta_bytes: u64,
+    entity_updates: u64,
     mirror_failed: bool,
 }
 
@@ -261,6 +265,8 @@ impl Live {
             pings: VecDeque::new(),
             down: 0,
             up: 0,
+            delta_bytes: 0,
+            entity_updates: 0,
             mirror_failed: false,
         }
     }
@@ -274,13 +280,18 @@ impl Live {
         mirror: Option<&mut MirrorCheck>,
     ) -> Option<String> {
         let now = Instant::now();
-        if stats.window.contains(now) {
+        let in_window = stats.window.contains(now);
+        if in_window {
             self.down += frame.len() as u64;
         }
         let mut flagged = true;
         match self.check.on_frame(frame) {
-            Ok(Frame::Delta { .. }) => {
+            Ok(Frame::Delta { entity_updates, .. }) => {
                 flagged = false;
+                if in_window {
+                    self.delta_bytes += frame.len() as u64;
+                    self.entity_updates += u64::from(entity_updates);
+                }
                 let gap = self.last_delta.map(|t| now - t);
                 self.last_delta = Some(now);
                 stats.record_delta(now, gap, self.check.visible());
@@ -329,6 +340,8 @@ impl Live {
         Traffic {
             down: self.down,
             up: self.up,
+            delta_bytes: self.delta_bytes,
+            entity_updates: self.entity_updates,
             connected: stats.window.overlap(self.since, Instant::now()),
         }
     }

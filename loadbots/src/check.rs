@@ -12,6 +12,7 @@
 use bytes::Bytes;
 use tessera_client::WorldView;
 use tessera_protocol::arena::Position;
+use tessera_protocol::motion::MotionTrack;
 use tessera_protocol::msgpack::Reader;
 use tessera_protocol::{DeltaPart, DeltaView, ServerMsg, WireComponent};
 
@@ -20,6 +21,8 @@ use tessera_protocol::{DeltaPart, DeltaView, ServerMsg, WireComponent};
 pub enum Frame {
     Delta {
         tick: u32,
+        /// Entities it entered, updated or moved.
+        entity_updates: u32,
     },
     Pong {
         nonce: u32,
@@ -53,6 +56,9 @@ pub struct LightCheck {
     /// so counting and acknowledging them needs the client's rules.
     parts: Option<WorldView>,
     pending_ack: Option<u32>,
+    /// The bot's own slot and position track, to follow its moves.
+    own_slot: Option<u32>,
+    own_track: Option<MotionTrack>,
 }
 
 impl LightCheck {
@@ -65,6 +71,8 @@ impl LightCheck {
             visible: 0,
             parts: None,
             pending_ack: None,
+            own_slot: None,
+            own_track: None,
         }
     }
 
@@ -89,7 +97,11 @@ impl LightCheck {
         }
         if result.newest {
             self.last_tick = Some(part.tick);
-            Frame::Delta { tick: part.tick }
+            let a = &result.applied;
+            Frame::Delta {
+                tick: part.tick,
+                entity_updates: (a.entered.len() + a.updated.len()) as u32,
+            }
         } else {
             Frame::Other
         }
@@ -138,18 +150,54 @@ impl LightCheck {
         self.last_tick = Some(delta.tick);
         self.visible += delta.entered_len() as i64 - delta.left_len() as i64;
         if self.track_position {
-            let me = self.me;
-            let entry = delta
-                .updated()
-                .find(|e| e.id == me)
-                .or_else(|| delta.entered().find(|e| e.id == me));
-            if let Some(value) = entry.and_then(|e| e.component(Position::ID))
-                && let Ok(packed) = Reader::new(value).uint_as::<u32>("position")
-            {
-                self.position = Some(Position::from_packed(packed).to_units());
+            self.track_own_position(&delta);
+        }
+        Ok(Frame::Delta {
+            tick: delta.tick,
+            entity_updates: (delta.entered_len() + delta.updated_len() + delta.moved_len()) as u32,
+        })
+    }
+
+    /// Follows the bot's own position: from an entry that carries it, or a
+    /// move of the slot the bot's entity entered in.
+    fn track_own_position(&mut self, delta: &DeltaView<'_>) {
+        let me = self.me;
+        let tick = delta.tick;
+        if delta.left().any(|id| id == me) {
+            (self.own_slot, self.own_track) = (None, None);
+        }
+        if let Some((entry, slot)) = delta
+            .entered()
+            .zip(delta.slots().map(Some).chain(std::iter::repeat(None)))
+            .find(|(e, _)| e.id == me)
+        {
+            self.own_slot = slot;
+            self.own_track = entry
+                .component(Position::ID)
+                .and_then(|v| Reader::new(v).uint_as::<u32>("position").ok())
+                .map(|packed| MotionTrack::new(packed, tick));
+        }
+        if let Some(value) = delta
+            .updated()
+            .find(|e| e.id == me)
+            .and_then(|e| e.component(Position::ID))
+            && let Ok(packed) = Reader::new(value).uint_as::<u32>("position")
+        {
+            match &mut self.own_track {
+                Some(track) => track.set(packed, tick),
+                None => self.own_track = Some(MotionTrack::new(packed, tick)),
             }
         }
-        Ok(Frame::Delta { tick: delta.tick })
+        if let Some(slot) = self.own_slot
+            && let Some(m) = delta.moved().find(|m| m.slot == slot)
+            && let Some(track) = &mut self.own_track
+            && track.apply(tick, m.dx, m.dy).is_err()
+        {
+            self.own_track = None;
+        }
+        if let Some(track) = self.own_track {
+            self.position = Some(Position::from_packed(track.value()).to_units());
+        }
     }
 }
 
@@ -166,7 +214,7 @@ impl MirrorCheck {
     pub fn new(me: u32, welcome_tick: u32, aoi_radius: u32, aoi_margin: f32) -> Self {
         Self {
             me,
-            mirror: WorldView::from_tick(welcome_tick),
+            mirror: WorldView::from_tick(welcome_tick).with_motion(Position::ID),
             // Positions are quantized to 1/16 unit on each axis.
             reach: aoi_radius as f32 + aoi_margin + 0.1,
         }
@@ -242,7 +290,10 @@ mod tests {
         let mut c = LightCheck::new(1, true);
         assert_eq!(
             c.on_frame(&delta(5, &[(1, 100.0, 200.0), (2, 0.0, 0.0)], &[])),
-            Ok(Frame::Delta { tick: 5 })
+            Ok(Frame::Delta {
+                tick: 5,
+                entity_updates: 2
+            })
         );
         assert_eq!(c.position(), Some((100.0, 200.0)));
         assert_eq!(c.visible(), 2);

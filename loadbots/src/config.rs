@@ -95,6 +95,12 @@ pub struct Args {
     /// visibility check, instead of the one the server's Welcome gives.
     #[arg(long)]
     pub aoi_margin: Option<f32>,
+    /// The protocol version the bots' `Hello` says: 2 (the default) takes
+    /// positions as moves, 1 gets every change as an entry (to compare the
+    /// two encodings against one server).
+    #[arg(long, default_value_t = tessera_protocol::PROTOCOL_VERSION,
+          value_parser = clap::value_parser!(u16).range(i64::from(tessera_protocol::OLDEST_PROTOCOL_VERSION)..=i64::from(tessera_protocol::PROTOCOL_VERSION)))]
+    pub protocol_version: u16,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -124,6 +130,7 @@ pub struct SwarmConfig {
     pub drop_per_second: f64,
     /// `None`: the margin the server's Welcome gives.
     pub aoi_margin: Option<f32>,
+    pub protocol_version: u16,
     pub quiet: bool,
 }
 
@@ -218,6 +225,7 @@ impl TryFrom<Args> for SwarmConfig {
             churn_pause: a.churn_pause,
             drop_per_second: a.drop_rate,
             aoi_margin: a.aoi_margin,
+            protocol_version: a.protocol_version,
             quiet: a.quiet,
         })
     }

@@ -106,6 +106,7 @@ async fn join(
 ) -> Result<Joined, JoinError> {
     let mut hello = Hello::new(ctx.room_of(id)).for_game(tessera_protocol::arena::schema());
     hello.resume = resume;
+    hello.version = ctx.protocol_version;
     hello.options = RawValue::encode(&JoinOptions::named(format!("bot-{id}")))
         .map_err(|e| JoinError::Handshake(format!("cannot encode the join options: {e}")))?;
     let mut route = JoinRoute::new(start, entry, MAX_REDIRECTS, None);

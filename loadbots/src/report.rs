@@ -67,6 +67,10 @@ pub struct Report {
     /// Message payload bytes (no WebSocket, TCP or IP headers).
     pub down_bytes_per_bot_s: MeanP99,
     pub up_bytes_per_bot_s: Mean,
+    /// Delta bytes per entity update (an entity entered, updated or moved):
+    /// the delta's header and `left` share included, summed over every bot
+    /// in the window.
+    pub bytes_per_entity_update: Mean,
     pub visible_entities: MeanMax,
     pub sample_bots: usize,
     pub bots_started: u64,
@@ -149,6 +153,17 @@ impl Report {
                 p99,
             },
             up_bytes_per_bot_s: Mean { mean: mean(&up) },
+            bytes_per_entity_update: Mean {
+                mean: {
+                    let bytes: u64 = s.traffic.iter().map(|t| t.delta_bytes).sum();
+                    let updates: u64 = s.traffic.iter().map(|t| t.entity_updates).sum();
+                    if updates == 0 {
+                        0.0
+                    } else {
+                        bytes as f64 / updates as f64
+                    }
+                },
+            },
             visible_entities: MeanMax {
                 mean: if s.visible.is_empty() {
                     0.0
@@ -229,7 +244,7 @@ impl Report {
              errors: {} join failures, {} disconnects, {} decode errors, {} protocol violations ({} sample bots)\n\
              rtt:               {}\n\
              snapshot interval: {}\n\
-             down: {:.0} B/s per bot (p99 {:.0}), up: {:.0} B/s per bot\n\
+             down: {:.0} B/s per bot (p99 {:.0}), up: {:.0} B/s per bot, {:.2} B per entity update\n\
              visible entities: mean {:.1}, max {}\n\
              joins: {}\n\
              bots' own cpu: {}%\n",
@@ -249,6 +264,7 @@ impl Report {
             self.down_bytes_per_bot_s.mean,
             self.down_bytes_per_bot_s.p99,
             self.up_bytes_per_bot_s.mean,
+            self.bytes_per_entity_update.mean,
             self.visible_entities.mean,
             self.visible_entities.max,
             lat(&self.join_ms),
@@ -328,6 +344,7 @@ mod tests {
             "disconnects",
             "bots_cpu_percent",
             "down_bytes_per_bot_s.p99",
+            "bytes_per_entity_update.mean",
             "redirects",
             "seat_refusals",
             "join_ms.p99",

@@ -48,6 +48,10 @@ pub struct Traffic {
     pub down: u64,
     pub up: u64,
     pub connected: Duration,
+    /// Bytes of the delta frames among `down`, and the entity updates
+    /// (entered, updated or moved) they carried.
+    pub delta_bytes: u64,
+    pub entity_updates: u64,
 }
 
 #[derive(Debug)]
@@ -214,6 +218,8 @@ impl Stats {
             slot.down += t.down;
             slot.up += t.up;
             slot.connected += t.connected;
+            slot.delta_bytes += t.delta_bytes;
+            slot.entity_updates += t.entity_updates;
         });
     }
 

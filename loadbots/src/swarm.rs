@@ -73,6 +73,7 @@ pub async fn run(config: &SwarmConfig) -> Result<Finished, NoBotJoined> {
         scenario: config.scenario,
         seed: config.seed,
         aoi_margin: config.aoi_margin,
+        protocol_version: config.protocol_version,
         churn_pause: config.churn_pause,
         stats: Arc::clone(&stats),
     });

@@ -388,6 +388,7 @@ async fn lying_server() -> std::net::SocketAddr {
                     aoi_radius: 200,
                     aoi_margin: 20,
                     resume: None,
+                    motion: 0,
                 });
                 let _ = ws.send(Message::Binary(welcome.encode().into())).await;
                 let position =
@@ -501,6 +502,7 @@ async fn hosting_node(seats: Arc<AtomicUsize>) -> std::net::SocketAddr {
                             aoi_radius: 200,
                             aoi_margin: 20,
                             resume: None,
+                            motion: 0,
                         })
                     }
                 };

@@ -6,7 +6,6 @@
 
 use bytes::Bytes;
 
-use crate::PROTOCOL_VERSION;
 use crate::error::DecodeError;
 use crate::frame;
 use crate::limits::{
@@ -16,6 +15,7 @@ use crate::limits::{
 use crate::msgpack::{Reader, Writer};
 use crate::raw::{RawValue, read_raw};
 use crate::schema::GameSchema;
+use crate::{OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
 /// Message tags, client to server.
 pub mod tag {
@@ -166,7 +166,7 @@ impl ClientMsg {
             tag::HELLO => {
                 head.require(2)?;
                 let version = r.uint_as("version")?;
-                if version != PROTOCOL_VERSION {
+                if !(OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) {
                     return Err(DecodeError::UnsupportedVersion { found: version });
                 }
                 head.require(HELLO_LEN)?;
@@ -353,14 +353,19 @@ mod tests {
 
     #[test]
     fn hello_version_is_checked_before_the_layout() {
-        // [1, 2]: a version-2 Hello whose layout this version cannot know.
-        let v2 = Bytes::from_static(&[0x92, 0x01, 0x02]);
+        // [1, 3]: a version-3 Hello whose layout this version cannot know.
+        let v3 = Bytes::from_static(&[0x92, 0x01, 0x03]);
         assert_eq!(
-            ClientMsg::decode(&v2),
-            Err(DecodeError::UnsupportedVersion { found: 2 })
+            ClientMsg::decode(&v3),
+            Err(DecodeError::UnsupportedVersion { found: 3 })
+        );
+        let v0 = Bytes::from_static(&[0x92, 0x01, 0x00]);
+        assert_eq!(
+            ClientMsg::decode(&v0),
+            Err(DecodeError::UnsupportedVersion { found: 0 })
         );
         assert_eq!(
-            ClientMsg::decode(&v2).map_err(|e| e.code()),
+            ClientMsg::decode(&v3).map_err(|e| e.code()),
             Err(crate::ErrorCode::UnsupportedVersion)
         );
         // [1, 1]: version 1, whose layout needs six elements.

@@ -6,7 +6,9 @@
 //! clients that only need to count, check or pick out a few components use
 //! it to skip the per-entity allocations of the owned [`crate::Delta`].
 
-use crate::delta::read_entry_head;
+use crate::delta::{
+    COMPACT_DELTA_LEN, Move, read_entry_head, read_move, read_moved_head, read_slots_head,
+};
 use crate::error::DecodeError;
 use crate::frame;
 use crate::limits::{MAX_GAME_VALUE, MAX_SERVER_FRAME};
@@ -21,6 +23,9 @@ pub struct DeltaView<'a> {
     entered: Span<'a>,
     updated: Span<'a>,
     left: Span<'a>,
+    slots: Span<'a>,
+    /// `count` is the number of moves, a third of the elements.
+    moved: Span<'a>,
 }
 
 /// A section's elements: `count` values starting at `bytes`.
@@ -51,14 +56,49 @@ impl<'a> DeltaView<'a> {
         let entered = section(&mut r, frame, check_entry)?;
         let updated = section(&mut r, frame, check_entry)?;
         let left = section(&mut r, frame, |r| r.uint_as::<u32>("entity id").map(drop))?;
-        head.finish(&mut r, DELTA_LEN)?;
+        let none = Span {
+            bytes: &[],
+            count: 0,
+        };
+        let (mut slots, mut moved) = (none, none);
+        let mut known = DELTA_LEN;
+        if head.len >= COMPACT_DELTA_LEN {
+            let count = read_slots_head(&mut r, entered.count)?;
+            slots = counted(&mut r, frame, count, |r| r.uint_as::<u32>("slot").map(drop))?;
+            let moves = read_moved_head(&mut r)?;
+            moved = counted(&mut r, frame, moves, |r| read_move(r).map(drop))?;
+            known = COMPACT_DELTA_LEN;
+        }
+        head.finish(&mut r, known)?;
         Ok(Some(Self {
             tick,
             ack_input,
             entered,
             updated,
             left,
+            slots,
+            moved,
         }))
+    }
+
+    /// The slot of each entered entity, in order (version 2).
+    pub fn slots(&self) -> Ids<'a> {
+        Ids {
+            reader: Reader::new(self.slots.bytes),
+            remaining: self.slots.count,
+        }
+    }
+
+    /// The moves (version 2).
+    pub fn moved(&self) -> Moves<'a> {
+        Moves {
+            reader: Reader::new(self.moved.bytes),
+            remaining: self.moved.count,
+        }
+    }
+
+    pub fn moved_len(&self) -> usize {
+        self.moved.count
     }
 
     pub fn entered(&self) -> Entries<'a> {
@@ -94,9 +134,19 @@ impl<'a> DeltaView<'a> {
 fn section<'a>(
     r: &mut Reader<'a>,
     frame: &'a [u8],
-    mut check: impl FnMut(&mut Reader<'a>) -> Result<(), DecodeError>,
+    check: impl FnMut(&mut Reader<'a>) -> Result<(), DecodeError>,
 ) -> Result<Span<'a>, DecodeError> {
     let count = r.array_len()?;
+    counted(r, frame, count, check)
+}
+
+/// Checks `count` items with `check`, after their section's header.
+fn counted<'a>(
+    r: &mut Reader<'a>,
+    frame: &'a [u8],
+    count: usize,
+    mut check: impl FnMut(&mut Reader<'a>) -> Result<(), DecodeError>,
+) -> Result<Span<'a>, DecodeError> {
     let start = r.position();
     for _ in 0..count {
         check(r)?;
@@ -211,7 +261,26 @@ impl<'a> Iterator for Components<'a> {
     }
 }
 
-/// The ids of the `left` section.
+/// The moves of the `moved` section.
+#[derive(Debug, Clone)]
+pub struct Moves<'a> {
+    reader: Reader<'a>,
+    remaining: usize,
+}
+
+impl Iterator for Moves<'_> {
+    type Item = Move;
+
+    fn next(&mut self) -> Option<Move> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        read_move(&mut self.reader).ok()
+    }
+}
+
+/// The ids of the `left` section (or the slots of `slots`).
 #[derive(Debug, Clone)]
 pub struct Ids<'a> {
     reader: Reader<'a>,
@@ -264,6 +333,19 @@ mod tests {
                 }],
             }],
             left: vec![1, 100_000],
+            slots: vec![3],
+            moved: vec![
+                Move {
+                    slot: 3,
+                    dx: -200,
+                    dy: 0,
+                },
+                Move {
+                    slot: 0,
+                    dx: 70_000,
+                    dy: -1,
+                },
+            ],
         }
     }
 
@@ -293,6 +375,8 @@ mod tests {
         assert_eq!(entered, expected);
         assert_eq!(view.updated().map(|e| e.id).collect::<Vec<_>>(), vec![7]);
         assert_eq!(view.left().collect::<Vec<_>>(), vec![1, 100_000]);
+        assert_eq!(view.slots().collect::<Vec<_>>(), delta.slots);
+        assert_eq!(view.moved().collect::<Vec<_>>(), delta.moved);
         let first = view.entered().next().expect("entry");
         assert_eq!(first.component(2), Some(&[0xa3, b'b', b'o', b'b'][..]));
         assert_eq!(first.component(9), None);

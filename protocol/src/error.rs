@@ -228,7 +228,8 @@ pub enum DecodeError {
     /// A `Hello` of another protocol version. Checked right after the tag,
     /// before the rest of the `Hello`, whose layout may differ by version.
     #[error(
-        "protocol version {found} is not supported; this side speaks {}",
+        "protocol version {found} is not supported; this side speaks {} to {}",
+        crate::OLDEST_PROTOCOL_VERSION,
         crate::PROTOCOL_VERSION
     )]
     UnsupportedVersion { found: u16 },

@@ -31,6 +31,7 @@ pub mod delta_view;
 mod error;
 mod frame;
 pub mod limits;
+pub mod motion;
 pub mod msgpack;
 pub mod part_receiver;
 pub mod quantize;
@@ -41,7 +42,7 @@ pub mod stream;
 mod wire;
 
 pub use client_msg::{ClientMsg, Hello, tag as client_tag};
-pub use delta::{ComponentValue, Delta, EntityState};
+pub use delta::{ComponentValue, Delta, EntityState, Move};
 pub use delta_part::DeltaPart;
 pub use delta_view::{DeltaView, EntryView};
 pub use error::{DecodeError, ErrorCode, KickReason};
@@ -54,7 +55,14 @@ pub use serde;
 pub use server_msg::{ServerMsg, Welcome, tag as server_tag, truncate};
 pub use wire::WireComponent;
 
-/// The protocol version this crate speaks. [`ClientMsg::decode`] refuses a
-/// `Hello` with another version ([`DecodeError::UnsupportedVersion`], sent
-/// back as [`ErrorCode::UnsupportedVersion`]).
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The protocol version this crate speaks, and writes in its `Hello`.
+/// [`ClientMsg::decode`] refuses a `Hello` with a version outside
+/// [`OLDEST_PROTOCOL_VERSION`]`..=PROTOCOL_VERSION`
+/// ([`DecodeError::UnsupportedVersion`], sent back as
+/// [`ErrorCode::UnsupportedVersion`]).
+pub const PROTOCOL_VERSION: u16 = 2;
+
+/// The oldest version a server still serves. Version 1 is version 2
+/// without the delta's `slots` and `moved` sections: a server sends a
+/// version-1 client every change as an `updated` entry.
+pub const OLDEST_PROTOCOL_VERSION: u16 = 1;

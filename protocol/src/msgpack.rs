@@ -62,6 +62,29 @@ impl<'a> Writer<'a> {
         }
     }
 
+    /// Writes a signed integer in its smallest encoding: non-negative
+    /// values as [`Writer::uint`] does, −32…−1 as negative fixint, else the
+    /// smallest of int8/16/32/64.
+    pub fn int(&mut self, value: i64) {
+        match value {
+            0.. => self.uint(value as u64),
+            -32..=-1 => self.out.push(value as i8 as u8),
+            -128..=-33 => self.out.extend_from_slice(&[0xd0, value as i8 as u8]),
+            -32_768..=-129 => {
+                self.out.push(0xd1);
+                self.out.extend_from_slice(&(value as i16).to_be_bytes());
+            }
+            -2_147_483_648..=-32_769 => {
+                self.out.push(0xd2);
+                self.out.extend_from_slice(&(value as i32).to_be_bytes());
+            }
+            _ => {
+                self.out.push(0xd3);
+                self.out.extend_from_slice(&value.to_be_bytes());
+            }
+        }
+    }
+
     pub fn str(&mut self, value: &str) {
         let len = value.len();
         match len {
@@ -201,7 +224,20 @@ impl<'a> Reader<'a> {
 
     /// Reads any non-negative integer, whatever width it was written in.
     pub fn uint(&mut self) -> Result<u64, DecodeError> {
-        let value: i128 = match self.marker()? {
+        let value = self.integer("unsigned integer")?;
+        u64::try_from(value).map_err(|_| DecodeError::OutOfRange {
+            field: "unsigned integer",
+        })
+    }
+
+    /// Reads any integer that fits `T` (for example an `i32`), whatever
+    /// width and signedness it was written in.
+    pub fn int_as<T: TryFrom<i128>>(&mut self, field: &'static str) -> Result<T, DecodeError> {
+        T::try_from(self.integer("integer")?).map_err(|_| DecodeError::OutOfRange { field })
+    }
+
+    fn integer(&mut self, expected: &'static str) -> Result<i128, DecodeError> {
+        Ok(match self.marker()? {
             Marker::FixPos(n) => i128::from(n),
             Marker::U8 => i128::from(self.be(1)?),
             Marker::U16 => i128::from(self.be(2)?),
@@ -212,10 +248,7 @@ impl<'a> Reader<'a> {
             Marker::I32 => i128::from(self.be(4)? as u32 as i32),
             Marker::I64 => i128::from(self.be(8)? as i64),
             Marker::FixNeg(n) => i128::from(n),
-            _ => return Err(self.unexpected("unsigned integer")),
-        };
-        u64::try_from(value).map_err(|_| DecodeError::OutOfRange {
-            field: "unsigned integer",
+            _ => return Err(self.unexpected(expected)),
         })
     }
 

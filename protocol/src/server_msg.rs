@@ -55,8 +55,12 @@ pub struct Welcome {
     /// A token to come back to the same player after the connection
     /// drops (`Hello.resume`), within the server's grace window; `None`
     /// when the server holds no dropped players. The 8th element on the
-    /// wire, left out when `None`.
+    /// wire, left out when `None` (and `motion` is 0).
     pub resume: Option<String>,
+    /// The wire id of the game's motion component, whose changes may come
+    /// as `moved` entries of a delta (`PROTOCOL.md` §6.3); 0 when the game
+    /// has none. The 9th element on the wire, left out when 0.
+    pub motion: u8,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -122,7 +126,12 @@ impl ServerMsg {
         let mut w = Writer::new(out);
         match self {
             Self::Welcome(m) => {
-                w.array_len((WELCOME_LEN + usize::from(m.resume.is_some())) as u32);
+                let len = if m.motion != 0 {
+                    WELCOME_LEN + 2
+                } else {
+                    WELCOME_LEN + usize::from(m.resume.is_some())
+                };
+                w.array_len(len as u32);
                 w.uint(tag::WELCOME.into());
                 w.uint(m.session_id);
                 w.uint(m.entity_id.into());
@@ -130,7 +139,10 @@ impl ServerMsg {
                 w.uint(m.tick.into());
                 w.uint(m.aoi_radius.into());
                 w.uint(m.aoi_margin.into());
-                if let Some(resume) = &m.resume {
+                if m.motion != 0 {
+                    w.opt_str(m.resume.as_deref());
+                    w.uint(m.motion.into());
+                } else if let Some(resume) = &m.resume {
                     w.str(resume);
                 }
             }
@@ -194,24 +206,32 @@ impl ServerMsg {
                     aoi_radius: r.uint_as("aoi radius")?,
                     aoi_margin: r.uint_as("aoi margin")?,
                     resume: None,
+                    motion: 0,
                 };
-                let has_resume = head.len > WELCOME_LEN;
-                let welcome = Welcome {
-                    resume: if has_resume {
-                        r.opt_str("resume", MAX_RESUME_TOKEN)?.map(str::to_owned)
-                    } else {
-                        None
-                    },
-                    ..welcome
+                let known = head.len.min(WELCOME_LEN + 2);
+                let resume = if known > WELCOME_LEN {
+                    r.opt_str("resume", MAX_RESUME_TOKEN)?.map(str::to_owned)
+                } else {
+                    None
+                };
+                let motion = if known > WELCOME_LEN + 1 {
+                    r.uint_as("motion component")?
+                } else {
+                    0
                 };
                 (
-                    Self::Welcome(welcome),
-                    WELCOME_LEN + usize::from(has_resume),
+                    Self::Welcome(Welcome {
+                        resume,
+                        motion,
+                        ..welcome
+                    }),
+                    known,
                 )
             }
             tag::DELTA => {
                 head.require(DELTA_LEN)?;
-                (Self::Delta(Delta::decode_body(&mut r, frame)?), DELTA_LEN)
+                let (delta, known) = Delta::decode_body(&mut r, frame, head.len)?;
+                (Self::Delta(delta), known)
             }
             tag::CHAT => {
                 head.require(CHAT_LEN)?;
@@ -307,7 +327,20 @@ mod tests {
             aoi_radius: 200,
             aoi_margin: 20,
             resume: None,
+            motion: 0,
         }));
+        for resume in [None, Some("r".to_string())] {
+            roundtrip(ServerMsg::Welcome(Welcome {
+                session_id: 1,
+                entity_id: 7,
+                tick_rate: 10,
+                tick: 1,
+                aoi_radius: 200,
+                aoi_margin: 20,
+                resume,
+                motion: 1,
+            }));
+        }
         roundtrip(ServerMsg::Welcome(Welcome {
             session_id: 1,
             entity_id: 7,
@@ -316,6 +349,7 @@ mod tests {
             aoi_radius: 200,
             aoi_margin: 20,
             resume: Some("r.token".into()),
+            motion: 0,
         }));
         roundtrip(ServerMsg::Delta(Delta {
             tick: 5,
@@ -332,6 +366,17 @@ mod tests {
                 components: vec![],
             }],
             left: vec![9, 100_000],
+            ..Delta::default()
+        }));
+        roundtrip(ServerMsg::Delta(Delta {
+            tick: 5,
+            slots: vec![],
+            moved: vec![crate::Move {
+                slot: 70_000,
+                dx: i32::MIN,
+                dy: i32::MAX,
+            }],
+            ..Delta::default()
         }));
         roundtrip(ServerMsg::Chat {
             from: 0,

@@ -20,7 +20,7 @@ use tessera_protocol::limits::{
 };
 use tessera_protocol::{
     ClientMsg, ComponentValue, DecodeError, Delta, DeltaPart, DeltaView, EntityState, ErrorCode,
-    GameSchema, Hello, PROTOCOL_VERSION, RawValue, ServerMsg, Welcome, truncate,
+    GameSchema, Hello, Move, PROTOCOL_VERSION, RawValue, ServerMsg, Welcome, truncate,
 };
 
 // ---------------------------------------------------------------------------
@@ -179,14 +179,32 @@ fn delta() -> impl Strategy<Value = Delta> {
         vec(entity_state(), 0..6),
         vec(entity_state(), 0..6),
         vec(any::<u32>(), 0..20),
+        any::<bool>(),
+        vec(any::<(u32, i32, i32)>(), 0..20),
     )
-        .prop_map(|(tick, ack_input, entered, updated, left)| Delta {
-            tick,
-            ack_input,
-            entered,
-            updated,
-            left,
-        })
+        .prop_map(
+            |(tick, ack_input, entered, updated, left, slotted, moved)| {
+                // A delta with moves has a slot per entered entity; one
+                // without may have them or not.
+                let slots = if slotted || !moved.is_empty() {
+                    (0..entered.len() as u32).map(|i| i * 7).collect()
+                } else {
+                    Vec::new()
+                };
+                Delta {
+                    tick,
+                    ack_input,
+                    entered,
+                    updated,
+                    left,
+                    slots,
+                    moved: moved
+                        .into_iter()
+                        .map(|(slot, dx, dy)| Move { slot, dx, dy })
+                        .collect(),
+                }
+            },
+        )
 }
 
 /// A valid part: `baseline` 0 or an earlier tick than `tick`.
@@ -221,10 +239,15 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
     prop_oneof![
         (
             any::<(u64, u32, u16, u32, u32, u32)>(),
-            proptest::option::of(text(MAX_RESUME_TOKEN))
+            proptest::option::of(text(MAX_RESUME_TOKEN)),
+            any::<u8>(),
         )
             .prop_map(
-                |((session_id, entity_id, tick_rate, tick, aoi_radius, aoi_margin), resume)| {
+                |(
+                    (session_id, entity_id, tick_rate, tick, aoi_radius, aoi_margin),
+                    resume,
+                    motion,
+                )| {
                     ServerMsg::Welcome(Welcome {
                         session_id,
                         entity_id,
@@ -233,6 +256,7 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
                         aoi_radius,
                         aoi_margin,
                         resume,
+                        motion,
                     })
                 }
             ),
@@ -492,12 +516,29 @@ proptest! {
 
     #[test]
     fn appended_server_elements_are_skipped(msg in server_msg(), extra in vec(val(), 1..5)) {
-        // A Welcome without a resume token has seven elements; what comes
-        // eighth is read as the token, so the appended ones follow a nil.
+        // Optional elements this version knows come before appended ones:
+        // a Welcome's resume token (nil) and motion component (0), a
+        // delta's slots and moves (as empty sections).
         let mut extra = extra;
-        if matches!(&msg, ServerMsg::Welcome(w) if w.resume.is_none()) {
-            extra.insert(0, Val::Nil);
-        }
+        let msg = match msg {
+            ServerMsg::Welcome(w) if w.motion == 0 => {
+                extra.insert(0, Val::UInt(0));
+                if w.resume.is_none() {
+                    extra.insert(0, Val::Nil);
+                }
+                ServerMsg::Welcome(w)
+            }
+            ServerMsg::Delta(d) if !d.is_compact() && !d.entered.is_empty() => {
+                let slots = vec![7; d.entered.len()];
+                ServerMsg::Delta(Delta { slots, ..d })
+            }
+            ServerMsg::Delta(d) if !d.is_compact() => {
+                extra.insert(0, Val::Array(Vec::new()));
+                extra.insert(0, Val::Array(Vec::new()));
+                ServerMsg::Delta(d)
+            }
+            other => other,
+        };
         let frame = with_appended(&msg.encode(), &extra);
         prop_assert_eq!(ServerMsg::decode(&Bytes::from(frame)), Ok(msg));
     }

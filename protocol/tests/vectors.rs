@@ -289,6 +289,7 @@ fn all_server_kinds() -> BTreeSet<&'static str> {
             aoi_radius: 0,
             aoi_margin: 0,
             resume: None,
+            motion: 0,
         }),
         ServerMsg::Delta(Delta::default()),
         ServerMsg::Chat {

@@ -34,9 +34,13 @@ const MAX_LEFT_LOG: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DeliveryMode {
     /// Reliable and ordered (WebSocket): `Delta` frames, each against what
-    /// was sent before.
+    /// was sent before, with moves of the motion component (protocol
+    /// version 2).
     #[default]
     Reliable,
+    /// As `Reliable`, for a client of protocol version 1: every change is
+    /// an `updated` entry.
+    ReliableWithoutMoves,
     /// Unreliable datagrams (QUIC): `DeltaPart`s against the last
     /// acknowledged tick, each at most `max_datagram` bytes; full states
     /// go on the reliable stream.
@@ -109,7 +113,7 @@ impl DatagramView {
     pub(crate) fn rebuild_known(
         &mut self,
         prev_known: &[Known],
-        marks: &[u32],
+        marks: &[crate::interest::Mark],
         still: u32,
         is_retained: &dyn Fn(u32) -> bool,
         enters: &[u32],
@@ -123,7 +127,7 @@ impl DatagramView {
         self.entered_at.clear();
         let prev_entered_at = std::mem::take(&mut self.prev_entered_at);
         for (k, &at) in prev_known.iter().zip(&prev_entered_at) {
-            let mark = marks[k.slot as usize];
+            let mark = marks[k.slot as usize].stamp;
             if mark == still {
                 known.push(*k);
                 self.entered_at.push(at);
@@ -139,7 +143,7 @@ impl DatagramView {
         self.prev_entered_at = prev_entered_at;
         for &slot in enters {
             let net_id = replication.net_id(slot);
-            known.push(Known { slot, net_id });
+            known.push(Known::new(slot, net_id, tick));
             self.entered_at.push(tick);
             if !self.left_log.is_empty() {
                 self.left_log.retain(|r| r.net_id != net_id);

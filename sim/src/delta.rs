@@ -6,14 +6,18 @@
 use std::ops::Range;
 
 use bevy_ecs::prelude::*;
-use tessera_protocol::delta::{write_delta_head, write_left, write_section_head};
+use tessera_protocol::delta::{
+    write_delta_head, write_left, write_moved_head, write_section_head, write_slots,
+};
 
 use crate::boxed_resource::Boxed;
 use crate::components::{ClientId, TickInfo};
 use crate::datagram::{PartScratch, write_client_state};
+use crate::interest::{ClientView, NO_MOVE};
 use crate::replication::ReplicationState;
 use crate::room::FrameKind;
 use crate::room_state::RoomState;
+use crate::scratch::grow_to;
 
 /// The frames one tick produced (part of the room's state).
 #[derive(Debug, Default)]
@@ -27,6 +31,21 @@ pub(crate) struct Outbox {
     /// Where a client's update pieces are laid out before they join its
     /// frame ([`ReplicationState::copy_update_pieces`]).
     pub pieces: Vec<u8>,
+    /// Scratch for the delta of a client that takes moves.
+    pub split: StaySplit,
+}
+
+/// A compact client's stays split into those sent as `updated` entries
+/// and those sent as moves (already written, `moves` of them in the first
+/// `move_len` bytes of `move_bytes`), and the wire slots of its entering
+/// entities.
+#[derive(Debug, Default)]
+pub(crate) struct StaySplit {
+    updated: Vec<u32>,
+    moves: usize,
+    move_bytes: Vec<u8>,
+    move_len: usize,
+    slots: Vec<u32>,
 }
 
 /// Send-side settings (part of the room's state).
@@ -53,6 +72,52 @@ fn enters_within_budget(replication: &mut ReplicationState, enters: &[u32]) -> u
         }
     }
     enters.len()
+}
+
+/// For a client that takes moves: gives its entering entities their wire
+/// slots, and splits its stays into moves and `updated` entries.
+///
+/// A move is coded against the prediction the server keeps for the entity,
+/// which is the client's only if the client got every change of it the way
+/// the server made them: so not in the tick after the entity entered (the
+/// client had no step yet; `update_interest` marks those [`NO_MOVE`]) nor
+/// after a delta that resent the whole view (the client's step spans the
+/// ticks it missed). Those get an entry with the whole value, and from it
+/// the client's prediction is the server's.
+fn split_stays(
+    view: &mut ClientView,
+    replication: &ReplicationState,
+    tick: u32,
+    split: &mut StaySplit,
+) {
+    split.slots.clear();
+    split.updated.clear();
+    split.moves = 0;
+    split.move_len = 0;
+    let first_enter = view.known.len() - view.enters.len();
+    for k in &mut view.known[first_enter..] {
+        k.wire_slot = view.wire_slots.take();
+        split.slots.push(k.wire_slot);
+    }
+    if view.resync || view.resynced_tick.wrapping_add(1) == tick {
+        split.updated.extend_from_slice(&view.stays);
+        return;
+    }
+    grow_to(
+        &mut split.move_bytes,
+        view.stays.len() * ReplicationState::MOVE_ROOM,
+    );
+    let mut at = 0;
+    for (&slot, &wire_slot) in view.stays.iter().zip(&view.stay_wire_slots) {
+        match replication.move_piece(slot) {
+            Some(piece) if wire_slot != NO_MOVE => {
+                at = replication.put_move(&mut split.move_bytes, at, wire_slot, piece);
+                split.moves += 1;
+            }
+            _ => split.updated.push(slot),
+        }
+    }
+    split.move_len = at;
 }
 
 /// Writes a delta for every client with something to tell.
@@ -102,27 +167,49 @@ pub(crate) fn build_deltas(mut room: ResMut<'_, Boxed<RoomState>>, info: Res<'_,
             view.known.truncate(known - unsent);
             view.incomplete = true;
         }
-        write_delta_head(out, tick, view.last_input_seq, view.enters.len());
+        let split = &mut outbox.split;
+        let (updated, moves, move_bytes, slots) = if view.compact {
+            split_stays(view, replication, tick, split);
+            (
+                &split.updated[..],
+                split.moves,
+                &split.move_bytes[..split.move_len],
+                &split.slots[..],
+            )
+        } else {
+            (&view.stays[..], 0, &[][..], &[][..])
+        };
+        let compact = !(slots.is_empty() && moves == 0);
+        write_delta_head(out, tick, view.last_input_seq, view.enters.len(), compact);
         for &slot in &view.enters {
             replication.copy_full_piece(slot, out);
         }
-        write_section_head(out, view.stays.len());
+        write_section_head(out, updated.len());
         if view.resync {
-            for &slot in &view.stays {
+            for &slot in updated {
                 replication.copy_full_piece(slot, out);
             }
         } else {
-            replication.copy_update_pieces(&view.stays, out, &mut outbox.pieces);
+            replication.copy_update_pieces(updated, out, &mut outbox.pieces);
         }
         write_left(out, &view.left);
+        if compact {
+            write_slots(out, slots);
+            write_moved_head(out, moves);
+            out.extend_from_slice(move_bytes);
+        }
         outbox
             .frames
             .push((view.id, start..out.len(), FrameKind::Delta));
         view.last_sent_tick = tick;
         view.sent_ack = view.last_input_seq;
+        if view.resync {
+            view.resynced_tick = tick;
+        }
         view.resync = false;
         stats.entered += view.enters.len() as u64;
-        stats.updated += view.stays.len() as u64;
+        stats.updated += updated.len() as u64;
+        stats.moved += moves as u64;
         stats.left += view.left.len() as u64;
     }
     outbox.last_len = outbox.buffer.len();

@@ -184,6 +184,26 @@ impl<'a> RoomBuilder<'a> {
         self
     }
 
+    /// Replicates component `C` as the game's *motion component*: a
+    /// change of it alone goes to the clients that had the previous value
+    /// as a move, its residual against the position they predict (two small
+    /// integers), instead of an entry with the whole value. `C`'s wire form
+    /// must be a position packed as `x << 16 | y` in a uint32, each axis an
+    /// unsigned 16-bit count (the arena's `position`); a value of another
+    /// form is sent as a plain update.
+    ///
+    /// # Panics
+    /// As [`Self::replicate`], and if the game names a second motion
+    /// component.
+    pub fn replicate_motion<C: Replicate>(&mut self) -> &mut Self {
+        self.replicate::<C>();
+        let index = self.components.len() - 1;
+        self.components
+            .set_motion(index)
+            .unwrap_or_else(|e| panic!("{e}"));
+        self
+    }
+
     /// Uses component `P` as the entity position for interest management.
     /// Exactly one spatial component per game.
     pub fn spatial<P: SpatialPosition>(&mut self) -> &mut Self {

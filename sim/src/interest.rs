@@ -19,6 +19,7 @@ use crate::replication::ReplicationState;
 use crate::room_state::RoomState;
 use crate::scratch::grow_to;
 use crate::spatial_grid::{Hit, SpatialGrid};
+use crate::wire_slots::WireSlots;
 
 /// An entity a client knows: its slot and the net id it had when the client
 /// learnt of it (a reused slot holds another net id).
@@ -26,7 +27,35 @@ use crate::spatial_grid::{Hit, SpatialGrid};
 pub(crate) struct Known {
     pub slot: u32,
     pub net_id: u32,
+    /// The slot the client's moves name it by ([`WireSlots`]); set when
+    /// the delta that enters it is written.
+    pub wire_slot: u32,
+    /// The tick it entered the client's view.
+    pub since: u32,
 }
+
+impl Known {
+    pub fn new(slot: u32, net_id: u32, since: u32) -> Self {
+        Self {
+            slot,
+            net_id,
+            wire_slot: u32::MAX,
+            since,
+        }
+    }
+}
+
+/// A slot's stamp for the diff, and, for a client that takes moves, what
+/// its `stay_wire_slots` gets for the entity (valid while the stamp says the
+/// client knew it). Side by side, because a stay reads both.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Mark {
+    pub stamp: u32,
+    wire: u32,
+}
+
+/// In `stay_wire_slots`: the stay's change goes as an entry.
+pub(crate) const NO_MOVE: u32 = u32::MAX;
 
 /// What the room keeps per connected client.
 #[derive(Debug)]
@@ -42,6 +71,18 @@ pub struct ClientView {
     pub(crate) enters: Vec<u32>,
     pub(crate) stays: Vec<u32>,
     pub(crate) left: Vec<u32>,
+    /// For a client that takes moves: per stay, its wire slot, or
+    /// [`NO_MOVE`] when it entered in the tick before (the client's track
+    /// of it has no step yet, so its change goes as an entry).
+    pub(crate) stay_wire_slots: Vec<u32>,
+    /// The client takes the motion component's changes as moves
+    /// (protocol version 2 over a reliable transport).
+    pub(crate) compact: bool,
+    pub(crate) wire_slots: WireSlots,
+    /// The last tick whose delta resent the whole view: the predictions
+    /// the client makes from it are not the server's, so the next tick
+    /// sends no moves.
+    pub(crate) resynced_tick: u32,
     /// The view was recomputed this tick (else it is unchanged).
     pub(crate) recomputed: bool,
     /// The next delta sends full state for every known entity, because an
@@ -76,6 +117,10 @@ impl ClientView {
             enters: Vec::new(),
             stays: Vec::new(),
             left: Vec::new(),
+            stay_wire_slots: Vec::new(),
+            compact: false,
+            wire_slots: WireSlots::default(),
+            resynced_tick: 0,
             recomputed: false,
             resync: false,
             incomplete: true,
@@ -112,6 +157,10 @@ impl ClientView {
             self.recomputed = false;
             // The restored set predates the last check of its net ids.
             self.untracked_seen = u64::MAX;
+            if self.compact {
+                self.wire_slots
+                    .reset_to(self.known.iter().map(|k| k.wire_slot));
+            }
         }
         self.resync = true;
         self.sent_ack = 0;
@@ -134,7 +183,9 @@ pub struct Clients {
     /// `update_interest`.
     stays: Vec<u32>,
     /// Per slot stamps for the diff; see the module comment.
-    marks: Vec<u32>,
+    marks: Vec<Mark>,
+    /// Scratch for a client's `stay_wire_slots`, like `stays`.
+    stay_wire_slots: Vec<u32>,
     generation: u32,
 }
 
@@ -194,7 +245,7 @@ impl Clients {
     fn next_generation(&mut self, slots: usize) -> u32 {
         grow_to(&mut self.marks, slots);
         if self.generation >= u32::MAX - 6 {
-            self.marks.fill(0);
+            self.marks.fill(Mark::default());
             self.generation = 0;
         }
         self.generation += 3;
@@ -239,6 +290,7 @@ pub(crate) fn update_interest(
     let slots = grid_slots(grid, replication);
     let mut hits = std::mem::take(&mut clients.hits);
     let mut stay_scratch = std::mem::take(&mut clients.stays);
+    let mut wire_scratch = std::mem::take(&mut clients.stay_wire_slots);
     for i in 0..clients.list.len() {
         let viewer = clients.list[i].entity;
         let position = grid
@@ -258,6 +310,7 @@ pub(crate) fn update_interest(
             let view = &mut clients.list[i];
             view.enters.clear();
             view.stays.clear();
+            view.stay_wire_slots.clear();
             view.left.clear();
             view.recomputed = false;
             stats.skipped_views += 1;
@@ -270,17 +323,28 @@ pub(crate) fn update_interest(
         view.known.clear();
         view.enters.clear();
         view.stays.clear();
+        view.stay_wire_slots.clear();
         view.left.clear();
         view.recomputed = true;
         let untracked = replication.untracked_count();
+        let compact = view.compact;
+        let entered_last_tick = info.tick.wrapping_sub(1);
+        let mark_of = |k: &Known| Mark {
+            stamp: g,
+            wire: if !compact || k.since == entered_last_tick {
+                NO_MOVE
+            } else {
+                k.wire_slot
+            },
+        };
         if view.untracked_seen == untracked {
             for k in &view.prev_known {
-                marks[k.slot as usize] = g;
+                marks[k.slot as usize] = mark_of(k);
             }
         } else {
             for k in &view.prev_known {
                 if replication.net_id(k.slot) == k.net_id {
-                    marks[k.slot as usize] = g;
+                    marks[k.slot as usize] = mark_of(k);
                 }
             }
         }
@@ -289,8 +353,8 @@ pub(crate) fn update_interest(
         if let Some([x, y]) = position {
             // The player's own entity comes first, whatever the caps.
             let own = viewer.index_u32();
-            if marks[own as usize] != g {
-                marks[own as usize] = g + 2;
+            if marks[own as usize].stamp != g {
+                marks[own as usize].stamp = g + 2;
                 view.enters.push(own);
             }
             let (enters, stays) = (&mut view.enters, &mut view.stays);
@@ -307,16 +371,22 @@ pub(crate) fn update_interest(
             // a scratch with room for one per hit and join the view in one
             // copy: a store and an add each instead of a push.
             grow_to(&mut stay_scratch, found.len());
+            if compact {
+                grow_to(&mut wire_scratch, found.len());
+            }
             let mut stay_count = 0;
             for &Hit { slot, d2, changed } in found {
                 let mark = &mut marks[slot as usize];
-                if *mark == g {
-                    *mark = g + 1;
+                if mark.stamp == g {
+                    mark.stamp = g + 1;
                     stay_scratch[stay_count] = slot;
+                    if compact {
+                        wire_scratch[stay_count] = mark.wire;
+                    }
                     stay_count += usize::from(resync || changed == stay_tick);
-                } else if *mark != g + 2 && d2 <= inner2 {
+                } else if mark.stamp != g + 2 && d2 <= inner2 {
                     if enters.len() < config.max_enters_per_tick {
-                        *mark = g + 2;
+                        mark.stamp = g + 2;
                         enters.push(slot);
                     } else {
                         held_back = true;
@@ -324,6 +394,10 @@ pub(crate) fn update_interest(
                 }
             }
             stays.extend_from_slice(&stay_scratch[..stay_count]);
+            if compact {
+                view.stay_wire_slots
+                    .extend_from_slice(&wire_scratch[..stay_count]);
+            }
         }
         view.incomplete = held_back;
         if let Some(dg) = view.datagram.as_deref_mut() {
@@ -346,7 +420,7 @@ pub(crate) fn update_interest(
         for k in &view.prev_known {
             // Only entries whose net id still matched were stamped `g`;
             // those still stamped `g` are beyond the view now.
-            let mark = marks[k.slot as usize];
+            let mark = marks[k.slot as usize].stamp;
             if mark == g + 1 {
                 view.known.push(*k);
             } else if mark == g && is_retained(k.slot) {
@@ -354,23 +428,30 @@ pub(crate) fn update_interest(
                 retained_far += 1;
                 if view.resync || replication.last_change(k.slot) == info.tick {
                     view.stays.push(k.slot);
+                    if compact {
+                        let moves = k.since != info.tick.wrapping_sub(1);
+                        view.stay_wire_slots
+                            .push(if moves { k.wire_slot } else { NO_MOVE });
+                    }
                 }
             } else {
                 view.left.push(k.net_id);
+                if compact {
+                    view.wire_slots.give_back(k.wire_slot);
+                }
             }
         }
         view.retained_far = retained_far;
         for &slot in &view.enters {
-            view.known.push(Known {
-                slot,
-                net_id: replication.net_id(slot),
-            });
+            view.known
+                .push(Known::new(slot, replication.net_id(slot), info.tick));
         }
         stats.visible_total += view.known.len() as u64;
         stats.visible_max = stats.visible_max.max(view.known.len() as u32);
     }
     clients.hits = hits;
     clients.stays = stay_scratch;
+    clients.stay_wire_slots = wire_scratch;
 }
 
 /// Size the stamp array must have: one past the highest slot in use.

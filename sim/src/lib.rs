@@ -39,6 +39,7 @@ pub mod snapshot;
 pub mod spatial_grid;
 pub mod stats;
 pub mod testing;
+mod wire_slots;
 mod wire_value;
 
 /// The ECS games are written in, at the version the room runs: a game

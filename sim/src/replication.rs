@@ -13,7 +13,10 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use bevy_ecs::prelude::*;
-use tessera_protocol::delta::{write_entry_component, write_entry_head};
+use tessera_protocol::delta::{
+    write_entry_component, write_entry_head, write_move_slot, write_residual,
+};
+use tessera_protocol::motion::MotionTrack;
 use tessera_protocol::{RawValue, WireComponent};
 
 use crate::boxed_resource::Boxed;
@@ -74,6 +77,9 @@ pub struct ComponentRegistry {
     entries: Vec<(u8, &'static str)>,
     /// Per entry: its encoded wire value as a person reads it.
     readable: Vec<ReadableFn>,
+    /// Index of the motion component, whose changes go to clients as
+    /// moves (`tessera_protocol::motion`).
+    motion: Option<usize>,
 }
 
 /// Decodes one component's wire bytes into what a person reads.
@@ -101,6 +107,23 @@ impl ComponentRegistry {
         self.entries.push((id, name));
         self.readable.push(readable_of::<W>);
         Ok(self.entries.len() - 1)
+    }
+
+    /// Makes the component at `index` the motion component.
+    pub(crate) fn set_motion(&mut self, index: usize) -> Result<(), String> {
+        if let Some(other) = self.motion {
+            return Err(format!(
+                "{} and {} are both the motion component",
+                self.entries[other].1, self.entries[index].1
+            ));
+        }
+        self.motion = Some(index);
+        Ok(())
+    }
+
+    /// The wire id of the motion component, 0 when there is none.
+    pub fn motion_wire_id(&self) -> u8 {
+        self.motion.map_or(0, |k| self.entries[k].0)
     }
 
     /// The value `bytes` of component `id` encode, as a person reads it
@@ -135,6 +158,10 @@ struct UpdateRef {
     end: u32,
 }
 
+/// Where a move's residual is in this tick's piece buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct MovePiece(UpdateRef);
+
 /// What the room knows about one replicated entity, indexed by the entity's
 /// index in the world (its "slot").
 #[derive(Debug, Clone, Default)]
@@ -149,6 +176,35 @@ struct Slot {
     /// The full entry, valid when `full_tick` is the current tick.
     full_tick: u32,
     full_piece: Range<u32>,
+    /// The motion component's last values, as clients that got every
+    /// change predict from them.
+    motion: Option<MotionTrack>,
+    /// The residual of this tick's move against that prediction, valid
+    /// when `residual_tick` is the current tick.
+    residual: (i32, i32),
+    residual_tick: u32,
+}
+
+impl Slot {
+    /// Follows the motion component's new value, and keeps its residual
+    /// when there is a value to predict from. A value that is not a packed
+    /// position (a game's mistake) is sent as a plain update.
+    fn track_motion(&mut self, encoded: &[u8], tick: u32) {
+        let mut reader = tessera_protocol::msgpack::Reader::new(encoded);
+        let packed = reader
+            .uint_as::<u32>("motion")
+            .ok()
+            .filter(|_| reader.finish().is_ok());
+        match (packed, &mut self.motion) {
+            (Some(value), Some(track)) => {
+                self.residual = track.residual(tick, value);
+                self.residual_tick = tick;
+                track.set(value, tick);
+            }
+            (Some(value), None) => self.motion = Some(MotionTrack::new(value, tick)),
+            (None, _) => self.motion = None,
+        }
+    }
 }
 
 /// Per-room replication state (a world resource).
@@ -159,6 +215,10 @@ pub struct ReplicationState {
     /// Net id per slot, 0 when free.
     net_ids: Vec<u32>,
     updates: Vec<UpdateRef>,
+    /// Where a slot's move of this tick is in the piece buffer: valid, like
+    /// `updates`, when the entity changed this tick, and empty unless the
+    /// motion component was all that changed.
+    moves: Vec<UpdateRef>,
     /// Bumped whenever a slot is freed, so a client's known set needs its
     /// net ids re-checked only if this moved since the client last looked.
     untracked: u64,
@@ -190,6 +250,7 @@ impl ReplicationState {
             slots: Vec::new(),
             net_ids: Vec::new(),
             updates: Vec::new(),
+            moves: Vec::new(),
             widest_value: Vec::new(),
             untracked: 0,
             recently_untracked: Vec::new(),
@@ -235,6 +296,7 @@ impl ReplicationState {
             self.slots.resize(i + 1, Slot::default());
             self.net_ids.resize(i + 1, 0);
             self.updates.resize(i + 1, UpdateRef::default());
+            self.moves.resize(i + 1, UpdateRef::default());
             self.values
                 .resize_with((i + 1) * self.registry.len(), WireValue::default);
             self.changed_at.resize((i + 1) * self.registry.len(), 0);
@@ -255,6 +317,7 @@ impl ReplicationState {
         };
         self.net_ids[slot as usize] = net_id;
         self.updates[slot as usize] = UpdateRef::default();
+        self.moves[slot as usize] = UpdateRef::default();
         let base = slot as usize * n;
         for v in &mut self.values[base..base + n] {
             v.clear();
@@ -272,6 +335,7 @@ impl ReplicationState {
                 self.untracked += 1;
                 self.net_ids[entity.index_u32() as usize] = 0;
                 self.updates[entity.index_u32() as usize] = UpdateRef::default();
+                self.moves[entity.index_u32() as usize] = UpdateRef::default();
                 true
             }
             _ => false,
@@ -346,6 +410,9 @@ impl ReplicationState {
             return false;
         }
         value.set(encoded);
+        if self.registry.motion == Some(k) {
+            s.track_motion(encoded, tick);
+        }
         self.changed_at[slot as usize * n + k] = tick;
         if self.widest_value.len() <= k {
             self.widest_value.resize(k + 1, 0);
@@ -379,8 +446,61 @@ impl ReplicationState {
                 start,
                 end: self.pieces.len() as u32,
             };
+            let start = self.pieces.len() as u32;
+            let motion_bit = self.registry.motion.map_or(0, |k| 1u64 << k);
+            if s.changed == motion_bit && s.residual_tick == self.tick {
+                let (dx, dy) = s.residual;
+                write_residual(&mut self.pieces, dx, dy);
+            }
+            self.moves[slot as usize] = UpdateRef {
+                start,
+                end: self.pieces.len() as u32,
+            };
         }
         self.pieces.resize(self.pieces.len() + PIECE_PAD, 0);
+    }
+
+    /// The residual of `slot`'s move, if it changed this tick in its
+    /// motion component alone. For a slot that did not change this tick the
+    /// answer is its last change's: callers ask only about this tick's stays.
+    pub fn move_piece(&self, slot: u32) -> Option<MovePiece> {
+        let m = self.moves[slot as usize];
+        (m.end > m.start).then_some(MovePiece(m))
+    }
+
+    /// Most bytes [`Self::put_move`] writes: a slot takes at most 5
+    /// bytes, and a residual, at most 10, is copied as a fixed chunk.
+    pub const MOVE_ROOM: usize = 5 + PIECE_PAD;
+
+    /// Writes a move, the wire slot then the residual encoded once this
+    /// tick, into `scratch` at `at` (with [`Self::MOVE_ROOM`] bytes free
+    /// there); returns where the next one goes. Moves are laid side by side
+    /// like [`Self::copy_update_pieces`]'s pieces, and join the frame in one
+    /// copy.
+    pub fn put_move(
+        &self,
+        scratch: &mut [u8],
+        at: usize,
+        wire_slot: u32,
+        piece: MovePiece,
+    ) -> usize {
+        let mut at = at;
+        if wire_slot < 0x80 {
+            scratch[at] = wire_slot as u8;
+            at += 1;
+        } else {
+            let mut head = Vec::with_capacity(5);
+            write_move_slot(&mut head, wire_slot);
+            scratch[at..at + head.len()].copy_from_slice(&head);
+            at += head.len();
+        }
+        let MovePiece(m) = piece;
+        let (start, len) = (m.start as usize, (m.end - m.start) as usize);
+        match self.pieces.get(start..start + PIECE_PAD) {
+            Some(chunk) if len <= PIECE_PAD => scratch[at..at + PIECE_PAD].copy_from_slice(chunk),
+            _ => scratch[at..at + len].copy_from_slice(&self.pieces[start..start + len]),
+        }
+        at + len
     }
 
     /// The full entry of `slot` (every replicated component), encoded at

@@ -415,9 +415,18 @@ impl Room {
         mode: DeliveryMode,
     ) -> Welcome {
         let mut view = ClientView::new(client, entity);
-        if let DeliveryMode::Datagram { max_datagram } = mode {
-            view.datagram = Some(Box::new(DatagramView::new(max_datagram)));
+        match mode {
+            DeliveryMode::Datagram { max_datagram } => {
+                view.datagram = Some(Box::new(DatagramView::new(max_datagram)));
+            }
+            DeliveryMode::Reliable => view.compact = true,
+            DeliveryMode::ReliableWithoutMoves => {}
         }
+        let motion = if view.compact {
+            self.replication().registry().motion_wire_id()
+        } else {
+            0
+        };
         self.clients_mut().insert(view);
         Welcome {
             session_id: client,
@@ -427,6 +436,7 @@ impl Room {
             aoi_radius: self.config.aoi_radius.round() as u32,
             aoi_margin: self.config.aoi_margin.round() as u32,
             resume: None,
+            motion,
         }
     }
 

@@ -18,6 +18,8 @@ pub struct TickStats {
     pub delta_bytes: u64,
     pub entered: u64,
     pub updated: u64,
+    /// Changes sent as moves (`updated` leaves them out).
+    pub moved: u64,
     pub left: u64,
     /// Actions applied at the start of the tick.
     pub actions: u32,

@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use bevy_ecs::prelude::*;
 use bytes::Bytes;
 use serde::Serialize;
+use tessera_protocol::motion::MotionTrack;
 use tessera_protocol::part_receiver::{Mirror, PartOutcome, PartReceiver};
 use tessera_protocol::{
     Delta, DeltaPart, EntityState, RawValue, ServerMsg, Welcome, WireComponent,
@@ -45,20 +46,41 @@ pub struct ClientMirror {
     pub chat: Vec<(u32, String)>,
     /// Game events, oldest first.
     pub events: Vec<RawValue>,
+    /// The motion component (`Welcome.motion`), 0 for none.
+    pub motion: u8,
+    /// Entity id by slot, and the motion component's track per entity.
+    slots: HashMap<u32, u32>,
+    tracks: HashMap<u32, MotionTrack>,
 }
 
 impl ClientMirror {
+    /// The mirror of a client that `welcome` welcomed.
+    pub fn for_welcome(welcome: &Welcome) -> Self {
+        Self {
+            motion: welcome.motion,
+            ..Self::default()
+        }
+    }
+
     /// Applies a delta the way a client must; an error names the violation.
+    /// Unlike the SDK's mirror it stops at the first violation, leaving
+    /// the mirror half-changed: a test fails there anyway.
     pub fn apply(&mut self, delta: &Delta) -> Result<(), String> {
         if delta.tick <= self.tick {
             return Err(format!("tick went from {} to {}", self.tick, delta.tick));
         }
+        let tick = delta.tick;
         for id in &delta.left {
             if self.entities.remove(id).is_none() {
                 return Err(format!("left for unknown entity {id}"));
             }
+            self.tracks.remove(id);
+            self.slots.retain(|_, held| held != id);
         }
-        for e in &delta.entered {
+        if !delta.slots.is_empty() && delta.slots.len() != delta.entered.len() {
+            return Err("slots do not match entered".into());
+        }
+        for (i, e) in delta.entered.iter().enumerate() {
             let components = e
                 .components
                 .iter()
@@ -67,6 +89,15 @@ impl ClientMirror {
             if self.entities.insert(e.id, components).is_some() {
                 return Err(format!("entered for known entity {}", e.id));
             }
+            if let Some(&slot) = delta.slots.get(i)
+                && self.slots.insert(slot, e.id).is_some()
+            {
+                return Err(format!(
+                    "entity {} entered in slot {slot}, which is held",
+                    e.id
+                ));
+            }
+            self.follow_motion(e, tick, true);
         }
         for e in &delta.updated {
             let known = self
@@ -76,10 +107,49 @@ impl ClientMirror {
             for c in &e.components {
                 known.insert(c.id, c.value.clone());
             }
+            self.follow_motion(e, tick, false);
         }
-        self.tick = delta.tick;
+        for m in &delta.moved {
+            let id = *self
+                .slots
+                .get(&m.slot)
+                .ok_or_else(|| format!("move for empty slot {}", m.slot))?;
+            let track = self
+                .tracks
+                .get_mut(&id)
+                .ok_or_else(|| format!("move for entity {id}, which has no position"))?;
+            let value = track
+                .apply(tick, m.dx, m.dy)
+                .map_err(|e| format!("move of entity {id}: {e}"))?;
+            let raw = RawValue::encode(&value).map_err(|e| e.to_string())?;
+            if let Some(known) = self.entities.get_mut(&id) {
+                known.insert(self.motion, raw);
+            }
+        }
+        self.tick = tick;
         self.ack_input = delta.ack_input;
         Ok(())
+    }
+
+    /// Follows the motion component's value an entry carries.
+    fn follow_motion(&mut self, entry: &EntityState, tick: u32, entered: bool) {
+        if entered {
+            self.tracks.remove(&entry.id);
+        }
+        let value = entry
+            .components
+            .iter()
+            .rev()
+            .find(|c| c.id == self.motion && self.motion != 0)
+            .and_then(|c| c.value.decode::<u32>().ok());
+        if let Some(value) = value {
+            match self.tracks.get_mut(&entry.id) {
+                Some(track) => track.set(value, tick),
+                None => {
+                    self.tracks.insert(entry.id, MotionTrack::new(value, tick));
+                }
+            }
+        }
     }
 
     /// Every game event so far, decoded as the game's event type `E`.
@@ -219,7 +289,8 @@ impl TestRoom {
     /// Joins `client` with `options`.
     pub fn try_join(&mut self, client: ClientId, options: &RawValue) -> Result<Welcome, JoinError> {
         let welcome = self.room.join(client, options)?;
-        self.mirrors.insert(client, ClientMirror::default());
+        self.mirrors
+            .insert(client, ClientMirror::for_welcome(&welcome));
         Ok(welcome)
     }
 
@@ -239,7 +310,8 @@ impl TestRoom {
         let welcome = self
             .room
             .join_saved(client, &identity, &RawValue::nil(), mode, saved)?;
-        self.mirrors.insert(client, ClientMirror::default());
+        self.mirrors
+            .insert(client, ClientMirror::for_welcome(&welcome));
         Ok(welcome)
     }
 
@@ -263,7 +335,8 @@ impl TestRoom {
     /// Gives `client` control of the existing entity `net_id`.
     pub fn attach(&mut self, client: ClientId, net_id: u32) -> Result<Welcome, JoinError> {
         let welcome = self.room.attach(client, net_id)?;
-        self.mirrors.insert(client, ClientMirror::default());
+        self.mirrors
+            .insert(client, ClientMirror::for_welcome(&welcome));
         Ok(welcome)
     }
 

@@ -10,7 +10,7 @@ use tessera_protocol::arena::Walk;
 use tessera_protocol::{RawValue, ServerMsg};
 use tessera_sim::games::arena::{Arena, Position};
 use tessera_sim::testing::ClientMirror;
-use tessera_sim::{NetId, Outgoing, Room, RoomConfig};
+use tessera_sim::{DeliveryMode, NetId, Outgoing, Room, RoomConfig};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -40,17 +40,40 @@ struct Harness {
     clients: Vec<u64>,
     mirrors: HashMap<u64, ClientMirror>,
     lose: Vec<u64>,
+    /// Clients that lost a delta and have not had one since.
+    behind: Vec<u64>,
     next_client: u64,
     seq: u32,
+    /// Moves applied by every mirror so far.
+    moves: usize,
 }
 
 impl Harness {
+    fn new() -> Self {
+        let config = RoomConfig {
+            aoi_radius: 120.0,
+            aoi_margin: 15.0,
+            ..RoomConfig::default()
+        };
+        Self {
+            room: Room::new(&Arena, config).expect("room"),
+            clients: Vec::new(),
+            mirrors: HashMap::new(),
+            lose: Vec::new(),
+            behind: Vec::new(),
+            next_client: 1,
+            seq: 0,
+            moves: 0,
+        }
+    }
+
     fn step(&mut self) {
         let mut out: Vec<Outgoing> = Vec::new();
         self.room.step(&mut out);
         for o in out {
             if self.lose.contains(&o.client) {
                 self.room.delivery_failed(o.client);
+                self.behind.push(o.client);
                 continue;
             }
             if let (Ok(ServerMsg::Delta(d)), Some(m)) =
@@ -58,9 +81,84 @@ impl Harness {
             {
                 m.apply(&d)
                     .unwrap_or_else(|e| panic!("client {}: {e}", o.client));
+                self.moves += d.moved.len();
+                self.behind.retain(|c| *c != o.client);
             }
         }
         self.lose.clear();
+    }
+
+    /// Every entity a client's mirror holds has the server's current
+    /// values, for each client that got every delta sent to it.
+    fn check_mirrors_hold_current_values(&self) -> Result<(), TestCaseError> {
+        for (c, mirror) in &self.mirrors {
+            if self.behind.contains(c) {
+                continue;
+            }
+            for (id, seen) in &mirror.entities {
+                let truth: Vec<(u8, Vec<u8>)> = match self.room.wire_state(*id) {
+                    Some(state) => state.into_iter().map(|(k, v)| (k, v.to_vec())).collect(),
+                    None => continue, // despawned this tick: it leaves next delta
+                };
+                let seen: Vec<(u8, Vec<u8>)> = seen
+                    .iter()
+                    .map(|(k, v)| (*k, v.as_bytes().to_vec()))
+                    .collect();
+                prop_assert_eq!(
+                    seen,
+                    truth,
+                    "client {} at tick {} holds a stale {}",
+                    c,
+                    self.room.tick(),
+                    id
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn join(&mut self, x: f32, y: f32) {
+        let c = self.next_client;
+        self.next_client += 1;
+        let welcome = self.room.join(c, &RawValue::nil()).expect("join");
+        let id = welcome.entity_id;
+        let world = self.room.world_mut();
+        let mut q = world.query::<(bevy_ecs::entity::Entity, &NetId)>();
+        let e = q
+            .iter(world)
+            .find(|(_, n)| n.0 == id)
+            .map(|(e, _)| e)
+            .expect("entity");
+        world.entity_mut(e).insert(Position { x, y });
+        self.clients.push(c);
+        self.mirrors.insert(c, ClientMirror::for_welcome(&welcome));
+    }
+
+    fn apply(&mut self, op: Op) {
+        match op {
+            Op::Join { x, y } => self.join(x, y),
+            Op::Leave(i) => {
+                if let Some(c) = self.pick(i) {
+                    self.room.leave(c);
+                    self.clients.retain(|x| *x != c);
+                    self.mirrors.remove(&c);
+                    self.behind.retain(|x| *x != c);
+                }
+            }
+            Op::Walk(i, dx, dy) => {
+                if let Some(c) = self.pick(i) {
+                    self.seq += 1;
+                    let intent = RawValue::encode(&Walk { dx, dy }).expect("encodes");
+                    self.room.input(c, self.seq, &intent).expect("input");
+                }
+            }
+            Op::Lose(i) => {
+                if let Some(c) = self.pick(i) {
+                    self.lose.push(c)
+                }
+            }
+            Op::Tick => self.step(),
+        }
     }
 
     fn pick(&self, i: usize) -> Option<u64> {
@@ -77,40 +175,9 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
     #[test]
     fn mirrors_converge_to_the_server(ops in prop::collection::vec(op(), 1..120)) {
-        let mut h = Harness {
-            room: Room::new(&Arena, RoomConfig { aoi_radius: 120.0, aoi_margin: 15.0, ..RoomConfig::default() }).expect("room"),
-            clients: Vec::new(),
-            mirrors: HashMap::new(),
-            lose: Vec::new(),
-            next_client: 1,
-            seq: 0,
-        };
+        let mut h = Harness::new();
         for op in ops {
-            match op {
-                Op::Join { x, y } => {
-                    let c = h.next_client;
-                    h.next_client += 1;
-                    let id = h.room.join(c, &RawValue::nil()).expect("join").entity_id;
-                    let world = h.room.world_mut();
-                    let mut q = world.query::<(bevy_ecs::entity::Entity, &NetId)>();
-                    let e = q.iter(world).find(|(_, n)| n.0 == id).map(|(e, _)| e).expect("entity");
-                    world.entity_mut(e).insert(Position { x, y });
-                    h.clients.push(c);
-                    h.mirrors.insert(c, ClientMirror::default());
-                }
-                Op::Leave(i) => if let Some(c) = h.pick(i) {
-                    h.room.leave(c);
-                    h.clients.retain(|x| *x != c);
-                    h.mirrors.remove(&c);
-                },
-                Op::Walk(i, dx, dy) => if let Some(c) = h.pick(i) {
-                    h.seq += 1;
-                    let intent = RawValue::encode(&Walk { dx, dy }).expect("encodes");
-                    h.room.input(c, h.seq, &intent).expect("input");
-                },
-                Op::Lose(i) => if let Some(c) = h.pick(i) { h.lose.push(c) },
-                Op::Tick => h.step(),
-            }
+            h.apply(op);
         }
         // Everyone stops; deltas flow without loss until views settle.
         for &c in &h.clients.clone() {
@@ -143,4 +210,86 @@ proptest! {
             prop_assert!(mirror.entities.keys().all(|id| h.room.wire_state(*id).is_some()), "client {} sees a despawned entity", c);
         }
     }
+
+    /// Moves (and every other change) keep each mirror exactly on the
+    /// server's values, tick after tick, through joins, leaves, walks and
+    /// lost deltas: a client that lost one is checked again once it got
+    /// the next.
+    #[test]
+    fn mirrors_hold_the_servers_values_after_every_tick(ops in prop::collection::vec(op(), 1..160)) {
+        let mut h = Harness::new();
+        for op in ops {
+            let ticked = matches!(op, Op::Tick);
+            h.apply(op);
+            if ticked {
+                h.check_mirrors_hold_current_values()?;
+            }
+        }
+    }
+}
+
+/// Walkers that keep walking do travel as moves: the property above is
+/// about them, not only about entries.
+#[test]
+fn steady_walkers_travel_as_moves() {
+    let mut h = Harness::new();
+    for i in 0..6 {
+        h.join(200.0 + 10.0 * i as f32, 200.0);
+    }
+    for i in 0..6 {
+        h.apply(Op::Walk(i, 90, -40 + 15 * i as i8));
+    }
+    for _ in 0..12 {
+        h.step();
+        h.check_mirrors_hold_current_values()
+            .expect("current values");
+    }
+    assert!(h.moves >= 6 * 5 * 8, "{} moves", h.moves);
+}
+
+/// A client of protocol version 1 is told no motion component, and gets
+/// every change as an `updated` entry that its mirror applies as such.
+#[test]
+fn a_version_1_client_gets_every_change_as_an_entry() {
+    let mut h = Harness::new();
+    h.join(300.0, 300.0);
+    h.apply(Op::Walk(0, 100, 20));
+    let old = h.next_client;
+    h.next_client += 1;
+    let welcome = h
+        .room
+        .join_with(old, &RawValue::nil(), DeliveryMode::ReliableWithoutMoves)
+        .expect("join");
+    assert_eq!(welcome.motion, 0, "no moves for version 1");
+    let world = h.room.world_mut();
+    let mut q = world.query::<(bevy_ecs::entity::Entity, &NetId)>();
+    let e = q
+        .iter(world)
+        .find(|(_, n)| n.0 == welcome.entity_id)
+        .map(|(e, _)| e)
+        .expect("entity");
+    world.entity_mut(e).insert(Position { x: 320.0, y: 300.0 });
+    h.clients.push(old);
+    h.mirrors.insert(old, ClientMirror::for_welcome(&welcome));
+    let mut updated = 0;
+    for _ in 0..10 {
+        let mut out: Vec<Outgoing> = Vec::new();
+        h.room.step(&mut out);
+        for o in out {
+            if let Ok(ServerMsg::Delta(d)) = ServerMsg::decode(&o.frame) {
+                if o.client == old {
+                    assert!(d.slots.is_empty() && d.moved.is_empty(), "{d:?}");
+                    updated += d.updated.len();
+                }
+                h.mirrors
+                    .get_mut(&o.client)
+                    .expect("mirror")
+                    .apply(&d)
+                    .expect("applies");
+            }
+        }
+        h.check_mirrors_hold_current_values()
+            .expect("current values");
+    }
+    assert!(updated >= 8, "{updated} updates of the walker");
 }

@@ -247,7 +247,8 @@ proptest! {
                     } else {
                         DeliveryMode::Reliable
                     };
-                    let id = h.room.join_with(c, &RawValue::nil(), mode).expect("join").entity_id;
+                    let welcome = h.room.join_with(c, &RawValue::nil(), mode).expect("join");
+                    let id = welcome.entity_id;
                     let world = h.room.world_mut();
                     let mut q = world.query::<(bevy_ecs::entity::Entity, &NetId)>();
                     let e = q.iter(world).find(|(_, n)| n.0 == id).map(|(e, _)| e).expect("entity");
@@ -256,7 +257,7 @@ proptest! {
                     if datagram {
                         h.datagram.insert(c, DatagramMirror::default());
                     } else {
-                        h.reliable.insert(c, ClientMirror::default());
+                        h.reliable.insert(c, ClientMirror::for_welcome(&welcome));
                     }
                 }
                 Op::Leave(i) => if let Some(c) = h.pick(i) {

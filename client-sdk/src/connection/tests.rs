@@ -19,6 +19,7 @@ fn welcome() -> Welcome {
         aoi_radius: 200,
         aoi_margin: 20,
         resume: None,
+        motion: 0,
     }
 }
 
@@ -112,6 +113,7 @@ fn welcome_joins_and_deltas_raise_events_in_apply_order() {
         entered: vec![entity(3, 3.0)],
         updated: vec![entity(1, 1.5)],
         left: vec![2],
+        ..Delta::default()
     };
     conn.handle_frame(t0, frame(&ServerMsg::Delta(next)))
         .expect("delta");

@@ -173,6 +173,8 @@ pub struct JoinRequest {
     /// What the player saved last time, as the store (or this node) has
     /// it, for the game's join hook.
     pub saved: Option<crate::persist::record::PlayerState>,
+    /// The `Hello.version` of the client: version 1 gets no moves.
+    pub protocol_version: u16,
 }
 
 /// An entity's replicated state, owned, as the tick thread read it.

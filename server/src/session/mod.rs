@@ -347,6 +347,7 @@ impl<S: FrameSource> Session<S> {
         });
         Ok(JoinRequest {
             saved: None,
+            protocol_version: hello.version,
             player,
             resuming,
             resume_key,

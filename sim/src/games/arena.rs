@@ -59,7 +59,7 @@ impl Game for Arena {
     }
 
     fn setup(&self, room: &mut RoomBuilder<'_>) {
-        room.replicate::<Position>()
+        room.replicate_motion::<Position>()
             .replicate::<Name>()
             .spatial::<Position>()
             .input::<Walk>()

@@ -30,8 +30,11 @@ impl HostedRoom {
             .datagrams
             .as_ref()
             .and_then(|d| d.sink.max_size())
-            .map_or(DeliveryMode::Reliable, |max_datagram| {
-                DeliveryMode::Datagram { max_datagram }
+            .map(|max_datagram| DeliveryMode::Datagram { max_datagram })
+            .unwrap_or(if request.protocol_version >= 2 {
+                DeliveryMode::Reliable
+            } else {
+                DeliveryMode::ReliableWithoutMoves
             });
         let taken_back = match request.resuming {
             Some(key) => {
@@ -125,7 +128,7 @@ impl HostedRoom {
             }
             return;
         }
-        if mode != DeliveryMode::Reliable {
+        if matches!(mode, DeliveryMode::Datagram { .. }) {
             self.datagram_sessions.push(id);
         }
         self.reconnects.connected(id, request.resume_key, identity);

@@ -61,6 +61,7 @@ impl Harness {
     /// frames (the join lands with the next step).
     fn join(&self, id: ClientId, queue: usize, datagrams: Option<Arc<dyn DatagramSink>>) -> Client {
         let request = JoinRequest {
+            protocol_version: tessera_protocol::PROTOCOL_VERSION,
             player: tessera_sim::PlayerIdentity::anonymous(id),
             resuming: None,
             resume_key: [id as u8; 16],
@@ -374,6 +375,7 @@ fn an_admin_question_is_answered_between_ticks() {
 /// Session `id` resuming the player held under `key`.
 fn resuming(id: ClientId, key: u8) -> JoinRequest {
     JoinRequest {
+        protocol_version: tessera_protocol::PROTOCOL_VERSION,
         player: tessera_sim::PlayerIdentity::anonymous(id),
         resuming: Some([key; 16]),
         resume_key: [id as u8; 16],
@@ -486,6 +488,7 @@ fn a_newer_connection_replaces_a_stale_one_at_once_and_one_entity_remains() {
 
     // The same player id from a token, while connected, replaces too.
     let named = |id: ClientId| JoinRequest {
+        protocol_version: tessera_protocol::PROTOCOL_VERSION,
         player: tessera_sim::PlayerIdentity {
             player: "ann".into(),
             display_name: None,
