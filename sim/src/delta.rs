@@ -111,7 +111,7 @@ fn split_stays(
     for (&slot, &wire_slot) in view.stays.iter().zip(&view.stay_wire_slots) {
         match replication.move_piece(slot) {
             Some(piece) if wire_slot != NO_MOVE => {
-                at = replication.put_move(&mut split.move_bytes, at, wire_slot, piece);
+                at = ReplicationState::put_move(&mut split.move_bytes, at, wire_slot, piece);
                 split.moves += 1;
             }
             _ => split.updated.push(slot),

@@ -158,9 +158,15 @@ struct UpdateRef {
     end: u32,
 }
 
-/// Where a move's residual is in this tick's piece buffer.
-#[derive(Debug, Clone, Copy)]
-pub struct MovePiece(UpdateRef);
+/// A move's residual, encoded: two signed integers take at most 10 bytes.
+/// Kept in place, per slot, rather than in the piece buffer: delta assembly
+/// reads one per visible moving entity and client, and one look-up is
+/// cheaper than two.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MovePiece {
+    bytes: [u8; 15],
+    len: u8,
+}
 
 /// What the room knows about one replicated entity, indexed by the entity's
 /// index in the world (its "slot").
@@ -215,10 +221,10 @@ pub struct ReplicationState {
     /// Net id per slot, 0 when free.
     net_ids: Vec<u32>,
     updates: Vec<UpdateRef>,
-    /// Where a slot's move of this tick is in the piece buffer: valid, like
-    /// `updates`, when the entity changed this tick, and empty unless the
-    /// motion component was all that changed.
-    moves: Vec<UpdateRef>,
+    /// A slot's move of this tick: valid, like `updates`, when the entity
+    /// changed this tick, and empty unless the motion component was all
+    /// that changed.
+    moves: Vec<MovePiece>,
     /// Bumped whenever a slot is freed, so a client's known set needs its
     /// net ids re-checked only if this moved since the client last looked.
     untracked: u64,
@@ -296,7 +302,7 @@ impl ReplicationState {
             self.slots.resize(i + 1, Slot::default());
             self.net_ids.resize(i + 1, 0);
             self.updates.resize(i + 1, UpdateRef::default());
-            self.moves.resize(i + 1, UpdateRef::default());
+            self.moves.resize(i + 1, MovePiece::default());
             self.values
                 .resize_with((i + 1) * self.registry.len(), WireValue::default);
             self.changed_at.resize((i + 1) * self.registry.len(), 0);
@@ -317,7 +323,7 @@ impl ReplicationState {
         };
         self.net_ids[slot as usize] = net_id;
         self.updates[slot as usize] = UpdateRef::default();
-        self.moves[slot as usize] = UpdateRef::default();
+        self.moves[slot as usize] = MovePiece::default();
         let base = slot as usize * n;
         for v in &mut self.values[base..base + n] {
             v.clear();
@@ -335,7 +341,7 @@ impl ReplicationState {
                 self.untracked += 1;
                 self.net_ids[entity.index_u32() as usize] = 0;
                 self.updates[entity.index_u32() as usize] = UpdateRef::default();
-                self.moves[entity.index_u32() as usize] = UpdateRef::default();
+                self.moves[entity.index_u32() as usize] = MovePiece::default();
                 true
             }
             _ => false,
@@ -446,16 +452,16 @@ impl ReplicationState {
                 start,
                 end: self.pieces.len() as u32,
             };
-            let start = self.pieces.len() as u32;
             let motion_bit = self.registry.motion.map_or(0, |k| 1u64 << k);
+            let mut piece = MovePiece::default();
             if s.changed == motion_bit && s.residual_tick == self.tick {
                 let (dx, dy) = s.residual;
-                write_residual(&mut self.pieces, dx, dy);
+                self.scratch.clear();
+                write_residual(&mut self.scratch, dx, dy);
+                piece.len = self.scratch.len() as u8;
+                piece.bytes[..self.scratch.len()].copy_from_slice(&self.scratch);
             }
-            self.moves[slot as usize] = UpdateRef {
-                start,
-                end: self.pieces.len() as u32,
-            };
+            self.moves[slot as usize] = piece;
         }
         self.pieces.resize(self.pieces.len() + PIECE_PAD, 0);
     }
@@ -465,25 +471,19 @@ impl ReplicationState {
     /// answer is its last change's: callers ask only about this tick's stays.
     pub fn move_piece(&self, slot: u32) -> Option<MovePiece> {
         let m = self.moves[slot as usize];
-        (m.end > m.start).then_some(MovePiece(m))
+        (m.len > 0).then_some(m)
     }
 
     /// Most bytes [`Self::put_move`] writes: a slot takes at most 5
     /// bytes, and a residual, at most 10, is copied as a fixed chunk.
-    pub const MOVE_ROOM: usize = 5 + PIECE_PAD;
+    pub const MOVE_ROOM: usize = 5 + 15;
 
     /// Writes a move, the wire slot then the residual encoded once this
     /// tick, into `scratch` at `at` (with [`Self::MOVE_ROOM`] bytes free
     /// there); returns where the next one goes. Moves are laid side by side
     /// like [`Self::copy_update_pieces`]'s pieces, and join the frame in one
     /// copy.
-    pub fn put_move(
-        &self,
-        scratch: &mut [u8],
-        at: usize,
-        wire_slot: u32,
-        piece: MovePiece,
-    ) -> usize {
+    pub fn put_move(scratch: &mut [u8], at: usize, wire_slot: u32, piece: MovePiece) -> usize {
         let mut at = at;
         if wire_slot < 0x80 {
             scratch[at] = wire_slot as u8;
@@ -494,13 +494,8 @@ impl ReplicationState {
             scratch[at..at + head.len()].copy_from_slice(&head);
             at += head.len();
         }
-        let MovePiece(m) = piece;
-        let (start, len) = (m.start as usize, (m.end - m.start) as usize);
-        match self.pieces.get(start..start + PIECE_PAD) {
-            Some(chunk) if len <= PIECE_PAD => scratch[at..at + PIECE_PAD].copy_from_slice(chunk),
-            _ => scratch[at..at + len].copy_from_slice(&self.pieces[start..start + len]),
-        }
-        at + len
+        scratch[at..at + 15].copy_from_slice(&piece.bytes);
+        at + usize::from(piece.len)
     }
 
     /// The full entry of `slot` (every replicated component), encoded at
