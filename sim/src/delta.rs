@@ -17,7 +17,6 @@ use crate::interest::{ClientView, NO_MOVE};
 use crate::replication::ReplicationState;
 use crate::room::FrameKind;
 use crate::room_state::RoomState;
-use crate::scratch::grow_to;
 
 /// The frames one tick produced (part of the room's state).
 #[derive(Debug, Default)]
@@ -36,15 +35,13 @@ pub(crate) struct Outbox {
 }
 
 /// A compact client's stays split into those sent as `updated` entries
-/// and those sent as moves (already written, `moves` of them in the first
-/// `move_len` bytes of `move_bytes`), and the wire slots of its entering
-/// entities.
+/// and those sent as moves (already written, `moves` of them, in
+/// `move_bytes`), and the wire slots of its entering entities.
 #[derive(Debug, Default)]
 pub(crate) struct StaySplit {
     updated: Vec<u32>,
     moves: usize,
     move_bytes: Vec<u8>,
-    move_len: usize,
     slots: Vec<u32>,
 }
 
@@ -93,7 +90,7 @@ fn split_stays(
     split.slots.clear();
     split.updated.clear();
     split.moves = 0;
-    split.move_len = 0;
+    split.move_bytes.clear();
     let first_enter = view.known.len() - view.enters.len();
     for k in &mut view.known[first_enter..] {
         k.wire_slot = view.wire_slots.take();
@@ -103,21 +100,15 @@ fn split_stays(
         split.updated.extend_from_slice(&view.stays);
         return;
     }
-    grow_to(
-        &mut split.move_bytes,
-        view.stays.len() * ReplicationState::MOVE_ROOM,
-    );
-    let mut at = 0;
     for (&slot, &wire_slot) in view.stays.iter().zip(&view.stay_wire_slots) {
         match replication.move_piece(slot) {
             Some(piece) if wire_slot != NO_MOVE => {
-                at = ReplicationState::put_move(&mut split.move_bytes, at, wire_slot, piece);
+                piece.write(wire_slot, &mut split.move_bytes);
                 split.moves += 1;
             }
             _ => split.updated.push(slot),
         }
     }
-    split.move_len = at;
 }
 
 /// Writes a delta for every client with something to tell.
@@ -173,7 +164,7 @@ pub(crate) fn build_deltas(mut room: ResMut<'_, Boxed<RoomState>>, info: Res<'_,
             (
                 &split.updated[..],
                 split.moves,
-                &split.move_bytes[..split.move_len],
+                &split.move_bytes[..],
                 &split.slots[..],
             )
         } else {

@@ -43,6 +43,17 @@ impl Known {
             since,
         }
     }
+
+    /// What a stay's entry in `stay_wire_slots` is in `tick`: its wire
+    /// slot, or [`NO_MOVE`] when it entered in the tick before (the
+    /// client's track of it has no step yet, so its change goes as an entry).
+    fn move_slot(&self, tick: u32) -> u32 {
+        if self.since == tick.wrapping_sub(1) {
+            NO_MOVE
+        } else {
+            self.wire_slot
+        }
+    }
 }
 
 /// A slot's stamp for the diff, and, for a client that takes moves, what
@@ -71,9 +82,7 @@ pub struct ClientView {
     pub(crate) enters: Vec<u32>,
     pub(crate) stays: Vec<u32>,
     pub(crate) left: Vec<u32>,
-    /// For a client that takes moves: per stay, its wire slot, or
-    /// [`NO_MOVE`] when it entered in the tick before (the client's track
-    /// of it has no step yet, so its change goes as an entry).
+    /// For a client that takes moves: per stay, [`Known::move_slot`].
     pub(crate) stay_wire_slots: Vec<u32>,
     /// The client takes the motion component's changes as moves
     /// (protocol version 2 over a reliable transport).
@@ -328,13 +337,12 @@ pub(crate) fn update_interest(
         view.recomputed = true;
         let untracked = replication.untracked_count();
         let compact = view.compact;
-        let entered_last_tick = info.tick.wrapping_sub(1);
         let mark_of = |k: &Known| Mark {
             stamp: g,
-            wire: if !compact || k.since == entered_last_tick {
-                NO_MOVE
+            wire: if compact {
+                k.move_slot(info.tick)
             } else {
-                k.wire_slot
+                NO_MOVE
             },
         };
         if view.untracked_seen == untracked {
@@ -429,9 +437,7 @@ pub(crate) fn update_interest(
                 if view.resync || replication.last_change(k.slot) == info.tick {
                     view.stays.push(k.slot);
                     if compact {
-                        let moves = k.since != info.tick.wrapping_sub(1);
-                        view.stay_wire_slots
-                            .push(if moves { k.wire_slot } else { NO_MOVE });
+                        view.stay_wire_slots.push(k.move_slot(info.tick));
                     }
                 }
             } else {

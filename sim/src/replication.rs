@@ -168,6 +168,18 @@ pub struct MovePiece {
     len: u8,
 }
 
+impl MovePiece {
+    /// Appends the move for a client that holds the entity in `wire_slot`:
+    /// the slot, then the residual encoded once this tick. The residual is
+    /// copied as its whole fixed-size array (a couple of vector moves, not a
+    /// `memcpy` call) and the tail cut off.
+    pub fn write(&self, wire_slot: u32, out: &mut Vec<u8>) {
+        write_move_slot(out, wire_slot);
+        out.extend_from_slice(&self.bytes);
+        out.truncate(out.len() - (self.bytes.len() - usize::from(self.len)));
+    }
+}
+
 /// What the room knows about one replicated entity, indexed by the entity's
 /// index in the world (its "slot").
 #[derive(Debug, Clone, Default)]
@@ -472,30 +484,6 @@ impl ReplicationState {
     pub fn move_piece(&self, slot: u32) -> Option<MovePiece> {
         let m = self.moves[slot as usize];
         (m.len > 0).then_some(m)
-    }
-
-    /// Most bytes [`Self::put_move`] writes: a slot takes at most 5
-    /// bytes, and a residual, at most 10, is copied as a fixed chunk.
-    pub const MOVE_ROOM: usize = 5 + 15;
-
-    /// Writes a move, the wire slot then the residual encoded once this
-    /// tick, into `scratch` at `at` (with [`Self::MOVE_ROOM`] bytes free
-    /// there); returns where the next one goes. Moves are laid side by side
-    /// like [`Self::copy_update_pieces`]'s pieces, and join the frame in one
-    /// copy.
-    pub fn put_move(scratch: &mut [u8], at: usize, wire_slot: u32, piece: MovePiece) -> usize {
-        let mut at = at;
-        if wire_slot < 0x80 {
-            scratch[at] = wire_slot as u8;
-            at += 1;
-        } else {
-            let mut head = Vec::with_capacity(5);
-            write_move_slot(&mut head, wire_slot);
-            scratch[at..at + head.len()].copy_from_slice(&head);
-            at += head.len();
-        }
-        scratch[at..at + 15].copy_from_slice(&piece.bytes);
-        at + usize::from(piece.len)
     }
 
     /// The full entry of `slot` (every replicated component), encoded at
